@@ -1,0 +1,1 @@
+"""Benchmarks, grid specs (TOML), the sweep runner and the report."""

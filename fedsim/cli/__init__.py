@@ -1,0 +1,1 @@
+"""The `fedsim` command line (contract: shared/docs/CLI.md)."""

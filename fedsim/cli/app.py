@@ -1,0 +1,50 @@
+"""Entry point: one typer app; user errors become one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from fedsim.cli import train as train_cli
+from fedsim.errors import UserError
+
+app = typer.Typer(
+    name="fedsim",
+    help="Label privacy in vertical federated learning and split learning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("datasets")(train_cli.datasets_command)
+app.command("train")(train_cli.train_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="fedsim",
+                              standalone_mode=False)
+    except UserError as exc:
+        print(f"fedsim: error: {exc}", file=sys.stderr)
+        return _exit(2)
+    except click.UsageError as exc:
+        print(f"fedsim: error: {exc.format_message()}", file=sys.stderr)
+        return _exit(2)
+    except click.Abort:
+        print("fedsim: aborted", file=sys.stderr)
+        return _exit(1)
+    except click.exceptions.Exit as exc:
+        return _exit(exc.exit_code)
+    return _exit(result if isinstance(result, int) else 0)
+
+
+def _exit(code: int) -> int:
+    if __name__ == "__main__" or sys.argv and sys.argv[0].endswith("fedsim"):
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

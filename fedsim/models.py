@@ -1,0 +1,58 @@
+"""Bottom and top models of the split network."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fedsim.config import ModelConfig
+
+
+def mlp(in_dim: int, hidden: int, depth: int, out_dim: int) -> nn.Sequential:
+    """`depth` hidden ReLU layers of width `hidden`, then a linear output layer (depth 0 = linear)."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class TopModel(nn.Module):
+    """The label party's model on the concatenated embeddings.
+
+    Its output is `offset + scale * net(h)`, with offset/scale the mean/std of the training targets the
+    label party holds (after any label defence, so they are post-processing of the released labels).
+    Under Adam this trains like a model on standardised targets, while the loss, and hence every cut
+    gradient, stays in the labels' own units: what an attacker reasons about.
+    """
+
+    def __init__(self, net: nn.Module, offset: torch.Tensor, scale: torch.Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("offset", offset.clone().float())
+        self.register_buffer("scale", scale.clone().float())
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.offset + self.scale * self.net(h)
+
+
+def build_bottom_model(in_dim: int, config: ModelConfig) -> nn.Module:
+    return mlp(in_dim, config.bottom_hidden, config.bottom_depth, config.embedding_dim)
+
+
+def build_top_net(in_dim: int, out_dim: int, config: ModelConfig) -> nn.Module:
+    if config.top_model == "linear":
+        return nn.Linear(in_dim, out_dim)
+    return mlp(in_dim, config.top_hidden, config.top_depth, out_dim)
+
+
+def seeded_init(seed: int | list[int], build):
+    """Build a model with parameters drawn from a private torch generator state (global state untouched)."""
+    import numpy as np
+
+    seed_int = int(np.random.SeedSequence(seed).generate_state(1)[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_int)
+        return build()

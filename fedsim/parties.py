@@ -1,0 +1,101 @@
+"""The two roles of split learning. Both runtimes (local, Flower) drive these same objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from fedsim.protocol import GradientContext, GradientTransform
+from fedsim.transcript import TranscriptRecorder
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr) if name == "adam" else torch.optim.SGD(params, lr=lr)
+
+
+class FeatureParty:
+    """Holds one block of feature columns and a bottom model; sends embeddings, applies returned gradients."""
+
+    def __init__(
+        self,
+        index: int,
+        features: np.ndarray,
+        sample_ids: np.ndarray,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        recorder: TranscriptRecorder | None = None,
+    ) -> None:
+        self.index = index
+        self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        self.sample_ids = np.asarray(sample_ids, dtype=np.int64)
+        self.model = model
+        self.optimizer = optimizer
+        self.recorder = recorder
+        self._rows: np.ndarray | None = None
+        self._output: torch.Tensor | None = None
+
+    def forward(self, rows: np.ndarray) -> torch.Tensor:
+        """Embeddings of the batch (the message sent to the label party); keeps the graph for backward."""
+        self._rows = rows
+        self._output = self.model(self.features[torch.from_numpy(rows)])
+        return self._output.detach()
+
+    def backward(self, gradient: torch.Tensor, epoch: int, step: int) -> None:
+        """Apply the cut-layer gradient received for the last forward, update, and record what was seen."""
+        assert self._output is not None and self._rows is not None, "backward before forward"
+        self.optimizer.zero_grad(set_to_none=True)
+        self._output.backward(gradient)
+        self.optimizer.step()
+        if self.recorder is not None:
+            self.recorder.record(epoch, step, self.sample_ids[self._rows], self._output, gradient)
+        self._output = None
+
+    @torch.no_grad()
+    def embed(self, features: np.ndarray) -> torch.Tensor:
+        return self.model(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+
+
+class LabelParty:
+    """Holds the (possibly randomised) training targets and the top model; computes the loss and cut gradients."""
+
+    def __init__(
+        self,
+        targets: np.ndarray,
+        task: str,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        gradient_transform: GradientTransform | None = None,
+        prediction_column: int = 0,
+    ) -> None:
+        targets = np.asarray(targets, dtype=np.float32)
+        self.targets = torch.from_numpy(targets.reshape(len(targets), -1).copy())
+        self.task = task
+        self.model = model
+        self.optimizer = optimizer
+        self.gradient_transform = gradient_transform or GradientTransform()
+        self.prediction_column = prediction_column
+        self.loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
+
+    def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:
+        """Loss on the concatenated embeddings, top-model update, one (defended) cut gradient per feature party."""
+        inputs = [h.detach().requires_grad_(True) for h in embeddings]
+        index = torch.from_numpy(rows)
+        targets = self.targets[index]
+        loss = self.loss_fn(self.model(torch.cat(inputs, dim=1)), targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.last_loss = float(loss.detach())
+        return [
+            self.gradient_transform(h.grad, GradientContext(party, epoch, step, index, targets, len(rows)))
+            for party, h in enumerate(inputs)
+        ]
+
+    @torch.no_grad()
+    def predict(self, embeddings: list[torch.Tensor]) -> np.ndarray:
+        """Predictions for the label: the regression value, or the positive-class probability."""
+        out = self.model(torch.cat(embeddings, dim=1))[:, self.prediction_column]
+        if self.task == "binary":
+            out = torch.sigmoid(out)
+        return out.double().numpy()

@@ -1,0 +1,69 @@
+"""The label party's two hook points, filled by `defenses/`: a label transform (once) and a gradient
+transform (every outgoing cut gradient). The defaults do nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fedsim.privacy.claims import PrivacyClaim
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What the label party knows before training: used by defences to calibrate noise to a budget."""
+
+    task: str
+    n_train: int
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    parties: int
+    embedding_dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GradientContext:
+    """Where an outgoing gradient goes: which feature party, which step, which samples and their targets."""
+
+    party: int
+    epoch: int
+    step: int
+    rows: torch.Tensor  # positions of the batch's samples in the training table
+    targets: torch.Tensor  # the label party's (possibly randomised) targets for the batch, (B, k)
+    batch_size: int
+
+
+class LabelTransform:
+    """Applied once to the training labels before training; the label party then sees only its output."""
+
+    name = "none"
+
+    def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
+        """Return training targets, shape (n,) or (n, k); the default is the identity."""
+        return y
+
+    @property
+    def prediction_column(self) -> int:
+        """Which output column of the top model predicts the label (k > 1 for label extension)."""
+        return 0
+
+    def privacy(self) -> PrivacyClaim | None:
+        return None
+
+
+class GradientTransform:
+    """Applied by the label party to each outgoing cut-layer gradient (B, d); the default is the identity."""
+
+    name = "none"
+
+    def prepare(self, plan: TrainingPlan, rng: np.random.Generator) -> None:
+        """Called once before training, e.g. to calibrate noise to a target epsilon."""
+
+    def __call__(self, grad: torch.Tensor, context: GradientContext) -> torch.Tensor:
+        return grad
+
+    def privacy(self) -> PrivacyClaim | None:
+        return None
