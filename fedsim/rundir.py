@@ -35,7 +35,8 @@ FORMAT_VERSION = 1
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:
-    check(overwrite or not path.exists(), f"output directory {str(path)!r} already exists; pass --overwrite to replace it")
+    check(overwrite or not path.exists(),
+          f"output directory {str(path)!r} already exists; pass --overwrite to replace it")
 
 
 @contextmanager

@@ -73,8 +73,8 @@ def build_label_party(
     gradient_transform: GradientTransform,
 ) -> LabelParty:
     """Privatise the labels once (label defence), then build the top model on the released targets only."""
-    targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, np.random.default_rng([config.seed, 30])),
-                         dtype=np.float64)
+    rng = np.random.default_rng([config.seed, 30])
+    targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, rng), dtype=np.float64)
     targets = targets.reshape(len(targets), -1)
     if dataset.task == "regression":
         offset, scale = targets.mean(axis=0), targets.std(axis=0)
@@ -84,14 +84,17 @@ def build_label_party(
     in_dim = config.model.embedding_dim * dataset.parties
     model = seeded_init(
         [config.seed, 20],
-        lambda: TopModel(build_top_net(in_dim, targets.shape[1], config.model), torch.tensor(offset), torch.tensor(scale)),
+        lambda: TopModel(build_top_net(in_dim, targets.shape[1], config.model), torch.tensor(offset),
+                         torch.tensor(scale)),
     )
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     gradient_transform.prepare(make_plan(config, dataset), np.random.default_rng([config.seed, 31]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column)
 
 
-def evaluate(feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset) -> dict[str, float]:
+def evaluate(
+    feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset
+) -> dict[str, float]:
     embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
     return task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
 

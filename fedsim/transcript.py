@@ -94,7 +94,8 @@ class TranscriptRecorder:
     def __init__(
         self, party: int, dim: int, rows_per_epoch: int, keep_last: int | None = None, directory: Path | None = None
     ) -> None:
-        self.party, self.dim, self.rows, self.keep_last, self.directory = party, dim, rows_per_epoch, keep_last, directory
+        self.party, self.dim, self.rows = party, dim, rows_per_epoch
+        self.keep_last, self.directory = keep_last, directory
         self._epochs: list[EpochTranscript] = []  # in memory
         self._streams: dict[str, _NpyStream] = {}
         self._stream_epochs: list[int] = []

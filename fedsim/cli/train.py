@@ -68,14 +68,13 @@ def train_command(
     model = validated(ModelConfig, embedding_dim=embedding_dim, bottom_hidden=hidden, top_hidden=hidden,
                       top_model=top_model)
     config = validated(
-        TrainConfig, dataset=dataset if data is None else None, data=str(data) if data else None, target=target,
+        TrainConfig, dataset=(dataset or "diabetes") if data is None else None,
+        data=str(data) if data else None, target=target,
         id_column=id_column, rows=rows, task=task, parties=parties, partition=partition, runtime=runtime,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
     )
-    if config.dataset is None and dataset is None and data is None:
-        config.dataset = "diabetes"
     result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
                    record=transcript is not None, show_progress=not quiet)
     payload = result.to_json()

@@ -20,7 +20,8 @@ def read_table(path: str | Path, target: str, id_column: str | None = None) -> t
         table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
     except Exception as exc:  # pandas raises many types for unreadable files
         raise UserError(f"cannot read data file {str(path)!r}: {exc}".splitlines()[0]) from exc
-    check(target in table.columns, f"target column {target!r} is not in {str(path)!r}; columns: {', '.join(map(str, table.columns))}")
+    columns = ", ".join(map(str, table.columns))
+    check(target in table.columns, f"target column {target!r} is not in {str(path)!r}; columns: {columns}")
     if id_column is not None:
         check(id_column in table.columns, f"id column {id_column!r} is not in {str(path)!r}")
         check(table[id_column].is_unique, f"id column {id_column!r} has duplicate ids")

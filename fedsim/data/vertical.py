@@ -188,6 +188,7 @@ def vertical_from_table(
     test_fraction: float = 0.2,
 ) -> VerticalDataset:
     """Partition one table's columns over `parties` feature parties (all parties hold every id)."""
+    _, task = validate_target(target, task)  # label errors first: they are the likelier mistake
     rng = np.random.default_rng([seed, 1])
     groups = partition_columns(list(features.columns), parties, partition, rng)
     if not features.index.is_unique:

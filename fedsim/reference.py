@@ -1,0 +1,52 @@
+"""The same network trained as one monolithic PyTorch model: the reference that split training must match."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from fedsim.config import TrainConfig
+from fedsim.data import VerticalDataset
+from fedsim.parties import make_optimizer
+from fedsim.training import build_feature_party, build_label_party, make_schedule, resolve_defenses
+
+
+class MonolithicModel(nn.Module):
+    """Bottom models side by side, then the top model, in one module with one optimizer."""
+
+    def __init__(self, bottoms: list[nn.Module], top: nn.Module) -> None:
+        super().__init__()
+        self.bottoms = nn.ModuleList(bottoms)
+        self.top = top
+
+    def forward(self, blocks: list[torch.Tensor]) -> torch.Tensor:
+        return self.top(torch.cat([b(x) for b, x in zip(self.bottoms, blocks, strict=True)], dim=1))
+
+
+def build_monolithic(config: TrainConfig, dataset: VerticalDataset) -> tuple[MonolithicModel, torch.Tensor, nn.Module]:
+    """The split run's exact initial weights and targets, assembled as one model (no defences)."""
+    label, gradient = resolve_defenses(config, dataset.task)
+    bottoms = [build_feature_party(config, dataset, k).model for k in range(dataset.parties)]
+    label_party = build_label_party(config, dataset, label, gradient)
+    return MonolithicModel(bottoms, label_party.model), label_party.targets, label_party.loss_fn
+
+
+def train_monolithic(config: TrainConfig, dataset: VerticalDataset) -> MonolithicModel:
+    """Train on the split run's schedule (same batches, same order) with one Adam/SGD over all weights."""
+    model, targets, loss_fn = build_monolithic(config, dataset)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    blocks = [torch.from_numpy(np.ascontiguousarray(b.train)) for b in dataset.blocks]
+    for _, _, rows in make_schedule(config, dataset).steps():
+        index = torch.from_numpy(rows)
+        loss = loss_fn(model([x[index] for x in blocks]), targets[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+@torch.no_grad()
+def predict_monolithic(model: MonolithicModel, dataset: VerticalDataset, column: int = 0) -> np.ndarray:
+    out = model([torch.from_numpy(b.test) for b in dataset.blocks])[:, column]
+    return (torch.sigmoid(out) if dataset.task == "binary" else out).double().numpy()

@@ -1,0 +1,87 @@
+"""Datasets: registry, generators, user files, encoding, partition, id alignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedsim.data import DATASETS, build_vertical, load_table, partition_columns, read_table, vertical_from_table
+from fedsim.errors import UserError
+
+
+def test_builtin_registry_lists_offline_sets():
+    assert {"diabetes", "breast_cancer", "synthetic_regression", "synthetic_ctr"} <= set(DATASETS.names())
+    features, target, task = load_table("diabetes", np.random.default_rng(0))
+    assert features.shape == (442, 10) and task == "regression"
+    _, target, task = load_table("breast_cancer", np.random.default_rng(0))
+    assert task == "binary" and set(target.unique()) == {0, 1}
+
+
+def test_synthetic_generators_are_seeded_and_sized():
+    a, ya, _ = load_table("synthetic_regression", np.random.default_rng(5), n_rows=1000)
+    b, yb, _ = load_table("synthetic_regression", np.random.default_rng(5), n_rows=1000)
+    assert a.shape == (1000, 10)
+    pd.testing.assert_frame_equal(a, b)
+    _, y, _ = load_table("synthetic_ctr", np.random.default_rng(1), n_rows=200_000)
+    assert abs(y.mean() - 0.05) < 0.005  # the set positive rate
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(UserError, match="unknown dataset 'nope'; valid: .*diabetes"):
+        load_table("nope", np.random.default_rng(0))
+
+
+def test_partition_contiguous_random_and_too_many_parties():
+    cols = [f"c{i}" for i in range(5)]
+    assert partition_columns(cols, 2, "contiguous", np.random.default_rng(0)) == [["c0", "c1", "c2"], ["c3", "c4"]]
+    random_parts = partition_columns(cols, 2, "random", np.random.default_rng(0))
+    assert sorted(sum(random_parts, [])) == cols
+    with pytest.raises(UserError, match="6 feature parties but only 5"):
+        partition_columns(cols, 6, "contiguous", np.random.default_rng(0))
+
+
+def test_mixed_columns_are_encoded_on_the_training_split(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 200
+    table = pd.DataFrame({
+        "num": rng.normal(10, 3, n),
+        "cat": rng.choice(["a", "b", "c"], n),
+        "flag": rng.random(n) < 0.5,
+        "y": rng.normal(size=n),
+    })
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    features, target = read_table(path, "y")
+    ds = vertical_from_table("t", features, target, None, 2, seed=0)
+    assert ds.task == "regression"
+    assert ds.blocks[0].columns == ["num", "cat=a", "cat=b", "cat=c"]
+    num = ds.blocks[0].train[:, 0]
+    assert abs(num.mean()) < 1e-5 and abs(num.std() - 1) < 1e-4  # standardised on train only
+    assert abs(ds.blocks[0].test[:, 0].mean()) > 1e-7  # test uses train statistics
+
+
+def test_alignment_on_the_intersection_in_any_order():
+    rng = np.random.default_rng(0)
+    ids = np.arange(100)
+    labels = pd.Series(rng.normal(size=100), index=ids, name="y")
+    a = pd.DataFrame({"a": rng.normal(size=100)}, index=ids)
+    b = pd.DataFrame({"b": rng.normal(size=100)}, index=ids)
+    reference = build_vertical("x", [a, b], labels, "regression", seed=0)
+    # each party lists ids in its own order, and each misses a few ids
+    shuffled_a = a.iloc[rng.permutation(100)].drop(index=[3, 4])
+    shuffled_b = b.iloc[rng.permutation(100)].drop(index=[4, 50, 51])
+    ds = build_vertical("x", [shuffled_a, shuffled_b], labels.iloc[rng.permutation(100)], "regression", seed=0)
+    assert ds.dropped_ids == 4 and ds.dropped_by_party == [4, 2, 1]
+    assert ds.n_train + ds.n_test == 96
+    for dataset in (ds, reference):  # each row's features and label belong to the same sample id
+        np.testing.assert_array_equal(dataset.y_train, labels.loc[dataset.train_ids].to_numpy())
+        for block, table in zip(dataset.blocks, (a, b), strict=True):
+            raw = table.loc[dataset.train_ids].to_numpy()[:, 0]
+            assert np.corrcoef(block.train[:, 0], raw)[0, 1] > 0.999999
+
+
+def test_empty_after_alignment_is_an_error():
+    labels = pd.Series([1.0, 2.0], index=[1, 2])
+    with pytest.raises(UserError, match="empty after alignment"):
+        build_vertical("x", [pd.DataFrame({"a": [0.0, 1.0]}, index=[3, 4])], labels, None, seed=0)
