@@ -1,0 +1,96 @@
+"""`fedsim bench`, `fedsim report` and `fedsim demo`: grids of experiments, their report, the main job.
+
+`bench` and `demo` exit with 1 when a cell failed (everything else is still written; a re-run retries it).
+
+`experiments` is imported inside the commands: `fedsim` never imports it at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from fedsim.cli.common import emit_json
+
+
+def default_workers() -> int:
+    """One worker per core, at most 4 (Ray starts only when this is above 1)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def bench_command(
+    grid: str = typer.Argument(..., help="A grid TOML file, or a shipped grid's name (quick, "
+                                         "regression_leakage, dp_auc)."),
+    out: Path = typer.Option(..., "--out", help="Output folder; a re-run resumes (finished cells are skipped)."),
+    workers: int = typer.Option(None, "--workers", help="Parallel cells as Ray tasks (default: one per core, at "
+                                                        "most 4); 1 runs in this process without Ray."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Join an existing Ray cluster (e.g. auto)."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> int:
+    """Run a benchmark grid: each cell trains once and runs all its attacks; results in DIR/results.parquet."""
+    from experiments.runner import run_grid
+
+    workers = workers or default_workers()
+    summary = run_grid(grid, out, workers, ray_address, show_progress=not quiet)
+    if json_output:
+        emit_json(summary.to_json())
+        return 1 if summary.failed else 0
+    console = Console(soft_wrap=True)
+    console.print(f"{summary.cells} cells: {summary.computed} computed, {summary.skipped} already done, "
+                  f"{summary.failed} failed ({summary.wall_s:.1f} s, {workers} worker(s))")
+    console.print(f"results: {summary.results} (and results.csv)")
+    if summary.failed:
+        console.print("re-run the same command to retry the failed cells; errors are in the results table")
+    return 1 if summary.failed else 0
+
+
+def report_command(
+    directory: Path = typer.Argument(..., help="A folder written by `fedsim bench --out`."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Write DIR/report.md with tables per dataset and plots in DIR/plots/."""
+    from experiments.report import build_report
+
+    report = build_report(directory)
+    if json_output:
+        emit_json({"report": str(report.path), "plots": [str(p) for p in report.plots],
+                   "headlines": report.headlines, "failed_cells": report.failed_cells})
+        return
+    console = Console(soft_wrap=True)
+    console.print(f"report: {report.path}")
+    for line in report.headlines:
+        console.print(f"  {line}", markup=True)
+
+
+def demo_command(
+    out: Path = typer.Option(Path("fedsim-demo"), "--out", help="Output folder (a re-run resumes)."),
+    workers: int = typer.Option(None, "--workers", help="Parallel cells (default: one per core, at most 4)."),
+    grid: str = typer.Option("quick", "--grid", help="The grid to run (default: the shipped quick grid)."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> int:
+    """The main job on built-in data: the quick grid (leakage under label DP, private AUC), then its report."""
+    from experiments.report import build_report
+    from experiments.runner import run_grid
+
+    start = time.perf_counter()
+    workers = workers or default_workers()
+    summary = run_grid(grid, out, workers, None, show_progress=not quiet)
+    report = build_report(out)
+    wall_s = time.perf_counter() - start
+    if json_output:
+        emit_json({**summary.to_json(), "report": str(report.path), "headlines": report.headlines,
+                   "demo_s": wall_s})
+        return 1 if summary.failed else 0
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]fedsim demo[/]: {summary.cells} cells ({summary.computed} computed, {summary.skipped} "
+                  f"reused, {summary.failed} failed) in {wall_s:.0f} s with {workers} worker(s)")
+    console.print(f"report: [bold]{report.path}[/]  (plots in {report.path.parent / 'plots'})")
+    for line in report.headlines:
+        console.print(f"  - {line}")
+    return 1 if summary.failed else 0
