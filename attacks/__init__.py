@@ -1,7 +1,22 @@
-"""Label-inference attacks run by a curious feature party, one module per attack, a registry by name."""
+"""Label-inference attacks run by a curious feature party, one module per attack, a registry by name.
+
+`import attacks` fills `ATTACKS`; `evaluate_attack` runs one by name and scores it (docs/CLI.md).
+"""
 
 from __future__ import annotations
 
-from fedsim.registry import Registry
+from attacks import (  # noqa: F401 - importing a module registers its attack
+    direction_scoring,
+    gradient_inversion,
+    lba,
+    linear,
+    mean,
+    model_completion,
+    norm_scoring,
+    residual,
+)
+from attacks.base import Attack, AttackerKnowledge, AttackResult
+from attacks.evaluate import evaluate_attack
+from attacks.registry import ATTACKS
 
-ATTACKS: Registry = Registry("attack")
+__all__ = ["ATTACKS", "Attack", "AttackResult", "AttackerKnowledge", "evaluate_attack"]

@@ -36,3 +36,20 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
     return float(spearmanr(a, b).statistic)
+
+
+def attack_metrics(task: str, y_true: np.ndarray, estimates: np.ndarray) -> dict[str, float]:
+    """Attack scores on the attacked samples: regression mse, rmse, mae, r2, spearman; binary auc, accuracy.
+
+    `estimates` are label values (regression) or positive-class scores in [0, 1] (binary, >= 0.5 = positive).
+    A metric that is undefined (e.g. Spearman of a constant guess) is left out.
+    """
+    y_true, estimates = np.asarray(y_true, dtype=np.float64), np.asarray(estimates, dtype=np.float64)
+    if task == "regression":
+        out = regression_metrics(y_true, estimates)
+        if np.ptp(estimates) > 0 and np.ptp(y_true) > 0:
+            out["spearman"] = spearman(y_true, estimates)
+    else:
+        out = binary_metrics(y_true, np.clip(estimates, 0.0, 1.0))
+        out.pop("log_loss", None)
+    return {k: v for k, v in out.items() if np.isfinite(v)}

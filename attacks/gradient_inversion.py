@@ -1,0 +1,15 @@
+"""Gradient inversion: the LBA's ablation with the gradient-matching term only (no fit, no known-label terms)."""
+
+from __future__ import annotations
+
+from attacks.lba import LBA_DEFAULTS, LearningBasedAttack
+from attacks.registry import ATTACKS
+
+
+@ATTACKS.register("gradient_inversion")
+class GradientInversion(LearningBasedAttack):
+    """DLG-style matching: shows what the LBA's regularisers add. Needs no known labels (scale from them if any)."""
+
+    name = "gradient_inversion"
+    needs_known_labels = False
+    defaults = {**LBA_DEFAULTS, "lambda_t": 0.0, "lambda_kg": 0.0, "lambda_kf": 0.0}

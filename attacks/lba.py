@@ -1,0 +1,203 @@
+"""The learning-based attack (LBA) of Xie et al. (arXiv 2301.07284): surrogate top model + one dummy label per sample.
+
+Loss, per minibatch of attacked samples and over all their recorded rows (selected epochs):
+
+    mean_U[ D(G_hat, G) + lambda_t * fit(g'(h), y_hat) ] + lambda_kg * mean_K[D] + lambda_kf * mean_K[fit]
+
+with G_hat = d l(g'(h), y_hat)/dh under the protocol's own loss and mean reduction (so 1/B of the row's
+step), D the squared L2 distance divided by the mean squared norm of the recorded gradients (or cosine
+plus that), and fit the squared error in units of the known labels' std (BCE for binary). K are the
+known samples with their true labels. The normalisations are ours, so one set of weights works across
+label scales; the paper's own hyperparameters were not available. Read-outs: the dummy labels, and the
+surrogate applied to the final embeddings, g'(f(x)). `labels=projected` replaces the free dummy labels by
+their least-squares optimum given g' (see `attacks.residual`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attacks.base import Attack, AttackerKnowledge, AttackResult
+from attacks.model_completion import SURROGATE_CHOICES, SURROGATE_DEFAULTS, fit_on_known
+from attacks.observations import (
+    Observations,
+    Split,
+    Surrogate,
+    build_surrogate,
+    minibatches,
+    observe,
+    split_known,
+    torch_seed,
+    value_and_input_grad,
+)
+from attacks.registry import ATTACKS
+from fedsim.errors import check
+from fedsim.progress import progress_bar
+from fedsim.rundir import PartyView
+
+
+class JointFit:
+    """Trains a surrogate top model and the attacked samples' labels together on one party's observations."""
+
+    def __init__(self, attack: Attack, view: PartyView, knowledge: AttackerKnowledge,
+                 rng: np.random.Generator) -> None:
+        p = attack.params
+        self.p, self.view, self.task, self.rng, self.name = p, view, view.task, rng, attack.name
+        self.projected = p["labels"] == "projected"
+        check(not self.projected or (self.task == "regression" and p["distance"] == "l2"),
+              f"attack {attack.name!r}: labels=projected needs a regression transcript and distance=l2")
+        check(p["lr"] > 0 and p["batch"] >= 1, f"attack {attack.name!r}: lr and batch must be > 0")
+        self.obs: Observations = observe(view, p["epochs"])
+        self.split: Split = split_known(view, knowledge, self.task)
+        self.model: Surrogate = build_surrogate(self.obs.h.shape[1], p, attack.explicit, knowledge, self.split,
+                                                torch_seed(rng), timed=bool(p["timed"]))
+        n = len(view.sample_ids)
+        self.known_mask = torch.zeros(n, dtype=torch.bool)
+        self.known_mask[torch.from_numpy(self.split.known)] = True
+        self.known_y = torch.zeros(n)
+        self.known_y[torch.from_numpy(self.split.known)] = torch.from_numpy(self.split.known_labels).float()
+        self.z = torch.zeros(n)  # free labels: standardised units (regression) or logits (binary)
+        self.show_progress = attack.show_progress
+        self._init(rng)
+
+    # -- labels -------------------------------------------------------------------------------------------
+    def _init(self, rng: np.random.Generator) -> None:
+        if self.p["init"] == "model_completion" and len(self.split.known):
+            embeddings = self.view.embed()
+            fit_on_known(self.model, embeddings[self.split.known], self.known_y[self.split.known], self.task,
+                         self.p["mc_steps"], 1e-2, self.p["mc_weight_decay"])
+            with torch.no_grad():
+                pred = self.model(embeddings)
+            self.z = (pred - self.split.mean) / self.split.std if self.task == "regression" else pred.clone()
+        else:
+            self.z = torch.from_numpy(rng.standard_normal(len(self.view.sample_ids))).float()
+        self.z.requires_grad_(not self.projected)
+
+    def free_labels(self, samples: torch.Tensor) -> torch.Tensor:
+        z = self.z[samples]
+        y = torch.sigmoid(z) if self.task == "binary" else self.split.mean + self.split.std * z
+        return torch.where(self.known_mask[samples], self.known_y[samples], y)
+
+    # -- per-row terms ------------------------------------------------------------------------------------
+    def _rows(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of `samples` as an (n, E) index (absent rows point at row 0) and its validity mask."""
+        rows = self.obs.table[samples]
+        return rows.clamp(min=0), rows >= 0
+
+    def _forward(self, rows: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        o = self.obs
+        flat = rows.reshape(-1)
+        p, jac = value_and_input_grad(self.model, o.h[flat], o.progress[flat] if self.p["timed"] else None,
+                                      create_graph)
+        return p.reshape(rows.shape), jac.reshape(*rows.shape, -1)
+
+    def projected_labels(self, rows: torch.Tensor, valid: torch.Tensor, p: torch.Tensor,
+                         jac: torch.Tensor) -> torch.Tensor:
+        """argmin_y sum_r a_r (y - q_r)^2 + c (y - p_r)^2: the labels that best explain G given g' (regression)."""
+        o = self.obs
+        c2 = (2 * o.inv_b[rows]) ** 2
+        jj = (jac**2).sum(-1).clamp_min(1e-12)
+        a = c2 * jj / o.grad_scale * valid
+        q = p - (o.g[rows] * jac).sum(-1) / (2 * o.inv_b[rows] * jj)
+        c = self.p["lambda_t"] / self.split.std**2 * valid
+        return ((a * q + c * p).sum(1)) / (a + c).sum(1).clamp_min(1e-12)
+
+    def terms(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean gradient distance and mean fit term over the recorded rows of `samples`."""
+        o = self.obs
+        rows, valid = self._rows(samples)
+        p, jac = self._forward(rows, create_graph=True)
+        if self.projected:
+            y = torch.where(self.known_mask[samples], self.known_y[samples],
+                            self.projected_labels(rows, valid, p, jac))
+        else:
+            y = self.free_labels(samples)
+        y = y[:, None].expand_as(p)
+        inv_b, g = o.inv_b[rows], o.g[rows]
+        if self.task == "binary":
+            g_hat = (inv_b * (torch.sigmoid(p) - y))[..., None] * jac
+            fit = F.binary_cross_entropy_with_logits(p, y, reduction="none")
+        else:
+            g_hat = (2 * inv_b * (p - y))[..., None] * jac
+            fit = ((p - y) / self.split.std) ** 2
+        dist = ((g_hat - g) ** 2).sum(-1) / o.grad_scale
+        if self.p["distance"] == "cosine_l2":
+            dist = dist + 1 - F.cosine_similarity(g_hat, g, dim=-1, eps=1e-12)
+        weight = valid.float() / valid.sum().clamp_min(1)
+        return (dist * weight).sum(), (fit * weight).sum()
+
+    # -- optimisation -------------------------------------------------------------------------------------
+    def fit(self) -> float:
+        p, split = self.p, self.split
+        params = list(self.model.parameters()) + ([] if self.projected else [self.z])
+        optimizer = torch.optim.Adam(params, lr=p["lr"])
+        batch = int(p["batch"])
+        per_pass = -(-len(split.unknown) // batch)
+        passes = max(int(p["passes"]), -(-int(p["min_steps"]) // max(per_pass, 1)))
+        known = torch.from_numpy(split.known)
+        last = float("nan")
+        with progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
+            for _ in range(passes):
+                for chunk in minibatches(split.unknown, batch, self.rng):
+                    dist, fit = self.terms(torch.from_numpy(chunk))
+                    loss = dist + p["lambda_t"] * fit
+                    if len(known) and (p["lambda_kg"] > 0 or p["lambda_kf"] > 0):
+                        sub = known if len(known) <= batch else known[torch.from_numpy(
+                            self.rng.choice(len(known), batch, replace=False))]
+                        k_dist, k_fit = self.terms(sub)
+                        loss = loss + p["lambda_kg"] * k_dist + p["lambda_kf"] * k_fit
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    last = float(loss.detach())
+                    advance(1)
+        return last
+
+    def readouts(self) -> dict[str, np.ndarray]:
+        """Both read-outs for the unknown samples: the fitted labels ('dummy') and g'(f(x)) ('surrogate')."""
+        unknown = torch.from_numpy(self.split.unknown)
+        if self.projected:
+            parts = []
+            for chunk in torch.split(unknown, 4096):
+                rows, valid = self._rows(chunk)
+                p, jac = self._forward(rows, create_graph=False)
+                parts.append(self.projected_labels(rows, valid, p.detach(), jac.detach()))
+            dummy = torch.cat(parts) if parts else torch.zeros(0)
+        else:
+            with torch.no_grad():
+                dummy = self.free_labels(unknown)
+        with torch.no_grad():
+            out = self.model(self.view.embed(self.split.unknown))
+        surrogate = torch.sigmoid(out) if self.task == "binary" else out
+        return {"dummy": dummy.detach().double().numpy(), "surrogate": surrogate.double().numpy()}
+
+
+LBA_DEFAULTS = {
+    **SURROGATE_DEFAULTS,
+    "epochs": "last", "distance": "l2", "lambda_t": 0.05, "lambda_kg": 0.05, "lambda_kf": 0.01,
+    "lr": 1e-2, "passes": 100, "batch": 256, "min_steps": 1000, "init": "random", "readout": "dummy",
+    "labels": "free", "timed": False, "mc_steps": 300, "mc_weight_decay": 1e-2,
+}
+LBA_CHOICES = {
+    **SURROGATE_CHOICES, "distance": ("l2", "cosine_l2"), "init": ("random", "model_completion"),
+    "readout": ("dummy", "surrogate"), "labels": ("free", "projected"),
+}
+
+
+@ATTACKS.register("lba")
+class LearningBasedAttack(Attack):
+    """Xie et al.'s attack; every weight, the epochs, distance, surrogate and initialisation are parameters."""
+
+    name = "lba"
+    tasks = ("regression", "binary")
+    defaults = LBA_DEFAULTS
+    choices = LBA_CHOICES
+
+    def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
+        joint = JointFit(self, view, knowledge, rng)
+        final_loss = joint.fit()
+        readouts = joint.readouts()
+        info = {"epochs_used": joint.obs.epochs_used, "readout": self.params["readout"], "final_loss": final_loss}
+        return AttackResult(view.sample_ids[joint.split.unknown], readouts[self.params["readout"]], readouts, info)

@@ -1,0 +1,53 @@
+"""Model completion (Fu et al., USENIX Security 2022, passive variant): a fresh top model on known labels only.
+
+The attacker fits a surrogate top model on (f(x_k), y_k) for its known labels, with its trained bottom
+model f, and predicts everyone else. It uses no gradient at all, so it measures what the gradients add.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attacks.base import Attack, AttackerKnowledge, AttackResult
+from attacks.observations import Surrogate, build_surrogate, split_known, torch_seed
+from attacks.registry import ATTACKS
+from fedsim.rundir import PartyView
+
+SURROGATE_DEFAULTS = {"surrogate": "mlp", "hidden": 64, "depth": 1}
+SURROGATE_CHOICES = {"surrogate": ("mlp", "linear")}
+
+
+def fit_on_known(model: Surrogate, h: torch.Tensor, y: torch.Tensor, task: str, steps: int, lr: float,
+                 weight_decay: float) -> None:
+    """Full-batch Adam on the known pairs, in standardised label units (regression) or BCE (binary)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        p = model(h)
+        loss = F.binary_cross_entropy_with_logits(p, y) if task == "binary" else ((p - y) / model.std).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def predict(model: Surrogate, h: torch.Tensor, task: str) -> np.ndarray:
+    with torch.no_grad():
+        p = model(h)
+    return (torch.sigmoid(p) if task == "binary" else p).double().numpy()
+
+
+@ATTACKS.register("model_completion")
+class ModelCompletion(Attack):
+    name = "model_completion"
+    tasks = ("regression", "binary")
+    defaults = {**SURROGATE_DEFAULTS, "steps": 300, "lr": 1e-2, "weight_decay": 1e-2}
+    choices = SURROGATE_CHOICES
+
+    def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
+        split = split_known(view, knowledge, view.task)
+        embeddings = view.embed()
+        model = build_surrogate(embeddings.shape[1], self.params, self.explicit, knowledge, split, torch_seed(rng))
+        fit_on_known(model, embeddings[split.known], torch.from_numpy(split.known_labels).float(), view.task,
+                     self.params["steps"], self.params["lr"], self.params["weight_decay"])
+        return AttackResult(view.sample_ids[split.unknown], predict(model, embeddings[split.unknown], view.task))

@@ -1,0 +1,51 @@
+"""Norm scoring (Li et al., ICLR 2022) for binary labels: the rare positive class gets larger gradients.
+
+Under BCE, G = (1/B)(sigmoid(g) - y) grad g: a positive's residual 1 - sigmoid is large while the model
+predicts the (common) negative class. The score is ||G|| * B (undoing the mean reduction, so a short last
+batch compares with the others), averaged over the selected epochs; its AUC against the labels is the leak
+AUC. For a hard guess the log-scores are split where the known labels' positive rate says (or, with no
+known labels, at the midpoint of a two-means split), and mapped through a logistic so that >= 0.5 means
+positive. For regression this only measures |residual|, not the label (see docs/spec-attacks.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attacks.base import Attack, AttackerKnowledge, AttackResult
+from attacks.observations import observe, split_known
+from attacks.registry import ATTACKS
+from attacks.scoring import per_sample
+from fedsim.rundir import PartyView
+
+
+def threshold_scores(score: np.ndarray, positive_rate: float | None) -> np.ndarray:
+    """Monotone map of scores to (0, 1) with 0.5 at the threshold (known positive rate, else two-means)."""
+    if positive_rate is not None:
+        cut = float(np.quantile(score, 1 - positive_rate))
+    else:
+        cut = float(np.median(score))
+        for _ in range(50):
+            low, high = score[score <= cut], score[score > cut]
+            if not len(low) or not len(high):
+                break
+            cut = (low.mean() + high.mean()) / 2
+    spread = float(score.std()) or 1.0
+    return 1 / (1 + np.exp(-(score - cut) / spread))
+
+
+@ATTACKS.register("norm_scoring")
+class NormScoring(Attack):
+    name = "norm_scoring"
+    tasks = ("binary",)
+    needs_known_labels = False
+    defaults = {"epochs": "last"}
+
+    def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
+        obs = observe(view, self.params["epochs"])
+        split = split_known(view, knowledge, view.task)
+        row_score = obs.g.double().norm(dim=1) / obs.inv_b.double()
+        score = np.log(per_sample(obs, row_score, split.unknown) + 1e-30)
+        rate = float(np.mean(split.known_labels)) if len(split.known_labels) else None
+        return AttackResult(view.sample_ids[split.unknown], threshold_scores(score, rate),
+                            info={"epochs_used": obs.epochs_used})
