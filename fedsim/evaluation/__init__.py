@@ -1,0 +1,14 @@
+"""Private evaluation: the AUC (and threshold metrics) a score holder can compute from label-DP releases.
+
+`run_auc(method, scores, labels, epsilon, ...)` returns the `fedsim auc` JSON dict; `METHODS` lists the
+methods (exact, naive_rr, rr, dpauc, hist, hist_gauss); `synthetic_scores(name, seed)` gives seeded test
+sets (criteo, breast_cancer).
+"""
+
+from fedsim.evaluation.auc import bucketed_auc, exact_auc
+from fedsim.evaluation.methods import METHODS
+from fedsim.evaluation.runner import run_auc, split_clients, validate_inputs
+from fedsim.evaluation.synthetic import SYNTHETIC, synthetic_scores
+
+__all__ = ["METHODS", "SYNTHETIC", "bucketed_auc", "exact_auc", "run_auc", "split_clients", "synthetic_scores",
+           "validate_inputs"]

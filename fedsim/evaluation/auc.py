@@ -1,0 +1,93 @@
+"""AUC arithmetic shared by every method: the exact Mann-Whitney AUC, public score buckets, the bucketed
+Mann-Whitney formula for (possibly noisy) per-bucket positive counts, and its gradient for the delta method.
+
+Buckets are intervals of the score, (edges[b-1], edges[b]] with edges ascending and edges[-1] the largest
+score, so tied scores always share a bucket. They are computed from scores alone, which label DP treats as
+public: edges and bucket sizes n_b may be known to everyone; only the positive counts c_b are private.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def exact_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Mann-Whitney AUC with ties counted 1/2: P(s+ > s-) + P(s+ = s-)/2, O(n log n).
+
+    For every positive, the negatives strictly below it and those below or tied are found by binary search
+    in the sorted negatives; their sum is twice the U statistic. Sums are exact integers.
+    """
+    labels = np.asarray(labels).astype(bool, copy=False)
+    positives, negatives = np.sort(scores[labels]), np.sort(scores[~labels])
+    below = int(np.searchsorted(negatives, positives, "left").sum(dtype=np.int64))
+    below_or_tied = int(np.searchsorted(negatives, positives, "right").sum(dtype=np.int64))
+    return (below + below_or_tied) / (2.0 * positives.size * negatives.size)
+
+
+def bucket_edges(scores: np.ndarray, buckets: int | None) -> np.ndarray:
+    """Upper edges of `buckets` equal-mass score buckets (fewer when scores tie); None: one per distinct score.
+
+    The k-th edge is the ceil(k n / B)-th smallest score, so each bucket holds about n / B examples.
+    """
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    if buckets is None or buckets >= ordered.size:
+        return np.unique(ordered)
+    positions = np.ceil(np.arange(1, buckets + 1) * (ordered.size / buckets)).astype(np.int64) - 1
+    return np.unique(ordered[np.clip(positions, 0, ordered.size - 1)])
+
+
+def bucket_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many of `values` fall in each bucket (edges[b-1], edges[b]]; values must not exceed edges[-1]."""
+    cumulative = np.searchsorted(np.sort(values), edges, "right")
+    return np.diff(cumulative, prepend=0)
+
+
+def bucketed_auc(positives: np.ndarray, sizes: np.ndarray) -> float:
+    """AUC from per-bucket positive counts c_b (floats allowed) and sizes n_b, buckets in ascending score.
+
+    Mann-Whitney on buckets: pairs in different buckets are ordered by the bucket, pairs in one bucket count
+    1/2, i.e. sum_b c_b (N_{<b} + q_b / 2) / (P N) with q_b = n_b - c_b. This is the trapezoid under the ROC
+    through the bucket boundaries; with one bucket per distinct score it is the exact AUC. Returns 0.5
+    when P N = 0 (no information).
+    """
+    positives = np.asarray(positives, dtype=np.float64)
+    negatives = np.asarray(sizes, dtype=np.float64) - positives
+    total_pos, total_neg = positives.sum(), negatives.sum()
+    if total_pos * total_neg == 0:
+        return 0.5
+    below = np.cumsum(negatives) - negatives
+    return float(np.dot(positives, below + 0.5 * negatives) / (total_pos * total_neg))
+
+
+def bucketed_auc_gradient(positives: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """d bucketed_auc / d c_b (n_b fixed): the sensitivity of the estimate to each count, for the delta method.
+
+    With S = sum_b c_b (N_{<b} + q_b/2): dS/dc_j = N_{<j} + (q_j - c_j)/2 - P_{>j}, and d(PN)/dc_j = N - P.
+    """
+    positives = np.asarray(positives, dtype=np.float64)
+    negatives = np.asarray(sizes, dtype=np.float64) - positives
+    total_pos, total_neg = positives.sum(), negatives.sum()
+    if total_pos * total_neg == 0:
+        return np.zeros_like(positives)
+    below = np.cumsum(negatives) - negatives
+    above = total_pos - np.cumsum(positives)
+    auc = float(np.dot(positives, below + 0.5 * negatives) / (total_pos * total_neg))
+    d_numerator = below + 0.5 * (negatives - positives) - above
+    return (d_numerator - auc * (total_neg - total_pos)) / (total_pos * total_neg)
+
+
+def normal_ci(estimate: float, variance: float) -> tuple[float, float]:
+    """Normal 95% interval estimate +- 1.96 sqrt(variance)."""
+    half = 1.959963984540054 * math.sqrt(variance)
+    return estimate - half, estimate + half
+
+
+def delta_method_ci(positives: np.ndarray, sizes: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
+    """95% interval of `bucketed_auc` when each count carries independent noise of variance v_b.
+
+    Delta method: Var(AUC) ~ sum_b (d AUC / d c_b)^2 v_b, linearised at the observed counts.
+    """
+    gradient = bucketed_auc_gradient(positives, sizes)
+    return normal_ci(bucketed_auc(positives, sizes), float(np.dot(gradient * gradient, variances)))

@@ -1,0 +1,154 @@
+"""`run_auc`: validate inputs, split the examples over clients, run a method's public / prepare / release /
+estimate steps (in-process or over Flower), and with repeats evaluate it against the exact AUC.
+
+Randomness: the client split uses Generator([seed, 0]); client c's noise in repeat r uses
+Generator([seed, 1, r, c]). Each client owns its stream, so a Flower client draws exactly what the
+in-process client draws.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fedsim.errors import UserError, check
+from fedsim.evaluation.auc import exact_auc
+from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings
+from fedsim.privacy.mechanisms import check_delta, check_epsilon
+from fedsim.progress import progress_bar
+
+SPLITS = ("iid", "score_sorted")
+DEFAULT_GAUSS_DELTA = 1e-6
+
+
+def validate_inputs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float scores and 0/1 labels of equal length with both classes present, else a one-line UserError."""
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    check(scores.ndim == 1 and labels.ndim == 1, "scores and labels must be one-dimensional")
+    check(scores.size == labels.size,
+          f"scores and labels have different lengths ({scores.size} and {labels.size})")
+    try:
+        scores = scores.astype(np.float64)
+        numeric_labels = labels.astype(np.float64)
+    except (TypeError, ValueError):
+        raise UserError("scores and labels must be numbers (labels 0 or 1)") from None
+    check(not np.isnan(scores).any(), f"scores contain NaN ({int(np.isnan(scores).sum())} values)")
+    check(np.isfinite(scores).all(), "scores must be finite (found inf)")
+    check(bool(np.isin(numeric_labels, (0.0, 1.0)).all()), "labels must be 0 or 1 (found other values)")
+    positives = int(numeric_labels.sum())
+    check(0 < positives < labels.size,
+          f"labels contain a single class ({positives} positives of {labels.size}): the AUC is undefined")
+    return scores, numeric_labels.astype(np.int8)
+
+
+def make_settings(method: str, epsilon: float | None, delta: float | None, buckets: int | None,
+                  thresholds: int, clients: int) -> Settings:
+    """Checked settings: epsilon > 0 (inf: no noise) except for `exact`; delta for `hist_gauss` only."""
+    chosen = METHODS.get(method)
+    if chosen.needs_epsilon:
+        check(epsilon is not None, f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
+        if not (isinstance(epsilon, float | int) and math.isinf(epsilon) and epsilon > 0):
+            epsilon = check_epsilon(epsilon)
+    else:
+        epsilon = None
+    if method == "hist_gauss":
+        delta = check_delta(DEFAULT_GAUSS_DELTA if delta is None else delta)
+    else:
+        check(delta is None, f"--delta applies to hist_gauss only; {method} is pure epsilon-DP")
+    check(buckets is None or buckets >= 2, f"buckets must be >= 2, got {buckets}")
+    check(thresholds >= 4, f"thresholds must be >= 4 (DPAUC's grid needs K/4 >= 1), got {thresholds}")
+    check(clients >= 1, f"clients must be >= 1, got {clients}")
+    return Settings(epsilon=float(epsilon) if epsilon is not None else math.inf, delta=delta, buckets=buckets,
+                    thresholds=thresholds, clients=clients)
+
+
+def split_clients(scores: np.ndarray, clients: int, split: str, seed: int) -> list[np.ndarray]:
+    """Example indices per client: `iid` (a seeded random permutation cut into M near-equal parts) or
+    `score_sorted` (contiguous blocks of the examples sorted by score: the non-IID extreme)."""
+    check(split in SPLITS, f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    check(1 <= clients <= scores.size, f"clients must be between 1 and n = {scores.size}, got {clients}")
+    if clients == 1:
+        return [np.arange(scores.size)]
+    if split == "iid":
+        order = np.random.default_rng([seed, 0]).permutation(scores.size)
+    else:
+        order = np.argsort(scores, kind="stable")
+    return np.array_split(order, clients)
+
+
+def client_rng(seed: int, repeat: int, client: int) -> np.random.Generator:
+    """Client `client`'s noise stream in repeat `repeat` (the same in every runtime)."""
+    return np.random.default_rng([seed, 1, repeat, client])
+
+
+def server_rng(seed: int, repeat: int) -> np.random.Generator:
+    """The server's stream in repeat `repeat` (simulated intervals), the same in every runtime."""
+    return np.random.default_rng([seed, 2, repeat])
+
+
+def release_all(method: AucMethod, prepared: list[Any], public: Public, seed: int, repeat: int) -> list[dict]:
+    """Every client's label-DP release for one repeat, in client order."""
+    return [method.release(data, public, client_rng(seed, repeat, c)) for c, data in enumerate(prepared)]
+
+
+def run_local(method: AucMethod, settings: Settings, scores: np.ndarray, labels: np.ndarray,
+              parts: list[np.ndarray], repeats: int, seed: int,
+              show_progress: bool) -> tuple[Public, list[Estimate]]:
+    """In-process: the server's public step, each client's prepare once, then release + estimate per repeat."""
+    public = method.public(scores, settings)
+    prepared = [method.prepare(scores[idx], labels[idx], public) for idx in parts]
+    estimates = []
+    with progress_bar(repeats, f"{method.name} AUC", enabled=show_progress and repeats > 1) as advance:
+        for repeat in range(repeats):
+            releases = release_all(method, prepared, public, seed, repeat)
+            estimates.append(method.estimate(releases, public, server_rng(seed, repeat)))
+            advance(1)
+    return public, estimates
+
+
+def summarise(estimates: list[Estimate], exact: float) -> dict[str, float]:
+    """Bias, std, RMSE and 95%-interval coverage of the estimates against the exact AUC."""
+    values = np.array([e.estimate for e in estimates])
+    low, high = np.array([e.ci95 for e in estimates]).T
+    return {"exact": exact, "mean": float(values.mean()), "bias": float(values.mean() - exact),
+            "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+            "rmse": float(np.sqrt(np.mean((values - exact) ** 2))),
+            "ci_coverage": float(np.mean((low <= exact) & (exact <= high)))}
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else float(value)
+
+
+def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None,
+            delta: float | None = None, buckets: int | None = None, thresholds: int = 100, clients: int = 1,
+            split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
+            show_progress: bool = True) -> dict[str, Any]:
+    """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate, ci95 (+ exact, bias, std, rmse,
+    ci_coverage when repeats > 1). `epsilon` = inf runs without noise (reported as null: no guarantee)."""
+    scores, labels = validate_inputs(scores, labels)
+    settings = make_settings(method, epsilon, delta, buckets, thresholds, clients)
+    check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
+    check(seed >= 0, f"seed must be >= 0, got {seed}")
+    check(runtime in ("local", "flower"), f"unknown runtime {runtime!r}; valid: local, flower")
+    chosen = METHODS.get(method)
+    parts = split_clients(scores, clients, split, seed)
+    if runtime == "flower":
+        from fedsim.evaluation.flower_app import run_flower
+
+        public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed)
+    else:
+        public, estimates = run_local(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
+    first = estimates[0]
+    info = {k: _finite(v) if isinstance(v, float) else v for k, v in public.info.items()}
+    result: dict[str, Any] = {
+        "method": method, "epsilon": _finite(settings.epsilon) if chosen.needs_epsilon else None,
+        "delta": settings.delta, "n": int(scores.size), "estimate": first.estimate, "ci95": list(first.ci95),
+        "clients": clients, "split": split, "runtime": runtime, "seed": seed, "repeats": repeats,
+        **info, "guarantee": chosen.guarantee(settings, public),
+    }
+    if repeats > 1:
+        result.update(summarise(estimates, exact_auc(scores, labels)))
+    return result
