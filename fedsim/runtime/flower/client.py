@@ -1,0 +1,162 @@
+"""The feature party as a Flower `ClientApp`: one party per node, its feature block chosen by `partition-id`.
+
+All party state between messages lives in `context.state` (bottom model, optimizer state, the batch whose
+gradient is awaited, the transcript), because a node may run each message in a fresh process (a deployed
+SuperNode starts one ClientApp process per message; the simulation hands messages to any Ray actor). The
+party is rebuilt each message with `fedsim.training.build_feature_party` and its state restored, so it
+trains bit-identically to the local runtime. The pending batch's graph is not kept: its forward pass is
+recomputed, with the same weights, just before the backward pass.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedsim.config import TrainConfig
+from fedsim.data import VerticalDataset
+from fedsim.parties import FeatureParty
+from fedsim.runtime.flower.records import NO_STEP, PARTITION_KEY, arrays_record, to_array
+from fedsim.transcript import ARRAYS, Transcript, TranscriptRecorder
+
+SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE = (
+    "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript")
+
+app = ClientApp()
+
+
+@lru_cache(maxsize=4)
+def _dataset(config_json: str) -> VerticalDataset:
+    """The vertical dataset is a pure function of the config, so a process may reuse it across messages."""
+    from fedsim.training import load_dataset
+
+    return load_dataset(TrainConfig.model_validate_json(config_json))
+
+
+class StateRecorder:
+    """Appends each step's transcript rows to `context.state`, dropping epochs beyond `keep_last`."""
+
+    def __init__(self, arrays: ArrayRecord, keep_last: int | None) -> None:
+        self.arrays, self.keep_last = arrays, keep_last
+
+    def record(self, epoch: int, step: int, batch_ids: np.ndarray, embeddings: torch.Tensor,
+               gradients: torch.Tensor) -> None:
+        prefix = f"{epoch:06d}.{step:07d}"
+        self.arrays[f"{prefix}.ids"] = to_array(np.asarray(batch_ids, dtype=np.int64))
+        self.arrays[f"{prefix}.h"] = to_array(embeddings)
+        self.arrays[f"{prefix}.g"] = to_array(gradients)
+        if self.keep_last is None or step != 0:
+            return
+        epochs = sorted({int(key.split(".")[0]) for key in self.arrays})
+        if len(epochs) > self.keep_last:
+            for key in [k for k in self.arrays if int(k.split(".")[0]) in epochs[: -self.keep_last]]:
+                del self.arrays[key]
+
+    def transcript(self, party: int, dim: int, rows_per_epoch: int) -> Transcript:
+        """Replay the stored steps into a `TranscriptRecorder` (same arrays as the local runtime's)."""
+        recorder = TranscriptRecorder(party, dim, rows_per_epoch, self.keep_last)
+        for key in sorted(k for k in self.arrays if k.endswith(".ids")):
+            prefix = key[: -len(".ids")]
+            epoch, step = (int(x) for x in prefix.split("."))
+            recorder.record(epoch, step, self.arrays[key].numpy(), torch.from_numpy(self.arrays[f"{prefix}.h"].numpy()),
+                            torch.from_numpy(self.arrays[f"{prefix}.g"].numpy()))
+        return recorder.finish()
+
+
+def _setup(context: Context) -> tuple[TrainConfig, int]:
+    if SETUP_STATE not in context.state:
+        raise RuntimeError("this node received a training message before the setup message")
+    setup = context.state.config_records[SETUP_STATE]
+    return TrainConfig.model_validate_json(str(setup["config"])), int(setup["party"])
+
+
+def _restore(context: Context) -> tuple[FeatureParty, StateRecorder, TrainConfig]:
+    """Rebuild this node's feature party exactly as the local runtime builds it, then restore its state."""
+    from fedsim.training import build_feature_party
+
+    config, index = _setup(context)
+    dataset = _dataset(config.model_dump_json())
+    if TRANSCRIPT_STATE not in context.state:
+        context.state[TRANSCRIPT_STATE] = ArrayRecord()
+    recorder = StateRecorder(context.state.array_records[TRANSCRIPT_STATE], config.record_last_epochs)
+    party = build_feature_party(config, dataset, index, recorder)  # type: ignore[arg-type]  # duck-typed recorder
+    if MODEL_STATE in context.state:
+        party.model.load_state_dict(context.state.array_records[MODEL_STATE].to_torch_state_dict())
+        saved = context.state.array_records[OPTIM_STATE]
+        state = party.optimizer.state_dict()
+        for key in saved:
+            param, name = key.split(".", 1)
+            state["state"].setdefault(int(param), {})[name] = torch.from_numpy(saved[key].numpy().copy())
+        party.optimizer.load_state_dict(state)
+    return party, recorder, config
+
+
+def _save(context: Context, party: FeatureParty) -> None:
+    context.state[MODEL_STATE] = ArrayRecord(party.model.state_dict())
+    context.state[OPTIM_STATE] = arrays_record({
+        f"{param}.{name}": value for param, values in party.optimizer.state_dict()["state"].items()
+        for name, value in values.items()
+    })
+
+
+@app.query("setup")
+def setup(message: Message, context: Context) -> Message:
+    """Store the run's config and this node's party index (its `partition-id`); reply with the index."""
+    if PARTITION_KEY not in context.node_config:
+        raise RuntimeError(f"node config has no {PARTITION_KEY!r}; start the SuperNode with "
+                           f"--node-config '{PARTITION_KEY}=K'")
+    party = int(context.node_config[PARTITION_KEY])
+    config_json = str(message.content.config_records["setup"]["config"])
+    config = TrainConfig.model_validate_json(config_json)
+    if party < config.parties:  # nodes beyond the K parties stay idle
+        _dataset(config_json)
+    for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE):
+        if key in context.state:
+            del context.state[key]
+    context.state[SETUP_STATE] = ConfigRecord({"config": config_json, "party": party})
+    return Message(RecordDict({"node": ConfigRecord({"partition": party})}), reply_to=message)
+
+
+@app.train("step")
+def step(message: Message, context: Context) -> Message:
+    """Apply the gradient of the pending batch (if any), then send the embeddings of the requested batch."""
+    party, _, _ = _restore(context)
+    info = message.content.config_records["step"]
+    grad_at = (int(info["grad_epoch"]), int(info["grad_step"]))
+    if grad_at[0] != NO_STEP:
+        pending = context.state.config_records.get(PENDING_STATE)
+        if pending is None or (int(pending["epoch"]), int(pending["step"])) != grad_at:
+            raise RuntimeError(f"gradient for epoch {grad_at[0]} step {grad_at[1]} does not match the pending batch")
+        gradient = torch.from_numpy(message.content.array_records["gradient"]["g"].numpy().copy())
+        party.forward(np.asarray(pending["rows"], dtype=np.int64))  # same weights as when first sent
+        party.backward(gradient, *grad_at)
+        del context.state[PENDING_STATE]
+    reply = RecordDict()
+    next_at = (int(info["next_epoch"]), int(info["next_step"]))
+    if next_at[0] != NO_STEP:
+        rows = np.asarray(info["rows"], dtype=np.int64)
+        reply["embeddings"] = arrays_record({"h": party.forward(rows)})
+        context.state[PENDING_STATE] = ConfigRecord({"epoch": next_at[0], "step": next_at[1],
+                                                     "rows": [int(r) for r in rows]})
+    reply["step"] = ConfigRecord({"epoch": next_at[0], "step": next_at[1]})
+    _save(context, party)
+    return Message(reply, reply_to=message)
+
+
+@app.query("collect")
+def collect(message: Message, context: Context) -> Message:
+    """Hand the trained bottom model and the transcript to the simulator (result collection only)."""
+    party, recorder, config = _restore(context)
+    dataset = _dataset(config.model_dump_json())
+    transcript = recorder.transcript(party.index, config.model.embedding_dim, dataset.n_train)
+    arrays = {f"{e.epoch}.{name}": getattr(e, name) for e in transcript.epochs for name in ARRAYS}
+    return Message(RecordDict({
+        "model": ArrayRecord(party.model.state_dict()),
+        "transcript": arrays_record(arrays),
+        "party": ConfigRecord({"index": party.index, "epochs": json.dumps(transcript.epoch_numbers)}),
+    }), reply_to=message)

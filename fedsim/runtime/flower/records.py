@@ -1,0 +1,98 @@
+"""The wire format of the Flower runtime: message types, record names, and the label party's reply checks.
+
+Every message the label party (ServerApp) sends is one of
+
+- `query.setup`  ConfigRecord `setup` {config: TrainConfig JSON}; reply ConfigRecord `node` {partition: int}
+- `train.step`   ConfigRecord `step` {grad_epoch, grad_step, next_epoch, next_step (-1 = none), rows: list[int]}
+                 and, from the second step on, ArrayRecord `gradient` {g: float32 (batch, d)}, the cut
+                 gradient of the previous step; reply ConfigRecord `step` {epoch, step} + ArrayRecord
+                 `embeddings` {h: float32 (batch, d)} for the requested next step (or no embeddings if none)
+- `query.collect` empty; reply: the party's trained bottom model and transcript (result collection by the
+                 simulator, not part of the split-learning protocol)
+
+So labels and targets never leave the ServerApp: only batch row positions, step numbers and gradients do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+
+from fedsim.errors import UserError
+
+SETUP, STEP, COLLECT = "query.setup", "train.step", "query.collect"
+NO_STEP = -1
+PARTITION_KEY = "partition-id"
+
+
+class PartyFault(UserError):
+    """A feature party failed, timed out or sent an invalid reply; the message names the party and the step."""
+
+
+def step_record(
+    grad: tuple[int, int] | None, next_step: tuple[int, int] | None, rows: np.ndarray | None
+) -> ConfigRecord:
+    grad_epoch, grad_step = grad if grad is not None else (NO_STEP, NO_STEP)
+    next_epoch, next_index = next_step if next_step is not None else (NO_STEP, NO_STEP)
+    return ConfigRecord({
+        "grad_epoch": grad_epoch, "grad_step": grad_step, "next_epoch": next_epoch, "next_step": next_index,
+        "rows": [] if rows is None else [int(r) for r in rows],
+    })
+
+
+def to_array(tensor: torch.Tensor | np.ndarray) -> Array:
+    value = tensor.detach().numpy() if isinstance(tensor, torch.Tensor) else tensor
+    return Array(np.ascontiguousarray(value))
+
+
+def arrays_record(arrays: dict[str, Any]) -> ArrayRecord:
+    return ArrayRecord({name: to_array(value) for name, value in arrays.items()})
+
+
+def where(party: int, epoch: int, step: int) -> str:
+    return f"feature party {party} at epoch {epoch} step {step}"
+
+
+def fault_reason(reply: Message) -> str:
+    """The last line of a ClientApp's error (Flower wraps the remote exception text)."""
+    reason = (reply.error.reason or f"error code {reply.error.code}").strip()
+    return reason.splitlines()[-1] if reason else f"error code {reply.error.code}"
+
+
+def check_embeddings(content: RecordDict, party: int, epoch: int, step: int, batch: int, dim: int) -> torch.Tensor:
+    """The embeddings of one reply, or `PartyFault` if they are not float32 (batch, dim), finite, for this step."""
+    at = where(party, epoch, step)
+    info = content.config_records.get("step")
+    if info is None or "embeddings" not in content.array_records:
+        raise PartyFault(f"{at}: invalid reply: expected records 'step' and 'embeddings', got {sorted(content.keys())}")
+    got = (info.get("epoch"), info.get("step"))
+    if got != (epoch, step):
+        raise PartyFault(f"{at}: reply is for epoch {got[0]} step {got[1]} (wrong step)")
+    record = content.array_records["embeddings"]
+    if list(record.keys()) != ["h"]:
+        raise PartyFault(f"{at}: invalid reply: embeddings record must hold exactly 'h', got {list(record.keys())}")
+    array = record["h"]
+    if array.dtype != "float32":
+        raise PartyFault(f"{at}: embeddings have dtype {array.dtype}, expected float32")
+    if tuple(array.shape) != (batch, dim):
+        raise PartyFault(f"{at}: embeddings have shape {tuple(array.shape)}, expected ({batch}, {dim})")
+    try:
+        h = array.numpy()
+    except (ValueError, TypeError) as exc:
+        raise PartyFault(f"{at}: embeddings cannot be decoded: {exc}") from None
+    if h.dtype != np.float32 or h.shape != (batch, dim):
+        raise PartyFault(f"{at}: embeddings decode to {h.dtype} {h.shape}, expected float32 ({batch}, {dim})")
+    if not np.isfinite(h).all():
+        raise PartyFault(f"{at}: embeddings contain {int((~np.isfinite(h)).sum())} NaN/inf values")
+    return torch.from_numpy(h.copy())
+
+
+def check_ack(content: RecordDict, party: int, epoch: int, step: int) -> None:
+    """The reply to the last gradient carries no embeddings, only the step it acknowledges."""
+    info = content.config_records.get("step")
+    got = (info.get("epoch"), info.get("step")) if info is not None else None
+    if got != (NO_STEP, NO_STEP) or "embeddings" in content.array_records:
+        raise PartyFault(f"{where(party, epoch, step)}: invalid reply to the last gradient: {got}")

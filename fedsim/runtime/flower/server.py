@@ -1,0 +1,220 @@
+"""The label party as a Flower `ServerApp`: it owns the labels, the top model and the defences, and drives training.
+
+One round trip per step: the message that carries step t's cut gradient also asks for step t+1's embeddings,
+so each feature party applies the update of step t before its forward pass of step t+1, the same order as
+the local runtime. Replies are checked (`records.check_embeddings`) before they reach the label party, and
+every wait has a deadline, so a failed, dead or misbehaving feature party stops the run with one error naming
+the party and the step instead of a hang or an obscure exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from fedsim.config import ModelConfig, TrainConfig, validated
+from fedsim.data import VerticalDataset
+from fedsim.errors import UserError
+from fedsim.parties import FeatureParty
+from fedsim.privacy import combine_claims
+from fedsim.progress import progress_bar
+from fedsim.runtime.flower.records import (
+    COLLECT,
+    SETUP,
+    STEP,
+    PartyFault,
+    arrays_record,
+    check_ack,
+    check_embeddings,
+    fault_reason,
+    step_record,
+    where,
+)
+from fedsim.transcript import ARRAYS, EpochTranscript, Transcript
+
+DEFAULT_TIMEOUT_S = 60.0
+POLL_S = 0.002  # our own reply polling; Flower's send_and_receive sleeps 0.1 s (simulation) or 3 s (deployment)
+
+Audit = Callable[[Message], None]
+
+
+class Link:
+    """Sends one message per party and collects the replies, failing with `PartyFault` at the deadline."""
+
+    def __init__(self, grid: Grid, timeout: float, audit: Audit | None = None) -> None:
+        self.grid, self.timeout, self.audit = grid, timeout, audit
+
+    def exchange(self, messages: dict[int, Message], what: Callable[[int], str]) -> dict[int, Message]:
+        for message in messages.values():
+            if self.audit is not None:
+                self.audit(message)
+        ids = list(self.grid.push_messages(list(messages.values())))
+        party_of = dict(zip(ids, messages, strict=True))
+        replies: dict[int, Message] = {}
+        deadline = time.monotonic() + self.timeout
+        while len(replies) < len(messages):
+            for reply in self.grid.pull_messages([i for i in ids if party_of[i] not in replies]):
+                party = party_of[reply.metadata.reply_to_message_id]
+                if reply.has_error():
+                    raise PartyFault(f"{what(party)}: the feature party failed: {fault_reason(reply)}")
+                replies[party] = reply
+            if len(replies) < len(messages):
+                if time.monotonic() > deadline:
+                    missing = sorted(set(messages) - set(replies))
+                    raise PartyFault(f"{what(missing[0])}: no reply within {self.timeout:g} s (party down or stuck; "
+                                     f"silent parties: {missing})")
+                time.sleep(POLL_S)
+        return replies
+
+
+def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
+    """Node id of each feature party 0..K-1: send the config to every node, which answers with its partition."""
+    deadline = time.monotonic() + link.timeout
+    while len(nodes := sorted(grid.get_node_ids())) < config.parties:
+        if time.monotonic() > deadline:
+            raise PartyFault(f"only {len(nodes)} of {config.parties} feature parties connected within "
+                             f"{link.timeout:g} s; start one SuperNode per party "
+                             f"(partition-id 0..{config.parties - 1})")
+        time.sleep(0.1)
+    content = RecordDict({"setup": ConfigRecord({"config": config.model_dump_json()})})
+    replies = link.exchange({n: Message(content, n, SETUP) for n in nodes}, lambda n: f"node {n} during setup")
+    by_party: dict[int, int] = {}
+    for node, reply in replies.items():
+        partition = int(reply.content.config_records["node"]["partition"])
+        if partition in by_party:
+            raise PartyFault(f"nodes {by_party[partition]} and {node} both claim partition-id {partition}")
+        by_party[partition] = node
+    missing = [k for k in range(config.parties) if k not in by_party]
+    if missing:
+        raise PartyFault(f"no node holds feature parties {missing}; partition-ids present: {sorted(by_party)}")
+    return [by_party[k] for k in range(config.parties)]
+
+
+def train_on_grid(
+    grid: Grid, config: TrainConfig, dataset: VerticalDataset, timeout: float = DEFAULT_TIMEOUT_S,
+    show_progress: bool = False, audit: Audit | None = None, engine: str = "simulation",
+):
+    """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's."""
+    from fedsim.training import TrainResult, build_label_party, evaluate, make_schedule, resolve_defenses
+
+    started = time.perf_counter()
+    label_transform, gradient_transform = resolve_defenses(config, dataset.task)
+    label_party = build_label_party(config, dataset, label_transform, gradient_transform)
+    schedule = make_schedule(config, dataset)
+    link = Link(grid, timeout, audit)
+    nodes = connect(grid, link, config)
+    setup_s = time.perf_counter() - started
+    steps = list(schedule.steps())
+    dim = config.model.embedding_dim
+
+    def send(grad_at: tuple[int, int] | None, gradients: list | None, t_next: int) -> dict[int, Message]:
+        nxt = steps[t_next] if t_next < len(steps) else None
+        messages = {}
+        for k, node in enumerate(nodes):
+            content = RecordDict({"step": step_record(grad_at, nxt[:2] if nxt else None, nxt[2] if nxt else None)})
+            if gradients is not None:
+                content["gradient"] = arrays_record({"g": gradients[k]})
+            messages[k] = Message(content, node, STEP)
+        at = nxt[:2] if nxt else grad_at
+        return link.exchange(messages, lambda k: where(k, *at))
+
+    start = time.perf_counter()
+    with progress_bar(schedule.total_steps, f"training ({dataset.name}, flower)", show_progress) as advance:
+        replies = send(None, None, 0)
+        for t, (epoch, step, rows) in enumerate(steps):
+            embeddings = [check_embeddings(replies[k].content, k, epoch, step, len(rows), dim)
+                          for k in range(len(nodes))]
+            gradients = label_party.train_step(rows, embeddings, epoch, step)
+            replies = send((epoch, step), gradients, t + 1)
+            advance(1)
+        for k, reply in replies.items():
+            check_ack(reply.content, k, epoch, step)
+    train_s = time.perf_counter() - start
+    feature_parties, transcripts = collect(link, nodes, config, dataset)
+    privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
+    flower = {"engine": engine, "setup_s": setup_s, "round_trips_per_step": 1.0 + 1.0 / max(len(steps), 1)}
+    return TrainResult(config, dataset, evaluate(feature_parties, label_party, dataset), privacy, train_s,
+                       schedule.total_steps, transcripts, feature_parties, label_party, extra={"flower": flower})
+
+
+def collect(link: Link, nodes: list[int], config: TrainConfig,
+            dataset: VerticalDataset) -> tuple[list[FeatureParty], list[Transcript]]:
+    """Fetch each party's trained bottom model and transcript, for the result (not part of the protocol)."""
+    from fedsim.training import build_feature_party
+
+    replies = link.exchange({k: Message(RecordDict(), node, COLLECT) for k, node in enumerate(nodes)},
+                            lambda k: f"feature party {k} while collecting results")
+    parties, transcripts = [], []
+    for k in range(len(nodes)):
+        content = replies[k].content
+        try:
+            party = build_feature_party(config, dataset, k)
+            party.model.load_state_dict(content.array_records["model"].to_torch_state_dict())
+            arrays = content.array_records["transcript"]
+            epochs = json.loads(str(content.config_records["party"]["epochs"]))
+            transcript = Transcript(k, [EpochTranscript(e, *(arrays[f"{e}.{name}"].numpy() for name in ARRAYS))
+                                        for e in epochs])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise PartyFault(f"feature party {k} sent an invalid result: {exc}") from None
+        parties.append(party)
+        transcripts.append(transcript)
+    return parties, transcripts
+
+
+# --- `flwr run .`: settings come from the run config ([tool.flwr.app.config] in pyproject.toml, or -c) ---
+
+RUNTIME_KEYS = {"timeout", "transcript", "result", "overwrite"}
+MODEL_KEYS = {"embedding-dim": "embedding_dim", "hidden": None, "top-model": "top_model"}
+
+
+def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
+    """Split a Flower run config into a `TrainConfig` and the runtime settings; "" means unset."""
+    values = {k: v for k, v in run_config.items() if v != ""}
+    model: dict[str, Any] = {}
+    for key, field in MODEL_KEYS.items():
+        if key in values:
+            value = values.pop(key)
+            model.update({"bottom_hidden": value, "top_hidden": value} if field is None else {field: value})
+    runtime = {k: values.pop(k) for k in RUNTIME_KEYS & set(values)}
+    train = {k.replace("-", "_"): v for k, v in values.items()}
+    config = validated(TrainConfig, **train, runtime="flower", model=validated(ModelConfig, **model))
+    return config, runtime
+
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Entry point of `flwr run .`: train, then write the transcript folder and the result JSON if asked."""
+    from fedsim.rundir import staged_directory, write_json_atomic
+    from fedsim.training import load_dataset, save_run
+
+    config, runtime = settings_from_run_config(dict(context.run_config))
+    dataset = load_dataset(config)
+    transcript = Path(runtime["transcript"]) if "transcript" in runtime else None
+    overwrite = bool(runtime.get("overwrite", False))
+    if transcript is not None and transcript.exists() and not overwrite:
+        raise UserError(f"output directory {str(transcript)!r} already exists; set overwrite=true to replace it")
+    result = train_on_grid(grid, config, dataset, float(runtime.get("timeout", DEFAULT_TIMEOUT_S)),
+                           engine="flwr run")
+    if transcript is not None:
+        with staged_directory(transcript, overwrite) as staging:
+            save_run(result, staging)
+        result.transcript_dir = transcript
+    payload = result.to_json()
+    if "result" in runtime:
+        write_json_atomic(Path(runtime["result"]), payload)
+    logging.getLogger("flwr").info("fedsim result: %s", json.dumps(payload, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)

@@ -1,0 +1,109 @@
+"""`--runtime flower`: the ServerApp and K ClientApps in Flower's simulation engine on the Ray backend.
+
+The settings reach the apps explicitly: the ServerApp is built here around the config (the simulation's
+run config is empty), and it sends the config to every ClientApp in its setup message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flwr.app import Context
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+
+from fedsim.config import TrainConfig
+from fedsim.data import VerticalDataset
+from fedsim.errors import check
+from fedsim.runtime.flower.server import DEFAULT_TIMEOUT_S, Audit, train_on_grid
+
+TIMEOUT_ENV = "FEDSIM_FLOWER_TIMEOUT"
+
+
+def backend_config(nodes: int) -> dict:
+    """One CPU per ClientApp actor and no more actors than nodes or cores (2 on this project's machines)."""
+    cpus = max(1, min(os.cpu_count() or 1, nodes))
+    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"num_cpus": cpus, "num_gpus": 0, "logging_level": "ERROR", "log_to_driver": False}}
+
+
+@contextmanager
+def quiet_flower(level: int = logging.CRITICAL) -> Iterator[None]:
+    """Flower logs every message and a deprecation notice at INFO/WARNING; our errors say what went wrong."""
+    logger = logging.getLogger("flwr")
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(previous)
+
+
+def simulate(server_app: ServerApp, client_app: ClientApp, nodes: int) -> None:
+    """Run the apps in the simulation engine (Ray backend); returns when the ServerApp's main returns."""
+    from flwr.simulation import run_simulation
+
+    with quiet_flower():
+        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=nodes,
+                       backend_name="ray", backend_config=backend_config(nodes))
+
+
+def timeout_setting(timeout: float | None) -> float:
+    if timeout is None:
+        raw = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = -1.0
+    check(timeout > 0, f"{TIMEOUT_ENV} must be a number of seconds > 0, got {timeout}")
+    return timeout
+
+
+def train_flower(
+    config: TrainConfig,
+    dataset: VerticalDataset,
+    transcript_dir: Path | None = None,
+    overwrite: bool = False,
+    show_progress: bool = False,
+    *,
+    timeout: float | None = None,
+    client_app: ClientApp | None = None,
+    audit: Audit | None = None,
+):
+    """Train with the label party as a ServerApp and one ClientApp per feature party, in simulation.
+
+    `timeout` (default $FEDSIM_FLOWER_TIMEOUT or 60 s) bounds every wait for a party's reply; `audit` sees
+    every message the ServerApp sends; `client_app` replaces the feature-party app (fault injection).
+    """
+    from fedsim.rundir import staged_directory
+    from fedsim.runtime.flower.client import app as feature_app
+    from fedsim.training import save_run
+
+    timeout = timeout_setting(timeout)
+    outcome: dict = {}
+    server = ServerApp()
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        try:
+            outcome["result"] = train_on_grid(grid, config, dataset, timeout, show_progress, audit, "simulation")
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside Flower's thread
+            outcome["error"] = exc
+
+    simulate(server, client_app or feature_app, config.parties)
+    if "error" in outcome:
+        raise outcome["error"]
+    check("result" in outcome, "the Flower simulation ended before the ServerApp finished")
+    result = outcome["result"]
+    if transcript_dir is not None:
+        with staged_directory(transcript_dir, overwrite) as staging:
+            save_run(result, staging)
+        result.transcript_dir = transcript_dir
+    return result
