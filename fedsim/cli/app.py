@@ -7,6 +7,7 @@ import sys
 import click
 import typer
 
+from fedsim.cli import auc as auc_cli
 from fedsim.cli import bench as bench_cli
 from fedsim.cli import train as train_cli
 from fedsim.errors import UserError
@@ -23,6 +24,7 @@ app.command("train")(train_cli.train_command)
 app.command("bench")(bench_cli.bench_command)
 app.command("report")(bench_cli.report_command)
 app.command("demo")(bench_cli.demo_command)
+app.command("auc")(auc_cli.auc_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ import numpy as np
 from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation.auc import bucket_edges, bucketed_auc, delta_method_ci
+from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
     debias_rr_counts,
@@ -54,6 +55,7 @@ class Settings:
     buckets: int | None = None
     thresholds: int = 100
     clients: int = 1
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Public:
     epsilon: float
     noise: float = 0.0  # Laplace scale, Gaussian sigma or RR flip probability, per method
     info: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None  # where accuracy, precision, recall and F1 are wanted
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ClientData:
 class Estimate:
     estimate: float
     ci95: tuple[float, float]
+    metrics: dict[str, float] | None = None  # at Public.threshold
 
 
 def default_buckets(n: int, epsilon: float, clients: int) -> int | None:
@@ -112,17 +116,21 @@ def sum_by_bucket(releases: list[Release], key: str, size: int) -> np.ndarray:
 
 
 class AucMethod:
-    """The four steps of a private AUC method (see the module docstring)."""
+    """The four steps of a private AUC method (see the module docstring); this base is the bucket family."""
 
     name: str
     needs_epsilon = True
+    fine_by_default = True  # noise that does not grow with B: one bucket per distinct score is best
 
     def public(self, scores: np.ndarray, settings: Settings) -> Public:
         buckets = settings.buckets
-        if buckets is None and not self.fine_by_default():
+        if buckets is None and not self.fine_by_default:
             buckets = default_buckets(scores.size, settings.epsilon, settings.clients)
         edges = bucket_edges(scores, buckets)
-        return Public(edges, settings.epsilon, self.noise_parameter(settings), {"buckets": int(edges.size)})
+        if settings.threshold is not None:
+            edges = np.union1d(edges, threshold_edge(scores, settings.threshold))
+        return Public(edges, settings.epsilon, self.noise_parameter(settings), {"buckets": int(edges.size)},
+                      settings.threshold)
 
     def guarantee(self, settings: Settings, public: Public) -> str:
         """One sentence stating the label-DP guarantee of this run."""
@@ -132,10 +140,6 @@ class AucMethod:
 
     def describe(self, settings: Settings, public: Public) -> str:
         raise NotImplementedError
-
-    def fine_by_default(self) -> bool:
-        """True when the noise does not grow with B, so one bucket per distinct score is best."""
-        return True
 
     def noise_parameter(self, settings: Settings) -> float:
         return 0.0
@@ -147,10 +151,21 @@ class AucMethod:
         return {"buckets": data.buckets, "sizes": data.sizes, "positives": data.positives}
 
     def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
-        sizes = sum_by_bucket(releases, "sizes", public.edges.size)
-        positives = sum_by_bucket(releases, "positives", public.edges.size)
-        auc = bucketed_auc(positives, sizes)
-        return Estimate(auc, (auc, auc))
+        """Sum the clients' per-bucket releases, turn them into count estimates, then AUC, interval, metrics."""
+        size = public.edges.size
+        sizes = sum_by_bucket(releases, "sizes", size)
+        reporters = np.bincount(np.concatenate([r["buckets"] for r in releases]), minlength=size)
+        counts, variances = self.server_counts(sum_by_bucket(releases, "positives", size), sizes, reporters,
+                                               public)
+        metrics = None
+        if public.threshold is not None:
+            metrics = threshold_metrics(counts, sizes, public.edges, public.threshold)
+        return Estimate(bucketed_auc(counts, sizes), delta_method_ci(counts, sizes, variances), metrics)
+
+    def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
+                      public: Public) -> tuple[np.ndarray, np.ndarray]:
+        """Positive-count estimates per bucket and the variance of their noise (here: exact, none)."""
+        return released, np.zeros_like(released)
 
 
 class Exact(AucMethod):
@@ -163,8 +178,12 @@ class Exact(AucMethod):
         return "no privacy: the AUC of the true labels (the reference)"
 
 
-class RandomisedResponse(AucMethod):
-    """Each client flips each label with p = 1/(1+e^eps) and reports per-bucket counts of flipped labels."""
+class NaiveRR(AucMethod):
+    """Each client flips each label with p = 1/(1+e^eps) and reports per-bucket counts of flipped labels;
+    the AUC is computed on them as if they were true: biased towards 1/2 (baseline only). Its interval is
+    the noise interval of this biased estimator, not an interval for the exact AUC."""
+
+    name = "naive_rr"
 
     def noise_parameter(self, settings: Settings) -> float:
         return 0.0 if math.isinf(settings.epsilon) else rr_flip_probability(settings.epsilon)
@@ -180,24 +199,13 @@ class RandomisedResponse(AucMethod):
         counts = np.bincount(data.member, weights=flipped, minlength=data.buckets.size)
         return {"buckets": data.buckets, "sizes": data.sizes, "positives": counts}
 
-
-class NaiveRR(RandomisedResponse):
-    """AUC computed on the flipped labels as if they were true: biased towards 1/2 (baseline only).
-
-    The interval is the noise interval of this (biased) estimator, not an interval for the exact AUC.
-    """
-
-    name = "naive_rr"
-
-    def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
-        sizes = sum_by_bucket(releases, "sizes", public.edges.size)
-        flipped = sum_by_bucket(releases, "positives", public.edges.size)
-        p = public.noise
-        return Estimate(bucketed_auc(flipped, sizes), delta_method_ci(flipped, sizes, sizes * p * (1.0 - p)))
+    def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
+                      public: Public) -> tuple[np.ndarray, np.ndarray]:
+        return released, sizes * public.noise * (1.0 - public.noise)
 
 
-class DebiasedRR(RandomisedResponse):
-    """De-biased per-bucket counts c_hat_b = (c~_b - p n_b)/(1 - 2p), unclipped, then the bucketed formula.
+class DebiasedRR(NaiveRR):
+    """The same release, de-biased: c_hat_b = (c~_b - p n_b)/(1 - 2p), unclipped, then the bucketed formula.
 
     With one bucket per distinct score (the default) this equals the corrected AUC of Menon et al. Each
     c_hat_b is unbiased with variance n_b p (1-p)/(1-2p)^2 (independent of c_b), which the delta-method
@@ -206,13 +214,12 @@ class DebiasedRR(RandomisedResponse):
 
     name = "rr"
 
-    def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
-        sizes = sum_by_bucket(releases, "sizes", public.edges.size)
-        flipped = sum_by_bucket(releases, "positives", public.edges.size)
+    def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
+                      public: Public) -> tuple[np.ndarray, np.ndarray]:
         p = public.noise
-        counts = flipped if p == 0 else debias_rr_counts(flipped, sizes, public.epsilon)
-        variances = sizes * p * (1.0 - p) / (1.0 - 2.0 * p) ** 2
-        return Estimate(bucketed_auc(counts, sizes), delta_method_ci(counts, sizes, variances))
+        if p == 0:
+            return released, np.zeros_like(released)
+        return debias_rr_counts(released, sizes, public.epsilon), sizes * p * (1.0 - p) / (1.0 - 2.0 * p) ** 2
 
 
 class Histogram(AucMethod):
@@ -223,9 +230,7 @@ class Histogram(AucMethod):
     """
 
     name = "hist"
-
-    def fine_by_default(self) -> bool:
-        return False
+    fine_by_default = False
 
     def noise_parameter(self, settings: Settings) -> float:
         return 0.0 if math.isinf(settings.epsilon) else laplace_scale(settings.epsilon, 1.0)
@@ -244,13 +249,9 @@ class Histogram(AucMethod):
         noisy = data.positives + self.draw(data.buckets.size, public, rng)
         return {"buckets": data.buckets, "sizes": data.sizes, "positives": noisy}
 
-    def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
-        size = public.edges.size
-        sizes = sum_by_bucket(releases, "sizes", size)
-        counts = np.clip(sum_by_bucket(releases, "positives", size), 0.0, sizes)
-        reporters = np.bincount(np.concatenate([r["buckets"] for r in releases]), minlength=size)
-        ci = delta_method_ci(counts, sizes, reporters * self.variance(public))
-        return Estimate(bucketed_auc(counts, sizes), ci)
+    def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
+                      public: Public) -> tuple[np.ndarray, np.ndarray]:
+        return np.clip(released, 0.0, sizes), reporters * self.variance(public)
 
 
 class GaussianHistogram(Histogram):

@@ -16,7 +16,7 @@ import numpy as np
 from fedsim.errors import UserError, check
 from fedsim.evaluation.auc import exact_auc
 from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings
-from fedsim.privacy.mechanisms import check_delta, check_epsilon
+from fedsim.privacy.mechanisms import check_delta
 from fedsim.progress import progress_bar
 
 SPLITS = ("iid", "score_sorted")
@@ -44,13 +44,13 @@ def validate_inputs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 
 
 def make_settings(method: str, epsilon: float | None, delta: float | None, buckets: int | None,
-                  thresholds: int, clients: int) -> Settings:
+                  thresholds: int, clients: int, threshold: float | None = None) -> Settings:
     """Checked settings: epsilon > 0 (inf: no noise) except for `exact`; delta for `hist_gauss` only."""
     chosen = METHODS.get(method)
     if chosen.needs_epsilon:
         check(epsilon is not None, f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
-        if not (isinstance(epsilon, float | int) and math.isinf(epsilon) and epsilon > 0):
-            epsilon = check_epsilon(epsilon)
+        check(isinstance(epsilon, float | int) and epsilon > 0,
+              f"epsilon must be a number > 0 (inf: no noise), got {epsilon!r}")
     else:
         epsilon = None
     if method == "hist_gauss":
@@ -60,8 +60,10 @@ def make_settings(method: str, epsilon: float | None, delta: float | None, bucke
     check(buckets is None or buckets >= 2, f"buckets must be >= 2, got {buckets}")
     check(thresholds >= 4, f"thresholds must be >= 4 (DPAUC's grid needs K/4 >= 1), got {thresholds}")
     check(clients >= 1, f"clients must be >= 1, got {clients}")
+    check(threshold is None or (method != "dpauc" and math.isfinite(threshold)),
+          "--threshold needs a finite number and a bucket method (exact, naive_rr, rr, hist, hist_gauss)")
     return Settings(epsilon=float(epsilon) if epsilon is not None else math.inf, delta=delta, buckets=buckets,
-                    thresholds=thresholds, clients=clients)
+                    thresholds=thresholds, clients=clients, threshold=threshold)
 
 
 def split_clients(scores: np.ndarray, clients: int, split: str, seed: int) -> list[np.ndarray]:
@@ -125,11 +127,13 @@ def _finite(value: float | None) -> float | None:
 def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None,
             delta: float | None = None, buckets: int | None = None, thresholds: int = 100, clients: int = 1,
             split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
-            show_progress: bool = True) -> dict[str, Any]:
+            show_progress: bool = True, threshold: float | None = None) -> dict[str, Any]:
     """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate, ci95 (+ exact, bias, std, rmse,
-    ci_coverage when repeats > 1). `epsilon` = inf runs without noise (reported as null: no guarantee)."""
+    ci_coverage when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs without noise
+    (reported as null: no guarantee). Extra keys: clients, split, runtime, seed, repeats, buckets (or
+    DPAUC's thresholds and its 4K / 2K accounting), guarantee (one sentence)."""
     scores, labels = validate_inputs(scores, labels)
-    settings = make_settings(method, epsilon, delta, buckets, thresholds, clients)
+    settings = make_settings(method, epsilon, delta, buckets, thresholds, clients, threshold)
     check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
     check(seed >= 0, f"seed must be >= 0, got {seed}")
     check(runtime in ("local", "flower"), f"unknown runtime {runtime!r}; valid: local, flower")
@@ -149,6 +153,8 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         "clients": clients, "split": split, "runtime": runtime, "seed": seed, "repeats": repeats,
         **info, "guarantee": chosen.guarantee(settings, public),
     }
+    if first.metrics is not None:
+        result["at_threshold"] = first.metrics
     if repeats > 1:
         result.update(summarise(estimates, exact_auc(scores, labels)))
     return result
