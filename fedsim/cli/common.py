@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any
 
@@ -30,12 +29,9 @@ def parse_value(text: str) -> float | int | bool | str:
         return lowered == "true"
     for kind in (int, float):
         try:
-            value = kind(text)
+            return kind(text)
         except ValueError:
             continue
-        if isinstance(value, float) and not math.isfinite(value):
-            return value
-        return value
     return text
 
 
