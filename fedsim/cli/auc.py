@@ -43,6 +43,7 @@ def auc_command(
     clients: int = typer.Option(1, help="Clients M, each adding its own noise (1: vertical / central)."),
     split: str = typer.Option("iid", help="How examples are spread over clients: iid | score_sorted."),
     runtime: str = typer.Option("local", help="local | flower."),
+    setting: str = typer.Option("horizontal", help="horizontal (M clients) | vertical (score and label holder)."),
     threshold: float = typer.Option(None, help="Also report accuracy, precision, recall, F1 at score >= T."),
     repeats: int = typer.Option(1, help="R > 1: evaluate bias, std, RMSE and CI coverage over R releases."),
     seed: int = typer.Option(0),
@@ -59,7 +60,7 @@ def auc_command(
         scores, labels = synthetic_scores(synthetic, seed)
     result = run_auc(method, scores, labels, epsilon, delta=delta, buckets=buckets, thresholds=thresholds,
                      clients=clients, split=split, repeats=repeats, seed=seed, runtime=runtime,
-                     show_progress=not quiet, threshold=threshold)
+                     show_progress=not quiet, threshold=threshold, setting=setting)
     if json_output:
         emit_json(result)
         return

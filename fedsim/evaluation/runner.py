@@ -20,6 +20,7 @@ from fedsim.privacy.mechanisms import check_delta
 from fedsim.progress import progress_bar
 
 SPLITS = ("iid", "score_sorted")
+SETTINGS = ("horizontal", "vertical")
 DEFAULT_GAUSS_DELTA = 1e-6
 
 
@@ -127,22 +128,29 @@ def _finite(value: float | None) -> float | None:
 def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None,
             delta: float | None = None, buckets: int | None = None, thresholds: int = 100, clients: int = 1,
             split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
-            show_progress: bool = True, threshold: float | None = None) -> dict[str, Any]:
+            show_progress: bool = True, threshold: float | None = None,
+            setting: str = "horizontal") -> dict[str, Any]:
     """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate, ci95 (+ exact, bias, std, rmse,
     ci_coverage when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs without noise
     (reported as null: no guarantee). Extra keys: clients, split, runtime, seed, repeats, buckets (or
-    DPAUC's thresholds and its 4K / 2K accounting), guarantee (one sentence)."""
+    DPAUC's thresholds and its 4K / 2K accounting), guarantee (one sentence).
+
+    `setting`: horizontal (M clients with scores and labels) or vertical (a score holder and one label
+    holder; clients must be 1). In-process both are the same computation; over Flower (`runtime="flower"`)
+    they are different apps (see `fedsim.evaluation.flower_app`)."""
     scores, labels = validate_inputs(scores, labels)
     settings = make_settings(method, epsilon, delta, buckets, thresholds, clients, threshold)
     check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
     check(seed >= 0, f"seed must be >= 0, got {seed}")
     check(runtime in ("local", "flower"), f"unknown runtime {runtime!r}; valid: local, flower")
+    check(setting in SETTINGS, f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
+    check(setting == "horizontal" or clients == 1, "the vertical setting has one label holder: use --clients 1")
     chosen = METHODS.get(method)
     parts = split_clients(scores, clients, split, seed)
     if runtime == "flower":
         from fedsim.evaluation.flower_app import run_flower
 
-        public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed)
+        public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed, setting)
     else:
         public, estimates = run_local(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
     first = estimates[0]
@@ -150,7 +158,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     result: dict[str, Any] = {
         "method": method, "epsilon": _finite(settings.epsilon) if chosen.needs_epsilon else None,
         "delta": settings.delta, "n": int(scores.size), "estimate": first.estimate, "ci95": list(first.ci95),
-        "clients": clients, "split": split, "runtime": runtime, "seed": seed, "repeats": repeats,
+        "clients": clients, "split": split, "setting": setting, "runtime": runtime, "seed": seed, "repeats": repeats,
         **info, "guarantee": chosen.guarantee(settings, public),
     }
     if first.metrics is not None:
