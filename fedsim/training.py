@@ -16,6 +16,7 @@ import torch
 
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
+from fedsim.errors import check
 from fedsim.metrics import task_metrics
 from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
 from fedsim.parties import FeatureParty, LabelParty, make_optimizer
@@ -42,11 +43,20 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
 
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
     """The label party's two hooks, from `defenses/` by name (imported only when a defence is asked for)."""
-    if config.label_defense is None and config.gradient_defense is None:
+    if config.label_defense is None and config.gradient_defense is None and not config.defense_params:
         return LabelTransform(), GradientTransform()
     import defenses
 
     return defenses.build(config, task)
+
+
+def resolve_top_model_dp(config: TrainConfig) -> Any:
+    """Opacus DP-SGD on the top model (`--defense-param top_dp_epsilon=EPS`), or None."""
+    if not any(key.startswith("top_dp_") for key in config.defense_params):
+        return None
+    import defenses
+
+    return defenses.build_top_model_dp(config)
 
 
 def make_plan(config: TrainConfig, dataset: VerticalDataset) -> TrainingPlan:
@@ -70,9 +80,15 @@ def build_feature_party(
 
 def build_label_party(
     config: TrainConfig, dataset: VerticalDataset, label_transform: LabelTransform,
-    gradient_transform: GradientTransform,
+    gradient_transform: GradientTransform, top_model_dp: Any = None,
 ) -> LabelParty:
-    """Privatise the labels once (label defence), then build the top model on the released targets only."""
+    """Privatise the labels once (label defence), then build the top model on the released targets only.
+
+    Optional hooks of a gradient defence (dp_gradient): `target_normalization(targets, rng)` replaces the
+    top model's offset/scale (which otherwise come from the targets in the clear), and
+    `privatize_top_model(model, optimizer, plan, rng)` returns a DP optimizer; `top_model_dp` (Opacus
+    DP-SGD to a target epsilon, see defenses.dp_sgd) does the latter on its own.
+    """
     rng = np.random.default_rng([config.seed, 30])
     targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, rng), dtype=np.float64)
     targets = targets.reshape(len(targets), -1)
@@ -81,6 +97,8 @@ def build_label_party(
         scale = np.where(scale > 0, scale, 1.0)
     else:
         offset, scale = np.zeros(targets.shape[1]), np.ones(targets.shape[1])
+    if hasattr(gradient_transform, "target_normalization"):
+        offset, scale = gradient_transform.target_normalization(targets, np.random.default_rng([config.seed, 32]))
     in_dim = config.model.embedding_dim * dataset.parties
     model = seeded_init(
         [config.seed, 20],
@@ -88,7 +106,15 @@ def build_label_party(
                          torch.tensor(scale)),
     )
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    gradient_transform.prepare(make_plan(config, dataset), np.random.default_rng([config.seed, 31]))
+    plan = make_plan(config, dataset)
+    gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
+    if hasattr(gradient_transform, "privatize_top_model"):
+        check(top_model_dp is None, "top_dp_epsilon cannot be combined with dp_gradient, which already "
+                                    "trains the top model with DP-SGD inside its own budget")
+        optimizer = gradient_transform.privatize_top_model(model, optimizer, plan,
+                                                           np.random.default_rng([config.seed, 33]))
+    elif top_model_dp is not None:
+        optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column)
 
 
@@ -112,6 +138,7 @@ class TrainResult:
     label_party: LabelParty
     transcript_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    top_model_dp: Any = None  # defenses.dp_sgd.TopModelDP when asked for; reported apart
 
     def party_view(self, party: int = 0) -> PartyView:
         """What feature party `party` holds: the attacker's input, in memory."""
@@ -140,6 +167,7 @@ class TrainResult:
                 "delta": self.privacy.delta,
                 "guarantee": self.privacy.guarantee,
                 **({"details": self.privacy.details} if self.privacy.details else {}),
+                **({"top_model_dp": self.top_model_dp.report()} if self.top_model_dp is not None else {}),
             },
             "timing": {
                 "train_s": self.train_s,
@@ -221,7 +249,8 @@ def _train_local(
         return TranscriptRecorder(k, config.model.embedding_dim, dataset.n_train, config.record_last_epochs, folder)
 
     feature_parties = [build_feature_party(config, dataset, k, recorder(k)) for k in range(dataset.parties)]
-    label_party = build_label_party(config, dataset, label_transform, gradient_transform)
+    top_model_dp = resolve_top_model_dp(config)
+    label_party = build_label_party(config, dataset, label_transform, gradient_transform, top_model_dp)
     schedule = make_schedule(config, dataset)
     start = time.perf_counter()
     with progress_bar(schedule.total_steps, f"training ({dataset.name})", show_progress) as advance:
@@ -230,7 +259,7 @@ def _train_local(
     transcripts = [p.recorder.finish() for p in feature_parties if p.recorder is not None]
     privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
     return TrainResult(config, dataset, evaluate(feature_parties, label_party, dataset), privacy, train_s,
-                       schedule.total_steps, transcripts, feature_parties, label_party)
+                       schedule.total_steps, transcripts, feature_parties, label_party, top_model_dp=top_model_dp)
 
 
 def save_run(result: TrainResult, folder: Path, transcripts_written: bool = False) -> None:

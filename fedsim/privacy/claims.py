@@ -42,7 +42,8 @@ def combine_claims(label: PrivacyClaim | None, gradient: PrivacyClaim | None) ->
     if not formal:
         return PrivacyClaim(
             "+".join(c.mechanism for c in claims), None, None,
-            "no formal guarantee: " + "; ".join(c.guarantee for c in claims),
+            "no formal guarantee: " + "; ".join(c.guarantee.removeprefix("no formal guarantee: ") for c in claims),
+            {k: v for c in claims for k, v in c.details.items()},
         )
     best = min(formal, key=lambda c: (c.epsilon, c.delta or 0.0))
     others = [c.guarantee for c in claims if c is not best]

@@ -7,7 +7,8 @@ is stated relative to that relation:
   N(0, (z S)^2), z = `noise_multiplier`. Privacy loss is that of a pure shift by S, so it is accounted
   exactly like Opacus' / dp-accounting's Gaussian at noise multiplier z with sampling rate 1: NO
   amplification by subsampling is ever assumed (in split learning the feature party knows the batch ids).
-- `laplace(epsilon, count)`, `randomized_response(epsilon, k, count)`: pure epsilon-DP releases.
+- `laplace(epsilon, count)`, `randomized_response(epsilon, k, count)`, `exponential(epsilon, count)`: pure
+  epsilon-DP releases (the exponential mechanism has no dp-accounting event: its epsilon is added as is).
 
 Composition. Pure events compose by basic composition (sum of epsilons, delta 0); Gaussian events are
 composed with an accountant: Opacus RDP (the reported value; RDP with q = 1 is closed form, alpha/(2 z^2)
@@ -38,7 +39,7 @@ ACCOUNTANTS: tuple[str, ...] = ("opacus_rdp", "opacus_prv", "rdp", "pld")
 class PrivacyEvent:
     """`count` identical releases touching every label once each."""
 
-    mechanism: Literal["gaussian", "laplace", "randomized_response"]
+    mechanism: Literal["gaussian", "laplace", "randomized_response", "exponential"]
     count: int
     noise_multiplier: float | None = None  # gaussian: noise std / replace-one L2 sensitivity
     epsilon: float | None = None  # pure events
@@ -72,6 +73,10 @@ class PrivacyLedger:
 
     def laplace(self, epsilon: float, count: int = 1, what: str = "") -> PrivacyLedger:
         self.events.append(PrivacyEvent("laplace", _count(count), epsilon=check_epsilon(epsilon), what=what))
+        return self
+
+    def exponential(self, epsilon: float, count: int = 1, what: str = "") -> PrivacyLedger:
+        self.events.append(PrivacyEvent("exponential", _count(count), epsilon=check_epsilon(epsilon), what=what))
         return self
 
     def randomized_response(self, epsilon: float, num_classes: int, count: int = 1,
@@ -130,13 +135,14 @@ class PrivacyLedger:
     def dp_accounting_epsilon(self, delta: float, kind: Literal["rdp", "pld"] = "pld") -> float:
         """Cross-check with dp-accounting alone: Laplace/Gaussian under add-or-remove (a shift by the
         sensitivity gives the same numbers as replace-one), RR under replace-one, composed one at a time.
-        The two families are summed by basic composition."""
+        The families (and exponential-mechanism events) are summed by basic composition."""
         import dp_accounting
 
         relation = dp_accounting.NeighboringRelation
         shift = _dp_accountant(kind, relation.ADD_OR_REMOVE_ONE)
         replace = _dp_accountant(kind, relation.REPLACE_ONE)
         used_shift = used_replace = False
+        total = 0.0
         for e in self.events:
             if e.mechanism == "gaussian":
                 shift.compose(dp_accounting.GaussianDpEvent(e.noise_multiplier), e.count)
@@ -144,13 +150,14 @@ class PrivacyLedger:
             elif e.mechanism == "laplace":
                 shift.compose(dp_accounting.LaplaceDpEvent(1.0 / e.epsilon), e.count)
                 used_shift = True
+            elif e.mechanism == "exponential":
+                total += e.count * e.epsilon
             else:
                 k = e.num_classes
                 event = dp_accounting.RandomizedResponseDpEvent(k / (math.exp(e.epsilon) + k - 1), k)
                 for _ in range(e.count):  # never compose(event, count): PLD ignores the count (0.6)
                     replace.compose(event)
                 used_replace = True
-        total = 0.0
         if used_shift:
             total += float(shift.get_epsilon(delta))
         if used_replace:
