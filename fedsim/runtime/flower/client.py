@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
@@ -26,9 +27,6 @@ from fedsim.transcript import ARRAYS, Transcript, TranscriptRecorder
 
 SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE = (
     "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript")
-
-app = ClientApp()
-
 
 @lru_cache(maxsize=4)
 def _dataset(config_json: str) -> VerticalDataset:
@@ -104,7 +102,6 @@ def _save(context: Context, party: FeatureParty) -> None:
     })
 
 
-@app.query("setup")
 def setup(message: Message, context: Context) -> Message:
     """Store the run's config and this node's party index (its `partition-id`); reply with the index."""
     if PARTITION_KEY not in context.node_config:
@@ -122,7 +119,6 @@ def setup(message: Message, context: Context) -> Message:
     return Message(RecordDict({"node": ConfigRecord({"partition": party})}), reply_to=message)
 
 
-@app.train("step")
 def step(message: Message, context: Context) -> Message:
     """Apply the gradient of the pending batch (if any), then send the embeddings of the requested batch."""
     party, _, _ = _restore(context)
@@ -148,7 +144,6 @@ def step(message: Message, context: Context) -> Message:
     return Message(reply, reply_to=message)
 
 
-@app.query("collect")
 def collect(message: Message, context: Context) -> Message:
     """Hand the trained bottom model and the transcript to the simulator (result collection only)."""
     party, recorder, config = _restore(context)
@@ -160,3 +155,15 @@ def collect(message: Message, context: Context) -> Message:
         "transcript": arrays_record(arrays),
         "party": ConfigRecord({"index": party.index, "epochs": json.dumps(transcript.epoch_numbers)}),
     }), reply_to=message)
+
+
+def feature_app(mods: list[Mod] | None = None) -> ClientApp:
+    """The feature-party ClientApp; `mods` wrap every handler (Flower mods: auditing, fault injection)."""
+    client_app = ClientApp(mods=mods)
+    client_app.query("setup")(setup)
+    client_app.train("step")(step)
+    client_app.query("collect")(collect)
+    return client_app
+
+
+app = feature_app()
