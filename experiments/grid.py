@@ -57,11 +57,19 @@ class Source(Strict):
     data: str | None = None
     target: str | None = None
     rows: int | None = Field(None, ge=2)
+    optional: bool = False  # skip (with a note) when the dataset's optional extra is not installed
 
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, values: Any) -> Any:
         return {"name": values} if isinstance(values, str) else values
+
+    @property
+    def missing(self) -> bool:
+        """An optional built-in dataset whose extra is not installed."""
+        from fedsim.data import DATASETS
+
+        return self.optional and self.name in DATASETS and not DATASETS.get(self.name).available
 
     @model_validator(mode="after")
     def _one_table(self) -> Source:
@@ -156,9 +164,9 @@ class AttackEntry(Strict):
     @classmethod
     def _fractions(cls, values: list[float]) -> list[float]:
         _non_empty("known_fractions", values)
-        bad = [v for v in values if not 0 <= v <= 1]
+        bad = [v for v in values if not 0 < v < 1]
         if bad:
-            raise ValueError(f"known fractions must be in [0, 1], got {bad[0]}")
+            raise ValueError(f"known fractions must be in (0, 1), got {bad[0]}")
         return values
 
 
@@ -199,13 +207,24 @@ class LeakageStudy(Strict):
         return values
 
 
+class AucMethodEntry(Strict):
+    """A private AUC method; `delta` for the (epsilon, delta) ones (hist_gauss)."""
+
+    name: str
+    delta: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, values: Any) -> Any:
+        return {"name": values} if isinstance(values, str) else values
+
+
 class AucStudy(Strict):
     """Private AUC: how far each method's estimate is from the exact AUC, over repeats."""
 
     sources: list[AucSource]
-    methods: list[str]
+    methods: list[AucMethodEntry]
     epsilons: list[float]
-    delta: float | None = Field(None, gt=0, lt=1)
     clients: list[int] = Field(default_factory=lambda: [1])
     buckets: list[int] | None = None
     thresholds: int = Field(100, ge=2)
@@ -248,6 +267,11 @@ class GridSpec(Strict):
         if self.leakage is None and self.auc is None:
             raise ValueError("a grid needs a [leakage] table, an [auc] table, or both")
         return self
+
+    def skipped_sources(self) -> list[str]:
+        """Optional datasets left out because their extra is not installed."""
+        sources = [*(self.leakage.datasets if self.leakage else []), *(self.auc.sources if self.auc else [])]
+        return sorted({s.label for s in sources if s.missing})
 
 
 @dataclass(frozen=True)
@@ -334,6 +358,8 @@ def _leakage_cells(study: LeakageStudy, where: str) -> list[Cell]:
     checker = NameChecker(where)
     cells = []
     for d_index, source in enumerate(study.datasets):
+        if source.missing:
+            continue
         task = checker.dataset(source, f"leakage.datasets.{d_index}")
         for a_index, attack in enumerate(study.attacks):
             checker.attack(attack, task, f"leakage.attacks.{a_index}")
@@ -394,25 +420,29 @@ def _train_config(values: dict[str, Any], where: str) -> TrainConfig:
 def _auc_cells(study: AucStudy, where: str) -> list[Cell]:
     checker = NameChecker(where)
     for s_index, source in enumerate(study.sources):
-        if source.synthetic is None:
+        if source.missing:
+            continue
+        if source.synthetic is not None:
+            checker.synthetic(source.synthetic, f"auc.sources.{s_index}.synthetic")
+        else:
             task = checker.dataset(source, f"auc.sources.{s_index}")
             check(task in (None, "binary"), f"{where}: auc.sources.{s_index}: dataset {source.label!r} is a "
                                             f"{task} dataset; AUC needs a binary one")
-    for m_index, method in enumerate(study.methods):
-        checker.auc_method(method, f"auc.methods.{m_index}")
     cells = []
-    for source in study.sources:
-        for method in study.methods:
-            for epsilon in study.epsilons:
-                for clients in study.clients:
-                    for buckets in study.buckets or [None]:
+    for m_index, method in enumerate(study.methods):
+        needs_epsilon = checker.auc_method(method.name, f"auc.methods.{m_index}")
+        for epsilon in study.epsilons if needs_epsilon else [None]:
+            for clients in study.clients:
+                for buckets in study.buckets or [None]:
+                    checker.auc_settings(method, epsilon, buckets, study, clients, f"auc.methods.{m_index}")
+                    for source in (s for s in study.sources if not s.missing):
                         for seed in study.seeds:
                             config = {
                                 "format": CELL_FORMAT, "kind": "auc",
-                                "source": source.model_dump(mode="json", exclude_none=True), "method": method,
-                                "epsilon": epsilon, "delta": study.delta, "clients": clients,
-                                "buckets": buckets, "thresholds": study.thresholds, "split": study.split,
-                                "repeats": study.repeats, "seed": seed,
+                                "source": source.model_dump(mode="json", exclude_none=True),
+                                "method": method.name, "epsilon": epsilon, "delta": method.delta,
+                                "clients": clients, "buckets": buckets, "thresholds": study.thresholds,
+                                "split": study.split, "repeats": study.repeats, "seed": seed,
                             }
                             cells.append(Cell("auc", config, {"dataset": source.label, "task": "binary"}))
     return cells
@@ -498,11 +528,38 @@ class NameChecker:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.fail(loc, f"{config.label_defense or config.gradient_defense}: {message}")
 
-    def auc_method(self, method: str, loc: str) -> None:
+    def synthetic(self, name: str, loc: str) -> None:
+        try:
+            from fedsim.evaluation import SYNTHETIC
+        except ImportError:
+            return
+        try:
+            SYNTHETIC.get(name)
+        except UserError as exc:
+            self.fail(loc, str(exc))
+
+    def auc_method(self, method: str, loc: str) -> bool:
+        """Checks the name; returns whether the method takes an epsilon (exact does not)."""
         try:
             from fedsim.evaluation import METHODS
         except ImportError:
+            return True
+        if not METHODS.names():
+            return True
+        try:
+            chosen = METHODS.get(method)
+        except UserError:
+            self.fail(f"{loc}.name", f"unknown AUC method {method!r}; valid: {', '.join(METHODS.names())}")
+        return bool(getattr(chosen, "needs_epsilon", True))
+
+    def auc_settings(self, method: AucMethodEntry, epsilon: float | None, buckets: int | None, study: AucStudy,
+                     clients: int, loc: str) -> None:
+        """The evaluation's own checks of a method's settings (delta, buckets, thresholds), run up front."""
+        try:
+            from fedsim.evaluation.runner import make_settings
+        except ImportError:
             return
-        names = METHODS.names() if hasattr(METHODS, "names") else sorted(METHODS)
-        if names and method not in names:
-            self.fail(loc, f"unknown AUC method {method!r}; valid: {', '.join(names)}")
+        try:
+            make_settings(method.name, epsilon, method.delta, buckets, study.thresholds, clients)
+        except (ValueError, TypeError) as exc:  # UserError is a ValueError
+            self.fail(loc, str(exc).replace("--", ""))

@@ -117,10 +117,11 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
     _leakage_plot(settings, m, title, plot)
     report.plots.append(plot)
     lines.append(f"![privacy-utility-leakage, {title}](plots/{plot.name})\n")
-    lines.append(f"Smallest leakage within +{BUDGET:.0%} {m.loss_name} of no defence "
-                 f"(best attack per setting):\n")
     summary = _summaries(settings, m, dataset)
-    lines += [f"- {s}" for s in summary]
+    if summary:
+        lines.append(f"Smallest leakage within +{BUDGET:.0%} {m.loss_name} of no defence "
+                     f"(best attack per setting):\n")
+        lines += [f"- {s}" for s in summary]
     report.headlines += _leakage_headlines(settings, m, dataset) + summary
     return "\n".join(lines) + "\n"
 

@@ -60,6 +60,10 @@ def run_grid(grid: str | Path, out: Path, workers: int = 1, ray_address: str | N
     check(workers >= 1, f"--workers must be >= 1, got {workers}")
     spec, text = load_grid(grid)
     cells = expand(spec)
+    check(bool(cells), f"grid {spec.name!r} has no cell to run (its optional datasets are not installed)")
+    for name in spec.skipped_sources():
+        print(f"fedsim: note: skipping optional dataset {name!r}: pip install 'fedsim[data]' to include it",
+              file=sys.stderr)
     if workers > 1 or ray_address:
         flower = [c for c in cells if c.kind == "leakage" and c.config["train"]["runtime"] == "flower"]
         check(not flower, "runtime 'flower' cells start their own Ray simulation: run them with --workers 1 "
@@ -170,9 +174,8 @@ def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
 
             outcome = evaluate_attack(
                 result.party_view(spec["party"]), result.dataset.y_train, spec["name"],
-                params=spec["params"] or None,
-                known_fraction=spec["known_fraction"] if spec["known_fraction"] is not None else 0.01,
-                known=spec["known"], seed=result.config.seed,
+                params=spec["params"] or None, known_fraction=spec["known_fraction"], known=spec["known"],
+                seed=result.config.seed,
             )
             body["attacks"].append({"spec": spec, "result": _plain(outcome)})
         except Exception as exc:
@@ -187,7 +190,7 @@ def run_auc_cell(config: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     outcome = run_auc(config["method"], scores, labels, config["epsilon"], delta=config["delta"],
                       buckets=config["buckets"], thresholds=config["thresholds"], clients=config["clients"],
-                      split=config["split"], repeats=config["repeats"], seed=config["seed"])
+                      split=config["split"], repeats=config["repeats"], seed=config["seed"], show_progress=False)
     return {"auc": _plain(outcome), "auc_s": time.perf_counter() - start, "score_model": model}
 
 
@@ -313,7 +316,9 @@ def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             row.update(known_labels=outcome.get("known_labels"), n_attacked=outcome.get("n_attacked"),
                        baseline_mean_mse=outcome.get("baseline_mean_mse"),
                        attack_s=(outcome.get("timing") or {}).get("attack_s"),
-                       **{f"attack_{k}": v for k, v in (outcome.get("metrics") or {}).items()})
+                       **{f"attack_{k}": v for k, v in (outcome.get("metrics") or {}).items()},
+                       **{f"readout_{name}_{k}": v for name, metrics in (outcome.get("readouts") or {}).items()
+                          for k, v in metrics.items()})
         rows.append(row)
     return rows
 
