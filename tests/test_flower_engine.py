@@ -1,0 +1,60 @@
+"""The Flower runtime in Flower's simulation engine (Ray backend). One run by default, the rest marked slow.
+
+Ray starts a local cluster for every simulation (~15-25 s on 2 shared cores), so the default run keeps
+one simulation that checks parity, the saved transcript folder and every message the ServerApp sends.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import small_config
+from test_flower import _fail_at, assert_same_run, label_values_in
+
+from fedsim.cli.app import main
+from fedsim.rundir import load_party_view, load_truth
+from fedsim.runtime.flower import train_flower
+from fedsim.runtime.flower.client import feature_app
+from fedsim.runtime.flower.records import PartyFault
+from fedsim.training import load_dataset, train
+
+
+def test_simulation_matches_local_runtime_and_sends_no_labels(tmp_path):
+    config = small_config(rows=200, parties=2, epochs=2)
+    dataset = load_dataset(config)
+    sent = []
+    flower = train_flower(config.model_copy(update={"runtime": "flower"}), dataset, tmp_path / "run", audit=sent.append)
+    assert_same_run(train(config), flower, atol=1e-5)
+    assert flower.to_json()["runtime"] == "flower" and flower.to_json()["flower"]["engine"] == "simulation"
+    labels = np.concatenate([dataset.y_train, dataset.y_test])
+    assert sent and all(label_values_in(m, labels) == [] for m in sent)
+    view = load_party_view(tmp_path / "run", 1)
+    np.testing.assert_array_equal(view.transcript.epochs[-1].gradients, flower.transcripts[1].epochs[-1].gradients)
+    np.testing.assert_array_equal(load_truth(tmp_path / "run")["y_train"], dataset.y_train)
+
+
+@pytest.mark.slow
+def test_cli_flower_runtime_matches_local(capsys):
+    args = ["train", "--dataset", "diabetes", "--parties", "2", "--epochs", "2", "--json", "--quiet"]
+    assert main(args) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*args, "--runtime", "flower"]) == 0
+    flower = json.loads(capsys.readouterr().out)
+    assert flower["runtime"] == "flower"
+    for key, value in local["test"].items():
+        assert flower["test"][key] == pytest.approx(value, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_simulation_client_app_raising_stops_with_party_and_step():
+    config = small_config(rows=200, parties=2, epochs=1, runtime="flower")
+    with pytest.raises(PartyFault, match=r"feature party 1 at epoch 0 step 3: the feature party failed: .*on fire"):
+        train_flower(config, load_dataset(config), timeout=30, client_app=feature_app([_fail_at(3, party=1)]))
+
+
+@pytest.mark.slow
+def test_simulation_eight_parties():
+    config = small_config(rows=200, parties=8, epochs=1)
+    assert_same_run(train(config), train_flower(config, load_dataset(config)), atol=1e-5)
