@@ -129,18 +129,22 @@ def train_on_grid(
     start = time.perf_counter()
     with progress_bar(schedule.total_steps, f"training ({dataset.name}, flower)", show_progress) as advance:
         replies = send(None, None, 0)
+        step_s, last = [], start
         for t, (epoch, step, rows) in enumerate(steps):
             embeddings = [check_embeddings(replies[k].content, k, epoch, step, len(rows), dim)
                           for k in range(len(nodes))]
             gradients = label_party.train_step(rows, embeddings, epoch, step)
             replies = send((epoch, step), gradients, t + 1)
+            step_s.append(time.perf_counter() - last)
+            last += step_s[-1]
             advance(1)
         for k, reply in replies.items():
             check_ack(reply.content, k, epoch, step)
     train_s = time.perf_counter() - start
     feature_parties, transcripts = collect(link, nodes, config, dataset)
     privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
-    flower = {"engine": engine, "setup_s": setup_s, "round_trips_per_step": 1.0 + 1.0 / max(len(steps), 1)}
+    flower = {"engine": engine, "setup_s": setup_s, "round_trips_per_step": 1.0 + 1.0 / len(steps),
+              "step_ms_median": 1000 * float(np.median(step_s)), "step_ms_max": 1000 * max(step_s)}
     return TrainResult(config, dataset, evaluate(feature_parties, label_party, dataset), privacy, train_s,
                        schedule.total_steps, transcripts, feature_parties, label_party, extra={"flower": flower})
 
