@@ -3,7 +3,7 @@
     python -m experiments.bench_auc accuracy --plot auc_error.png [--json auc.json]   # ~10 min on 2 cores
     python -m experiments.bench_auc speed [--rows 10000000]
 
-accuracy: on the seeded Criteo stand-in (n = 458,407, 25.59% positives, AUC ~0.766), every private method
+accuracy: on the seeded Criteo stand-in (`--dataset breast_cancer`: the 285-row small-data case) (n = 458,407, 25.59% positives, AUC ~0.766), every private method
 at total epsilon {0.1, 1, 8} and M {1, 10, 1000} clients (IID; `--splits iid score_sorted` adds the
 non-IID split), R = 50 releases each: bias, std, RMSE, 95%-CI coverage against the exact AUC, one table,
 a log-scale plot of RMSE vs epsilon per M, and DPAUC next to the numbers published from the authors' logs.
@@ -37,7 +37,7 @@ PUBLISHED_DPAUC = {(1.0, 1): (-0.0002, 0.0005), (1.0, 10): (-0.0010, 0.0017), (1
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    scores, labels = synthetic_scores("criteo", args.seed)
+    scores, labels = synthetic_scores(args.dataset, args.seed)
     cells = [(m, e, c, s) for s in args.splits for c in args.clients for e in args.epsilons for m in args.methods]
     rows = []
     with progress_bar(len(cells), "AUC cells") as advance:
@@ -89,11 +89,11 @@ def plot(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
             points = sorted((r["epsilon"], r["rmse"]) for r in rows
                             if r["method"] == method and r["clients"] == clients and r["split"] == split)
             ax.plot(*zip(*points, strict=True), marker="o", label=method)
-        ax.set(xscale="log", yscale="log", xlabel="total epsilon", title=f"M = {clients} clients ({split})")
+        ax.set(xscale="log", yscale="log", xlabel="total epsilon", title=f"M = {clients} client{'s' * (clients > 1)} ({split})")
         ax.grid(True, which="both", alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel(f"RMSE of the AUC ({args.repeats} releases)")
     np.atleast_1d(axes)[-1].legend()
-    fig.suptitle(f"Private AUC on the Criteo stand-in (n = 458,407, AUC {rows[0]['exact']:.3f})")
+    fig.suptitle(f"Private AUC on {args.dataset} (n = {rows[0]['n']:,}, exact AUC {rows[0]['exact']:.3f})")
     fig.tight_layout()
     with tempfile.NamedTemporaryFile(dir=path.parent or ".", suffix=".png", delete=False) as tmp:
         fig.savefig(tmp.name, dpi=120)
@@ -140,6 +140,7 @@ def main() -> None:
     acc.add_argument("--epsilons", nargs="+", type=float, default=list(EPSILONS))
     acc.add_argument("--clients", nargs="+", type=int, default=list(CLIENTS))
     acc.add_argument("--splits", nargs="+", default=["iid"])
+    acc.add_argument("--dataset", default="criteo", help="a synthetic score set: criteo | breast_cancer")
     acc.add_argument("--seed", type=int, default=0)
     fast = sub.add_parser("speed")
     fast.add_argument("--rows", type=int, default=10_000_000)

@@ -93,7 +93,7 @@ def test_rr_flip_rate_and_unbiased_counts(data) -> None:
 def test_laplace_count_noise_variance(data, clients) -> None:
     scores, labels = data
     method, epsilon, repeats = METHODS.get("hist"), 0.5, 2000
-    public = method.public(scores, Settings(epsilon, buckets=4, clients=clients))
+    public = method.public(scores, Settings(epsilon, buckets=4))
     parts = np.array_split(np.arange(scores.size), clients)
     prepared = [method.prepare(scores[p], labels[p], public) for p in parts]
     noise = np.array([sum(method.release(d, public, client_rng(1, r, c))["positives"] - d.positives
@@ -196,3 +196,13 @@ def test_cli_json(csv, capsys) -> None:
     assert {"method", "epsilon", "delta", "n", "estimate", "ci95", "exact", "bias", "std", "rmse",
             "ci_coverage"} <= set(result)
     assert result["n"] == 300 and result["exact"] == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_default_buckets_follow_the_public_client_layout(data) -> None:
+    """IID clients all add noise to every bucket (fewer buckets); score-sorted clients to few (more buckets)."""
+    scores, labels = data
+    sizes = {split: run_auc("hist", scores, labels, 1.0, clients=20, split=split)["buckets"]
+             for split in ("iid", "score_sorted")}
+    single = run_auc("hist", scores, labels, 1.0)["buckets"]
+    assert sizes["iid"] < sizes["score_sorted"] <= single
+    assert single == round((scores.size * 1.0) ** 0.4)

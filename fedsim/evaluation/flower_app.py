@@ -94,10 +94,12 @@ def server_main(grid: Grid, method: AucMethod, settings: Settings, clients: int,
         time.sleep(0.05)
     if vertical_scores is None:
         replies = exchange(grid, [(n, SCORES) for n in nodes], RecordDict, "the score round")
-        scores = np.concatenate([unpack(replies[k]["scores"])["s"] for k in range(clients)])
+        held = [unpack(replies[k]["scores"])["s"] for k in range(clients)]
+        scores, owner = np.concatenate(held), np.repeat(np.arange(clients), [h.size for h in held])
+        public = method.public(scores, settings, owner if clients > 1 else None)
     else:
         scores = vertical_scores
-    public = method.public(scores, settings)
+        public = method.public(scores, settings)
     sent = {"edges": public.edges} if vertical_scores is None else {"edges": public.edges, "scores": scores}
     estimates = []
     for repeat in range(repeats):
