@@ -3,10 +3,11 @@
     python -m experiments.bench_auc accuracy --plot auc_error.png [--json auc.json]   # ~10 min on 2 cores
     python -m experiments.bench_auc speed [--rows 10000000]
 
-accuracy: on the seeded Criteo stand-in (`--dataset breast_cancer`: the 285-row small-data case) (n = 458,407, 25.59% positives, AUC ~0.766), every private method
+accuracy: on the seeded Criteo stand-in (n = 458,407, 25.59% positives, AUC ~0.766), every private method
 at total epsilon {0.1, 1, 8} and M {1, 10, 1000} clients (IID; `--splits iid score_sorted` adds the
 non-IID split), R = 50 releases each: bias, std, RMSE, 95%-CI coverage against the exact AUC, one table,
 a log-scale plot of RMSE vs epsilon per M, and DPAUC next to the numbers published from the authors' logs.
+`--dataset breast_cancer` runs the 285-row small-data case instead.
 
 speed: the exact AUC and `hist` (eps = 1, default buckets) on 10M scores against scikit-learn's
 roc_auc_score on the same arrays, interleaved (sklearn, exact, hist, sklearn, ...) and best of 3 each, so
@@ -89,7 +90,8 @@ def plot(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
             points = sorted((r["epsilon"], r["rmse"]) for r in rows
                             if r["method"] == method and r["clients"] == clients and r["split"] == split)
             ax.plot(*zip(*points, strict=True), marker="o", label=method)
-        ax.set(xscale="log", yscale="log", xlabel="total epsilon", title=f"M = {clients} client{'s' * (clients > 1)} ({split})")
+        title = f"M = {clients} client{'s' * (clients > 1)} ({split})"
+        ax.set(xscale="log", yscale="log", xlabel="total epsilon", title=title)
         ax.grid(True, which="both", alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel(f"RMSE of the AUC ({args.repeats} releases)")
     np.atleast_1d(axes)[-1].legend()
