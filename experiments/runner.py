@@ -21,7 +21,8 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -122,7 +123,8 @@ def run_cell(kind: str, config: dict[str, Any], labels: dict[str, Any]) -> dict[
     """Compute one cell; never raises: an error becomes a `failed` record with its message."""
     start = time.perf_counter()
     try:
-        body = run_leakage(config) if kind == "leakage" else run_auc_cell(config)
+        with one_torch_thread():
+            body = run_leakage(config) if kind == "leakage" else run_auc_cell(config)
     except Exception as exc:
         return failure_record(kind, config, labels, exc, time.perf_counter() - start)
     errors = [a["error"] for a in body.get("attacks", []) if "error" in a]
@@ -131,6 +133,23 @@ def run_cell(kind: str, config: dict[str, Any], labels: dict[str, Any]) -> dict[
     record["status"] = "failed" if errors else "ok"
     record["error"] = f"attack failed: {errors[0]}" if errors else None
     return record
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Cells are the unit of parallelism: each runs torch on one thread (then restores the setting).
+
+    The split models are small, so intra-op threads buy nothing, and on a busy 2-core machine two torch
+    threads per process made training and LBA up to ~100x slower than one (measured side by side).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def failure_record(kind: str, config: dict[str, Any], labels: dict[str, Any], exc: BaseException,

@@ -130,3 +130,12 @@ def test_parse_grid_names_the_location():
     with pytest.raises(UserError, match=r"leakage\.runtimes\.0: Input should be 'local' or 'flower'"):
         parse_grid({"name": "t", "leakage": {"datasets": ["diabetes"], "defenses": [{}], "attacks": ["mean"],
                                              "runtimes": ["remote"]}})
+
+
+def test_several_leakage_tables_each_with_its_own_settings(tmp_path):
+    two = ('name = "t"\n'
+           '[[leakage]]\ndatasets = ["diabetes"]\nattacks = ["mean"]\ndefenses = [{}]\n'
+           '[[leakage]]\ndatasets = ["diabetes"]\nattacks = ["mean"]\ndefenses = [{}]\ntraining = {epochs = 3}\n')
+    assert len(expand(load_grid(write(tmp_path, two))[0])) == 2
+    message = error_of(tmp_path, two.replace("epochs = 3", "epochz = 3"))
+    assert "leakage.1" in message and "epochz" in message
