@@ -17,6 +17,7 @@ from fedsim.evaluation.beyond import laplace_mse
 from fedsim.evaluation.dpauc import threshold_grid, trapezoid_auc
 from fedsim.evaluation.methods import Settings, group_by_bucket
 from fedsim.evaluation.runner import client_rng
+from fedsim.privacy.mechanisms import randomized_response
 
 
 def binormal(n: int, seed: int, separation: float = 1.0, rate: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +80,8 @@ def test_rr_flip_rate_and_unbiased_counts(data) -> None:
     prepared = method.prepare(scores, labels, public)
     flip = 1 / (1 + math.e**epsilon)
     assert public.noise == pytest.approx(flip)
+    flipped = [np.mean(randomized_response(labels, epsilon, 2, client_rng(0, r, 0)) != labels) for r in range(50)]
+    assert abs(np.mean(flipped) - flip) < 4 * math.sqrt(flip * (1 - flip) / (50 * labels.size))
     releases = [method.release(prepared, public, client_rng(0, r, 0)) for r in range(repeats)]
     flipped_total = np.array([r["positives"].sum() for r in releases])
     # E[flipped positives] = P (1 - p) + N p

@@ -9,25 +9,17 @@ import typer
 from rich.console import Console
 
 from fedsim.cli.common import emit_json
-from fedsim.errors import UserError, check
+from fedsim.errors import check
 
 
 def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray, np.ndarray]:
     """Score and label columns of a CSV or Parquet file, with one-line errors for missing files/columns."""
-    import pandas as pd
+    from fedsim.data.files import read_table
 
-    from fedsim.data.files import SUFFIXES
-
-    check(path.suffix.lower() in SUFFIXES, f"data file {str(path)!r} must end in one of {', '.join(SUFFIXES)}")
-    check(path.is_file(), f"data file {str(path)!r} does not exist")
-    try:
-        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise UserError(f"cannot read data file {str(path)!r}: {exc}".splitlines()[0]) from exc
-    for flag, column in (("--score-col", score_col), ("--label-col", label_col)):
-        check(column in table.columns,
-              f"{flag} {column!r} is not a column of {str(path)!r}; columns: {', '.join(map(str, table.columns))}")
-    return table[score_col].to_numpy(), table[label_col].to_numpy()
+    table, labels = read_table(path, label_col)
+    check(score_col in table.columns,
+          f"--score-col {score_col!r} is not a column of {str(path)!r}; columns: {', '.join(map(str, table.columns))}")
+    return table[score_col].to_numpy(), labels.to_numpy()
 
 
 def auc_command(
