@@ -209,3 +209,14 @@ def test_default_buckets_follow_the_public_client_layout(data) -> None:
     single = run_auc("hist", scores, labels, 1.0)["buckets"]
     assert sizes["iid"] < sizes["score_sorted"] <= single
     assert single == round((scores.size * 1.0) ** 0.4)
+
+
+@pytest.mark.slow
+def test_criteo_scale_rr_unbiased_and_dpauc_reproduces_published_std() -> None:
+    scores, labels = synthetic_scores("criteo", 0)
+    rr = run_auc("rr", scores, labels, 1.0, repeats=40, seed=2, show_progress=False)
+    assert abs(rr["bias"]) < 4 * rr["std"] / math.sqrt(40)
+    dpauc = run_auc("dpauc", scores, labels, 1.0, repeats=50, seed=2, show_progress=False)
+    assert 0.0003 < dpauc["std"] < 0.0009 and -0.0008 < dpauc["bias"] < 0.0  # published: -0.0002 / 0.0005
+    hist = run_auc("hist", scores, labels, 1.0, repeats=50, seed=2, show_progress=False)
+    assert hist["rmse"] * 5 < dpauc["rmse"]
