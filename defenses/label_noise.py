@@ -31,6 +31,14 @@ class ClippedLabelDefense(Defense, LabelTransform):
     """
 
     tasks: ClassVar[tuple[str, ...]] = ("regression",)
+    params: ClassVar[tuple[str, ...]] = CLIP_PARAMS
+    needs_delta: ClassVar[bool] = False
+
+    @classmethod
+    def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict):
+        cls.check_task(task)
+        p = cls.read_params(params)
+        return cls(check_epsilon(epsilon), check_delta(delta) if cls.needs_delta else None, *cls.read_bounds(p))
 
     def __init__(self, epsilon: float, delta: float | None, low: float | None, high: float | None,
                  bounds_share: float) -> None:
@@ -87,13 +95,6 @@ class LaplaceLabels(ClippedLabelDefense):
     """clip(y, a, b) + Laplace((b - a) / eps): eps-DP (replace-one sensitivity b - a); unbiased inside [a, b]."""
 
     name = "laplace"
-    params = CLIP_PARAMS
-
-    @classmethod
-    def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> LaplaceLabels:
-        cls.check_task(task)
-        p = cls.read_params(params)
-        return cls(check_epsilon(epsilon), None, *cls.read_bounds(p))
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         low, high = self.clip_range(y, rng)
@@ -114,13 +115,7 @@ class GaussianLabels(ClippedLabelDefense):
     """
 
     name = "gaussian"
-    params = CLIP_PARAMS
-
-    @classmethod
-    def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> GaussianLabels:
-        cls.check_task(task)
-        p = cls.read_params(params)
-        return cls(check_epsilon(epsilon), check_delta(delta), *cls.read_bounds(p))
+    needs_delta = True
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         low, high = self.clip_range(y, rng)

@@ -22,30 +22,30 @@ import math
 
 import numpy as np
 
-from fedsim.errors import UserError, check
+from fedsim.errors import check
+
+
+def _checked(value: float | None, ok, missing: str, rule: str) -> float:
+    """`value` as a float if `ok(value)`, else a one-line `UserError` (`missing` when it is None)."""
+    check(value is not None, missing)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    check(math.isfinite(number) and ok(number), f"{rule}, got {value!r}")
+    return number
 
 
 def check_epsilon(epsilon: float | None, what: str = "epsilon") -> float:
     """A finite epsilon > 0, else a one-line `UserError`."""
-    check(epsilon is not None, f"{what} is required: give --epsilon EPS (a finite number > 0)")
-    try:
-        value = float(epsilon)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UserError(f"{what} must be a finite number > 0, got {epsilon!r}") from None
-    check(math.isfinite(value) and value > 0, f"{what} must be a finite number > 0, got {epsilon!r}")
-    return value
+    return _checked(epsilon, lambda v: v > 0, f"{what} is required: give --epsilon EPS (a finite number > 0)",
+                    f"{what} must be a finite number > 0")
 
 
 def check_delta(delta: float | None, what: str = "delta") -> float:
     """A delta strictly inside (0, 1), else a one-line `UserError`."""
-    check(delta is not None, f"{what} is required: give --delta DELTA (0 < delta < 1, e.g. 1e-5)")
-    try:
-        value = float(delta)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UserError(f"{what} must be a number with 0 < delta < 1, got {delta!r}") from None
-    check(math.isfinite(value) and 0 < value < 1,
-          f"{what} must be a number with 0 < delta < 1, got {delta!r}")
-    return value
+    return _checked(delta, lambda v: 0 < v < 1, f"{what} is required: give --delta DELTA (0 < delta < 1, e.g. 1e-5)",
+                    f"{what} must be a number with 0 < delta < 1")
 
 
 # --- additive noise -------------------------------------------------------------------------------------
