@@ -41,7 +41,9 @@ from fedsim.runtime.flower.records import (
 from fedsim.transcript import ARRAYS, EpochTranscript, Transcript
 
 DEFAULT_TIMEOUT_S = 60.0
-POLL_S = 0.002  # our own reply polling; Flower's send_and_receive sleeps 0.1 s (simulation) or 3 s (deployment)
+# Our own reply polling (1 ms doubling to 10 ms): Flower's send_and_receive sleeps 0.1 s (simulation) or 3 s
+# (deployment) between pulls, which would add up to one more engine tick to every step.
+POLL_FIRST_S, POLL_MAX_S = 0.001, 0.01
 
 Audit = Callable[[Message], None]
 
@@ -59,7 +61,7 @@ class Link:
         ids = list(self.grid.push_messages(list(messages.values())))
         party_of = dict(zip(ids, messages, strict=True))
         replies: dict[int, Message] = {}
-        deadline = time.monotonic() + self.timeout
+        deadline, pause = time.monotonic() + self.timeout, POLL_FIRST_S
         while len(replies) < len(messages):
             for reply in self.grid.pull_messages([i for i in ids if party_of[i] not in replies]):
                 party = party_of[reply.metadata.reply_to_message_id]
@@ -71,7 +73,8 @@ class Link:
                     missing = sorted(set(messages) - set(replies))
                     raise PartyFault(f"{what(missing[0])}: no reply within {self.timeout:g} s (party down or stuck; "
                                      f"silent parties: {missing})")
-                time.sleep(POLL_S)
+                time.sleep(pause)
+                pause = min(2 * pause, POLL_MAX_S)
         return replies
 
 
@@ -208,8 +211,13 @@ def main(grid: Grid, context: Context) -> None:
     overwrite = bool(runtime.get("overwrite", False))
     if transcript is not None and transcript.exists() and not overwrite:
         raise UserError(f"output directory {str(transcript)!r} already exists; set overwrite=true to replace it")
-    result = train_on_grid(grid, config, dataset, float(runtime.get("timeout", DEFAULT_TIMEOUT_S)),
-                           engine="flwr run")
+    try:
+        result = train_on_grid(grid, config, dataset, float(runtime.get("timeout", DEFAULT_TIMEOUT_S)),
+                               engine="flwr run")
+    except PartyFault as exc:
+        if "result" in runtime:
+            write_json_atomic(Path(runtime["result"]), {"error": str(exc)})
+        raise
     if transcript is not None:
         with staged_directory(transcript, overwrite) as staging:
             save_run(result, staging)
