@@ -2,13 +2,14 @@
 
 `run_auc(method, scores, labels, epsilon, ...)` returns the `fedsim auc` JSON dict; `METHODS` lists the
 methods (exact, naive_rr, rr, dpauc, hist, hist_gauss); `synthetic_scores(name, seed)` gives seeded test
-sets (criteo, breast_cancer).
+sets (criteo, breast_cancer); `threshold_metrics` and `laplace_mse` go beyond AUC from the same releases.
 """
 
 from fedsim.evaluation.auc import bucketed_auc, exact_auc
+from fedsim.evaluation.beyond import laplace_mse, threshold_metrics
 from fedsim.evaluation.methods import METHODS
 from fedsim.evaluation.runner import run_auc, split_clients, validate_inputs
 from fedsim.evaluation.synthetic import SYNTHETIC, synthetic_scores
 
-__all__ = ["METHODS", "SYNTHETIC", "bucketed_auc", "exact_auc", "run_auc", "split_clients", "synthetic_scores",
-           "validate_inputs"]
+__all__ = ["METHODS", "SYNTHETIC", "bucketed_auc", "exact_auc", "laplace_mse", "run_auc", "split_clients",
+           "synthetic_scores", "threshold_metrics", "validate_inputs"]
