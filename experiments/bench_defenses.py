@@ -34,7 +34,7 @@ from fedsim.training import train
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
 DATASETS = {
     "diabetes": {"rows": None, "epochs": 20, "bounds": (0.0, 400.0)},
-    "synthetic_regression": {"rows": 2000, "epochs": 10, "bounds": (0.0, 30.0)},
+    "synthetic_regression": {"rows": None, "epochs": 20, "bounds": (0.0, 30.0)},
 }
 ATTACKS = ("lba", "model_completion")
 ATTACK_PARAMS: dict[str, dict[str, Any]] = {"lba": {}, "model_completion": {}}  # the attacks' defaults
@@ -111,6 +111,10 @@ def run_cell(cell: Cell, dataset: str, seed: int, evaluate_attack) -> dict[str, 
 def summarise(table: pd.DataFrame) -> str:
     """Markdown: mean +- std over seeds per (dataset, defence, strength)."""
     metrics = [c for c in ("test_mse", "lba_r2", "model_completion_r2") if c in table]
+    order = {(c.defense, c.strength): i for i, c in enumerate(cells())}
+    table = table.assign(_order=[order.get((d, s), len(order)) for d, s in zip(table["defense"], table["strength"],
+                                                                               strict=True)])
+    table = table.sort_values(["_order", "seed"], kind="stable")
     lines = []
     for dataset, part in table.groupby("dataset", sort=False):
         lines += [f"\n### {dataset} ({part['seed'].nunique()} seeds)\n",
