@@ -80,15 +80,17 @@ def build_feature_party(
 
 def build_label_party(
     config: TrainConfig, dataset: VerticalDataset, label_transform: LabelTransform,
-    gradient_transform: GradientTransform, top_model_dp: Any = None,
+    gradient_transform: GradientTransform,
 ) -> LabelParty:
     """Privatise the labels once (label defence), then build the top model on the released targets only.
 
     Optional hooks of a gradient defence (dp_gradient): `target_normalization(targets, rng)` replaces the
     top model's offset/scale (which otherwise come from the targets in the clear), and
-    `privatize_top_model(model, optimizer, plan, rng)` returns a DP optimizer; `top_model_dp` (Opacus
-    DP-SGD to a target epsilon, see defenses.dp_sgd) does the latter on its own.
+    `privatize_top_model(model, optimizer, plan, rng)` returns a DP optimizer. Top-model DP-SGD to a
+    target epsilon (`top_dp_epsilon`, see defenses.dp_sgd) does the latter on its own and is kept on the
+    party as `top_model_dp`, so every runtime reports it.
     """
+    top_model_dp = resolve_top_model_dp(config)
     rng = np.random.default_rng([config.seed, 30])
     targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, rng), dtype=np.float64)
     targets = targets.reshape(len(targets), -1)
@@ -115,7 +117,9 @@ def build_label_party(
                                                            np.random.default_rng([config.seed, 33]))
     elif top_model_dp is not None:
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
-    return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column)
+    party = LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column)
+    party.top_model_dp = top_model_dp
+    return party
 
 
 def evaluate(
@@ -138,7 +142,6 @@ class TrainResult:
     label_party: LabelParty
     transcript_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    top_model_dp: Any = None  # defenses.dp_sgd.TopModelDP when asked for; reported apart
 
     def party_view(self, party: int = 0) -> PartyView:
         """What feature party `party` holds: the attacker's input, in memory."""
@@ -147,6 +150,11 @@ class TrainResult:
         return PartyView(party, self.transcripts[party], self.dataset.blocks[party].train, self.dataset.train_ids,
                          fp.model, self.dataset.task, loss_name(self.dataset.task), self.config.batch_size,
                          self.dataset.parties, manifest(self))
+
+    def _top_model_dp(self) -> dict[str, Any]:
+        """Opacus DP-SGD on the top model, reported apart: it covers the weights, not the cut gradients."""
+        top = getattr(self.label_party, "top_model_dp", None)
+        return {"top_model_dp": top.report()} if top is not None else {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -167,7 +175,7 @@ class TrainResult:
                 "delta": self.privacy.delta,
                 "guarantee": self.privacy.guarantee,
                 **({"details": self.privacy.details} if self.privacy.details else {}),
-                **({"top_model_dp": self.top_model_dp.report()} if self.top_model_dp is not None else {}),
+                **self._top_model_dp(),
             },
             "timing": {
                 "train_s": self.train_s,
@@ -249,8 +257,7 @@ def _train_local(
         return TranscriptRecorder(k, config.model.embedding_dim, dataset.n_train, config.record_last_epochs, folder)
 
     feature_parties = [build_feature_party(config, dataset, k, recorder(k)) for k in range(dataset.parties)]
-    top_model_dp = resolve_top_model_dp(config)
-    label_party = build_label_party(config, dataset, label_transform, gradient_transform, top_model_dp)
+    label_party = build_label_party(config, dataset, label_transform, gradient_transform)
     schedule = make_schedule(config, dataset)
     start = time.perf_counter()
     with progress_bar(schedule.total_steps, f"training ({dataset.name})", show_progress) as advance:
@@ -259,7 +266,7 @@ def _train_local(
     transcripts = [p.recorder.finish() for p in feature_parties if p.recorder is not None]
     privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
     return TrainResult(config, dataset, evaluate(feature_parties, label_party, dataset), privacy, train_s,
-                       schedule.total_steps, transcripts, feature_parties, label_party, top_model_dp=top_model_dp)
+                       schedule.total_steps, transcripts, feature_parties, label_party)
 
 
 def save_run(result: TrainResult, folder: Path, transcripts_written: bool = False) -> None:

@@ -89,6 +89,8 @@ def train_command(
     privacy = payload["privacy"]
     eps = "none" if privacy["epsilon"] is None else f"{privacy['epsilon']:.4g}"
     console.print(f"privacy: epsilon {eps} - {privacy['guarantee']}")
+    if "top_model_dp" in privacy:
+        console.print(f"top model: {privacy['top_model_dp']['guarantee']}")
     console.print(f"time: {payload['timing']['train_s']:.2f} s, {payload['timing']['per_step_ms']:.2f} ms/step")
     if payload["transcript"]:
         console.print(f"transcript: {payload['transcript']}")
