@@ -110,7 +110,9 @@ def run_cell(cell: Cell, dataset: str, seed: int, evaluate_attack) -> dict[str, 
 
 def summarise(table: pd.DataFrame) -> str:
     """Markdown: mean +- std over seeds per (dataset, defence, strength)."""
-    metrics = [c for c in ("test_mse", "lba_r2", "model_completion_r2") if c in table]
+    if {"lba_r2", "model_completion_r2"} <= set(table):  # what the attacker would use: its better attack
+        table = table.assign(best_attack_r2=table[["lba_r2", "model_completion_r2"]].max(axis=1))
+    metrics = [c for c in ("test_mse", "lba_r2", "model_completion_r2", "best_attack_r2") if c in table]
     order = {(c.defense, c.strength): i for i, c in enumerate(cells())}
     table = table.assign(_order=[order.get((d, s), len(order)) for d, s in zip(table["defense"], table["strength"],
                                                                                strict=True)])
