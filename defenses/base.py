@@ -79,10 +79,17 @@ def heuristic_claim(name: str, what: str, **details: Any) -> PrivacyClaim:
     return PrivacyClaim(name, None, None, f"{NO_GUARANTEE}: {what}", dict(details))
 
 
+def require_events(name: str, ledger: PrivacyLedger) -> None:
+    """A formal claim exists once its mechanism has run; an empty ledger must never read as 0-DP."""
+    if not ledger.events:  # a programming error, not a user's
+        raise RuntimeError(f"{name}: its privacy claim exists once the mechanism has run (apply / prepare)")
+
+
 def ledger_claim(name: str, ledger: PrivacyLedger, delta: float | None, sentence: str,
                  epsilon: float | None = None, **details: Any) -> PrivacyClaim:
     """A formal claim whose epsilon is the ledger's total (pure events: delta 0), unless a tighter exact
     analysis gives `epsilon` (the caller's docstring proves it; the ledger's numbers stay in the details)."""
+    require_events(name, ledger)
     epsilon = ledger.epsilon(delta) if epsilon is None else epsilon
     return PrivacyClaim(name, epsilon, 0.0 if ledger.pure else delta, sentence,
                         {**details, "ledger": ledger.summary(delta)})

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from defenses.base import ledger_claim
+from defenses.base import ledger_claim, require_events
 from defenses.bounds import private_quantile
 from defenses.dp_sgd import attach_dp_sgd
 from defenses.gradient_noise import GradientDefense
@@ -127,6 +127,7 @@ class DPGradient(GradientDefense):
         return clipped + self.noise(rows.shape, self.sigma * self.clip)
 
     def privacy(self) -> PrivacyClaim:
+        require_events(self.name, self.ledger)
         eps = self.ledger.epsilon(self.delta)
         check(math.isfinite(eps), "dp_gradient: the accountant returned a non-finite epsilon")
         return ledger_claim(

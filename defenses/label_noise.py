@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from defenses.base import Defense, Params, ledger_claim
+from defenses.base import Defense, Params, ledger_claim, require_events
 from defenses.bounds import private_bounds
 from defenses.registry import LABEL_DEFENSES
 from fedsim.errors import check
@@ -83,6 +83,7 @@ class ClippedLabelDefense(Defense, LabelTransform):
         return None
 
     def privacy(self) -> PrivacyClaim:
+        require_events(self.name, self.ledger)
         eps = self.exact_epsilon() or self.ledger.epsilon(self.delta)
         bound = f"{eps:.4g}-label-DP" if self.ledger.pure else f"({eps:.4g}, {self.delta:g})-label-DP"
         sentence = (f"{bound} for the whole transcript: every training label is randomised once by {self.name} "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from defenses.base import Defense, ledger_claim
+from defenses.base import Defense, ledger_claim, require_events
 from defenses.registry import LABEL_DEFENSES
 from fedsim.errors import check
 from fedsim.privacy.claims import PrivacyClaim
@@ -77,6 +77,7 @@ class _ClassLabelDefense(Defense, LabelTransform):
         self.report: dict = {}
 
     def privacy(self) -> PrivacyClaim:
+        require_events(self.name, self.ledger)
         eps = self.ledger.epsilon()
         return ledger_claim(self.name, self.ledger, None,
                             f"{eps:.4g}-label-DP for the whole transcript: every training label is randomised "

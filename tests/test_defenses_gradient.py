@@ -208,3 +208,14 @@ def test_cli_json_privacy_section(capsys):
     assert code == 0
     assert privacy["label_defense"] == "rr_on_bins" and privacy["epsilon"] == pytest.approx(2.0)
     assert privacy["delta"] == 0.0 and "label-DP" in privacy["guarantee"]
+
+
+@pytest.mark.parametrize(("name", "task", "kind", "epsilon", "delta", "params"), [
+    ("laplace", "regression", "label", 1.0, None, {"low": 0.0, "high": 1.0}),
+    ("rr", "binary", "label", 1.0, None, {}),
+    ("dp_gradient", "binary", "gradient", 1.0, 1e-5, {}),
+])
+def test_a_formal_claim_before_the_mechanism_ran_is_an_error(name, task, kind, epsilon, delta, params):
+    registry = LABEL_DEFENSES if kind == "label" else GRADIENT_DEFENSES
+    with pytest.raises(RuntimeError, match="once the mechanism has run"):
+        registry.get(name).from_config(task, epsilon, delta, params).privacy()
