@@ -6,9 +6,10 @@ entry is a class with `tasks`, `params` (accepted `--defense-param` names) and
 `from_config(task, epsilon, delta, params) -> instance`. `label_extension` works through the label hook
 but is a gradient-side heuristic, so it is found under either flag.
 
-Families: `label_noise` (laplace, gaussian), `rr_on_bins`, `randomized_response` (rr, rr_with_prior),
-`label_extension`, `gradient_noise` (gaussian_noise, laplace_noise, max_norm, sparsify), `dp_gradient`,
-`marvell`; `dp_sgd` holds Opacus DP-SGD on the top model (`top_dp_*` parameters).
+Families: `label_noise` (laplace, gaussian), `rr_on_bins`, `unbiased` (unbiased_opt),
+`randomized_response` (rr, rr_with_prior), `label_extension`, `gradient_noise` (gaussian_noise,
+laplace_noise, max_norm, sparsify), `dp_gradient`, `marvell`; `dp_sgd` holds Opacus DP-SGD on the top
+model (`top_dp_*` parameters).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from defenses import (  # noqa: F401  (populate the registries)
     marvell,
     randomized_response,
     rr_on_bins,
+    unbiased,
 )
 from defenses.dp_sgd import TOP_PARAMS, TopModelDP
 from defenses.registry import GRADIENT_DEFENSES, LABEL_DEFENSES

@@ -123,11 +123,10 @@ def brute_force(support: np.ndarray, prior: np.ndarray, epsilon: float) -> BinPl
     return min(plans, key=lambda p: p.expected_error)
 
 
-@LABEL_DEFENSES.register("rr_on_bins")
-class RROnBins(ClippedLabelDefense):
-    """RR-on-bins with a private prior (see the module docstring for the accounting)."""
+class BinnedPriorDefense(ClippedLabelDefense):
+    """A mechanism on a support of `bins` points over [low, high], against a prior: a Laplace-noised
+    histogram (replace-one L1 sensitivity 2) with `prior_share` of epsilon, or uniform (public) at 0."""
 
-    name = "rr_on_bins"
     params: ClassVar[tuple[str, ...]] = (*CLIP_PARAMS, "bins", "prior_share")
 
     def __init__(self, epsilon: float, low: float | None, high: float | None, bounds_share: float, bins: int,
@@ -135,17 +134,22 @@ class RROnBins(ClippedLabelDefense):
         super().__init__(epsilon, None, low, high, bounds_share)
         self.bins, self.prior_share = bins, prior_share
         check(self.bounds_share + prior_share < 1,
-              f"rr_on_bins: bounds_share + prior_share must be < 1, got {self.bounds_share + prior_share}")
+              f"{self.name}: bounds_share + prior_share must be < 1, got {self.bounds_share + prior_share}")
 
     @classmethod
-    def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> RROnBins:
+    def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict):
         cls.check_task(task)
         p = cls.read_params(params)
         low, high, share = cls.read_bounds(p)
         return cls(check_epsilon(epsilon), low, high, share, p.integer("bins", 20, low=2),
                    p.number("prior_share", 0.1, low=0, high=1, high_open=True))
 
-    def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
+    @property
+    def mechanism_epsilon(self) -> float:
+        return self.epsilon * (1.0 - self.bounds_share - self.prior_share)
+
+    def support_and_prior(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(support, nearest support index of each clipped label, prior over the support)."""
         low, high = self.clip_range(y, rng)
         support = np.linspace(low, high, self.bins)
         step = (high - low) / (self.bins - 1)
@@ -159,12 +163,23 @@ class RROnBins(ClippedLabelDefense):
             source = "private (Laplace histogram)"
         else:
             prior, source = np.ones(self.bins), "public (uniform)"
-        eps_rr = self.epsilon * (1.0 - self.bounds_share - self.prior_share)
+        self.report.update(prior=source, prior_share=self.prior_share, support_points=self.bins)
+        return support, index, prior / prior.sum()
+
+
+@LABEL_DEFENSES.register("rr_on_bins")
+class RROnBins(BinnedPriorDefense):
+    """RR-on-bins with a private prior (see the module docstring for the accounting)."""
+
+    name = "rr_on_bins"
+
+    def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
+        support, index, prior = self.support_and_prior(y, rng)
+        eps_rr = self.mechanism_epsilon
         plan = optimal_bins(support, prior, eps_rr)
         self.ledger.randomized_response(eps_rr, max(plan.m, 2), what=f"RR over {plan.m} bin values")
         self.plan = plan
-        self.report.update(prior=source, prior_share=self.prior_share, support_points=self.bins,
-                           output_values=[float(v) for v in plan.values], rr_epsilon=eps_rr)
+        self.report.update(output_values=[float(v) for v in plan.values], rr_epsilon=eps_rr)
         if plan.m == 1:
             return np.full(len(y), plan.values[0])
         return plan.values[randomized_response(plan.bin_of[index], eps_rr, plan.m, rng)]

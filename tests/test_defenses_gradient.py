@@ -149,7 +149,7 @@ def test_no_defence_keeps_the_plain_hooks():
 
 
 def test_registries_hold_the_issue_names():
-    assert {"laplace", "gaussian", "rr_on_bins", "rr", "rr_with_prior"} <= set(LABEL_DEFENSES.names())
+    assert {"laplace", "gaussian", "rr_on_bins", "unbiased_opt", "rr", "rr_with_prior"} <= set(LABEL_DEFENSES.names())
     assert {"dp_gradient", "gaussian_noise", "laplace_noise", "max_norm", "sparsify", "label_extension",
             "marvell"} <= set(GRADIENT_DEFENSES.names())
 

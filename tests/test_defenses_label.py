@@ -157,3 +157,31 @@ def test_label_extension_targets():
         assert out.shape == (500, 3) and np.array_equal(out[:, 0], y) and ext.prediction_column == 0
         assert np.allclose(np.sort(out[:, 1]), np.sort(y)) == (variant == "rle")
         assert ext.privacy().epsilon is None
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 1.0, 4.0])
+def test_unbiased_opt_is_unbiased_private_and_between_rr_on_bins_and_laplace(epsilon):
+    from defenses.unbiased import optimal_unbiased, output_grid
+
+    support, prior = np.arange(11.0), np.full(11, 1 / 11)
+    outputs = output_grid(0, 10, epsilon)
+    matrix = optimal_unbiased(support, prior, outputs, epsilon)
+    assert np.allclose(matrix @ outputs, support, atol=1e-9)
+    used = matrix.max(axis=0) > 0
+    assert max_likelihood_ratio(matrix[:, used]) <= math.exp(epsilon)
+    assert used.sum() <= 2 * len(support)  # the paper: an optimum with at most 2|Y| outputs
+    error = np.sum(prior[:, None] * matrix * (outputs[None, :] - support[:, None]) ** 2)
+    assert optimal_bins(support, prior, epsilon).expected_error < error < 2 * (10 / epsilon) ** 2
+    # notes' values (uniform prior on 0..10): 400 / 98 / 2.74 at eps 0.5 / 1 / 4
+    assert error == pytest.approx({0.5: 400, 1.0: 98, 4.0: 2.74}[epsilon], rel=0.02)
+
+
+def test_unbiased_opt_release_is_unbiased_for_the_clipped_label():
+    rng = np.random.default_rng(8)
+    y = rng.uniform(-1, 11, 200_000)
+    defense = make("unbiased_opt", epsilon=2.0, low=0.0, high=10.0, bins=11, prior_share=0.1)
+    out = defense.apply(y, "regression", rng)
+    residual = out - np.clip(y, 0, 10)
+    assert abs(residual.mean()) < 5 * residual.std() / math.sqrt(len(y))
+    claim = defense.privacy()
+    assert claim.epsilon == pytest.approx(2.0) and claim.delta == 0.0

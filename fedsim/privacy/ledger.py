@@ -7,8 +7,9 @@ is stated relative to that relation:
   N(0, (z S)^2), z = `noise_multiplier`. Privacy loss is that of a pure shift by S, so it is accounted
   exactly like Opacus' / dp-accounting's Gaussian at noise multiplier z with sampling rate 1: NO
   amplification by subsampling is ever assumed (in split learning the feature party knows the batch ids).
-- `laplace(epsilon, count)`, `randomized_response(epsilon, k, count)`, `exponential(epsilon, count)`: pure
-  epsilon-DP releases (the exponential mechanism has no dp-accounting event: its epsilon is added as is).
+- `laplace(epsilon, count)`, `randomized_response(epsilon, k, count)`, `exponential(epsilon, count)`,
+  `pure_release(epsilon, count)`: pure epsilon-DP releases (the last two have no dp-accounting event: their epsilon
+  is added as is).
 
 Composition. Pure events compose by basic composition (sum of epsilons, delta 0); Gaussian events are
 composed with an accountant: Opacus RDP (the reported value; RDP with q = 1 is closed form, alpha/(2 z^2)
@@ -39,7 +40,7 @@ ACCOUNTANTS: tuple[str, ...] = ("opacus_rdp", "opacus_prv", "rdp", "pld")
 class PrivacyEvent:
     """`count` identical releases touching every label once each."""
 
-    mechanism: Literal["gaussian", "laplace", "randomized_response", "exponential"]
+    mechanism: Literal["gaussian", "laplace", "randomized_response", "exponential", "pure"]
     count: int
     noise_multiplier: float | None = None  # gaussian: noise std / replace-one L2 sensitivity
     epsilon: float | None = None  # pure events
@@ -75,9 +76,15 @@ class PrivacyLedger:
         self.events.append(PrivacyEvent("laplace", _count(count), epsilon=check_epsilon(epsilon), what=what))
         return self
 
-    def exponential(self, epsilon: float, count: int = 1, what: str = "") -> PrivacyLedger:
-        self.events.append(PrivacyEvent("exponential", _count(count), epsilon=check_epsilon(epsilon), what=what))
+    def pure_release(self, epsilon: float, count: int = 1, what: str = "",
+                     mechanism: str = "pure") -> PrivacyLedger:
+        """Any other pure epsilon-DP release (no dp-accounting event: its epsilon is added as is)."""
+        self.events.append(PrivacyEvent(mechanism, _count(count), epsilon=check_epsilon(epsilon),  # type: ignore[arg-type]
+                                        what=what))
         return self
+
+    def exponential(self, epsilon: float, count: int = 1, what: str = "") -> PrivacyLedger:
+        return self.pure_release(epsilon, count, what, "exponential")
 
     def randomized_response(self, epsilon: float, num_classes: int, count: int = 1,
                             what: str = "") -> PrivacyLedger:
@@ -150,7 +157,7 @@ class PrivacyLedger:
             elif e.mechanism == "laplace":
                 shift.compose(dp_accounting.LaplaceDpEvent(1.0 / e.epsilon), e.count)
                 used_shift = True
-            elif e.mechanism == "exponential":
+            elif e.mechanism in ("exponential", "pure"):
                 total += e.count * e.epsilon
             else:
                 k = e.num_classes
