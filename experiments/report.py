@@ -206,6 +206,9 @@ def _leakage_plot(settings: pd.DataFrame, m: Measures, title: str, path: Path) -
     if len(none):
         ax.scatter(none["loss_mean"], none["best_leak"], marker="*", s=260, color="black", zorder=4,
                    label="no defence")
+    losses = points["loss_mean"][points["loss_mean"] > 0]
+    if len(losses) and losses.max() > 8 * losses.min():  # a weak epsilon would squash the rest
+        ax.set_xscale("log")
     ax.set_xlabel(f"{m.loss_name} (main task: lower is better)")
     ax.set_ylabel(f"best {m.leak_name} (leakage: lower is safer)")
     ax.set_title(f"{title}: privacy-utility-leakage")

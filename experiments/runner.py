@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ def execute(cells: list[Cell], workers: int, ray_address: str | None) -> Iterabl
         return
     import ray  # slow to import: only when asked for
 
+    warnings.filterwarnings("ignore", message=".*RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO.*", category=FutureWarning)
     if ray_address:
         ray.init(address=ray_address, logging_level="ERROR", log_to_driver=False)
     else:
