@@ -18,8 +18,8 @@ from fedsim.cli.common import emit_json
 
 
 def default_workers() -> int:
-    """One worker per core, at most 4 (Ray starts only when this is above 1)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """One worker per core, at most 8 (each worker process holds its own torch); Ray starts only above 1."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def bench_command(
@@ -27,7 +27,7 @@ def bench_command(
                                          "regression_leakage, dp_auc)."),
     out: Path = typer.Option(..., "--out", help="Output folder; a re-run resumes (finished cells are skipped)."),
     workers: int = typer.Option(None, "--workers", help="Parallel cells as Ray tasks (default: one per core, at "
-                                                        "most 4); 1 runs in this process without Ray."),
+                                                        "most 8); 1 runs in this process without Ray."),
     ray_address: str = typer.Option(None, "--ray-address", help="Join an existing Ray cluster (e.g. auto)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, help="No progress bar."),
@@ -69,7 +69,7 @@ def report_command(
 
 def demo_command(
     out: Path = typer.Option(Path("fedsim-demo"), "--out", help="Output folder (a re-run resumes)."),
-    workers: int = typer.Option(None, "--workers", help="Parallel cells (default: one per core, at most 4)."),
+    workers: int = typer.Option(None, "--workers", help="Parallel cells (default: one per core, at most 8)."),
     grid: str = typer.Option("quick", "--grid", help="The grid to run (default: the shipped quick grid)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, help="No progress bar."),
