@@ -15,11 +15,15 @@ their least-squares optimum given g' (see `attacks.residual`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from attacks.base import Attack, AttackerKnowledge, AttackResult
+from attacks.linear import LinearClosedForm
 from attacks.model_completion import SURROGATE_CHOICES, SURROGATE_DEFAULTS, fit_on_known
 from attacks.observations import (
     Observations,
@@ -36,6 +40,17 @@ from attacks.registry import ATTACKS
 from fedsim.errors import check
 from fedsim.progress import progress_bar
 from fedsim.rundir import PartyView
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run on one torch thread: the attack's small matrix products only lose to thread hand-offs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class JointFit:
@@ -60,19 +75,35 @@ class JointFit:
         self.known_y[torch.from_numpy(self.split.known)] = torch.from_numpy(self.split.known_labels).float()
         self.z = torch.zeros(n)  # free labels: standardised units (regression) or logits (binary)
         self.show_progress = attack.show_progress
-        self._init(rng)
+        self._init(knowledge, rng)
 
     # -- labels -------------------------------------------------------------------------------------------
-    def _init(self, rng: np.random.Generator) -> None:
-        if self.p["init"] == "model_completion" and len(self.split.known):
-            embeddings = self.view.embed()
-            fit_on_known(self.model, embeddings[self.split.known], self.known_y[self.split.known], self.task,
-                         self.p["mc_steps"], 1e-2, self.p["mc_weight_decay"])
-            with torch.no_grad():
-                pred = self.model(embeddings)
-            self.z = (pred - self.split.mean) / self.split.std if self.task == "regression" else pred.clone()
-        else:
+    def _init(self, knowledge: AttackerKnowledge, rng: np.random.Generator) -> None:
+        """Start labels (and surrogate) randomly on the known labels' scale, or from a cheaper attack."""
+        init, split = self.p["init"], self.split
+        if init == "auto":
+            init = "linear" if self.task == "regression" and len(split.known) >= 3 else "model_completion"
+        if init == "random" or not len(split.known):
             self.z = torch.from_numpy(rng.standard_normal(len(self.view.sample_ids))).float()
+            self.z.requires_grad_(not self.projected)
+            return
+        embeddings = self.view.embed()
+        if init == "model_completion":
+            rows, targets = split.known, self.known_y[split.known]
+        else:  # linear closed form on the whole transcript, then the surrogate fitted to its labels
+            check(self.task == "regression" and len(split.known) >= 3,
+                  f"attack {self.name!r}: init=linear needs a regression transcript and at least 3 known labels")
+            result = LinearClosedForm().run(self.view, knowledge, rng)
+            targets = self.known_y.clone()
+            targets[torch.from_numpy(self.view.rows_of(result.ids))] = torch.from_numpy(result.estimates).float()
+            rows = np.arange(len(targets))
+        fit_on_known(self.model, embeddings[rows], targets, self.task, self.p["init_steps"], 1e-2,
+                     self.p["init_weight_decay"])
+        with torch.no_grad():
+            pred = self.model(embeddings)
+        if init == "linear":
+            pred = targets
+        self.z = (pred - split.mean) / split.std if self.task == "regression" else pred.clone()
         self.z.requires_grad_(not self.projected)
 
     def free_labels(self, samples: torch.Tensor) -> torch.Tensor:
@@ -105,7 +136,7 @@ class JointFit:
         return ((a * q + c * p).sum(1)) / (a + c).sum(1).clamp_min(1e-12)
 
     def terms(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean gradient distance and mean fit term over the recorded rows of `samples`."""
+        """Per sample: mean gradient distance and mean fit term over its recorded rows."""
         o = self.obs
         rows, valid = self._rows(samples)
         p, jac = self._forward(rows, create_graph=True)
@@ -125,29 +156,31 @@ class JointFit:
         dist = ((g_hat - g) ** 2).sum(-1) / o.grad_scale
         if self.p["distance"] == "cosine_l2":
             dist = dist + 1 - F.cosine_similarity(g_hat, g, dim=-1, eps=1e-12)
-        weight = valid.float() / valid.sum().clamp_min(1)
-        return (dist * weight).sum(), (fit * weight).sum()
+        count = valid.sum(1).clamp_min(1)
+        return (dist * valid).sum(1) / count, (fit * valid).sum(1) / count
 
     # -- optimisation -------------------------------------------------------------------------------------
     def fit(self) -> float:
         p, split = self.p, self.split
         params = list(self.model.parameters()) + ([] if self.projected else [self.z])
         optimizer = torch.optim.Adam(params, lr=p["lr"])
-        batch = int(p["batch"])
+        batch = max(1, int(p["batch"]) // self.obs.n_epochs)  # `batch` counts rows: samples x selected epochs
         per_pass = -(-len(split.unknown) // batch)
         passes = max(int(p["passes"]), -(-int(p["min_steps"]) // max(per_pass, 1)))
         known = torch.from_numpy(split.known)
         last = float("nan")
-        with progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
+        with single_thread(), progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
             for _ in range(passes):
                 for chunk in minibatches(split.unknown, batch, self.rng):
-                    dist, fit = self.terms(torch.from_numpy(chunk))
-                    loss = dist + p["lambda_t"] * fit
-                    if len(known) and (p["lambda_kg"] > 0 or p["lambda_kf"] > 0):
-                        sub = known if len(known) <= batch else known[torch.from_numpy(
-                            self.rng.choice(len(known), batch, replace=False))]
-                        k_dist, k_fit = self.terms(sub)
-                        loss = loss + p["lambda_kg"] * k_dist + p["lambda_kf"] * k_fit
+                    sub = known if len(known) <= batch else known[torch.from_numpy(
+                        self.rng.choice(len(known), batch, replace=False))]
+                    if p["lambda_kg"] == 0 and p["lambda_kf"] == 0:
+                        sub = sub[:0]
+                    dist, fit = self.terms(torch.cat([torch.from_numpy(chunk), sub]))
+                    n = len(chunk)
+                    loss = dist[:n].mean() + p["lambda_t"] * fit[:n].mean()
+                    if len(sub):
+                        loss = loss + p["lambda_kg"] * dist[n:].mean() + p["lambda_kf"] * fit[n:].mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -177,11 +210,11 @@ class JointFit:
 LBA_DEFAULTS = {
     **SURROGATE_DEFAULTS,
     "epochs": "last", "distance": "l2", "lambda_t": 0.05, "lambda_kg": 0.05, "lambda_kf": 0.01,
-    "lr": 1e-2, "passes": 100, "batch": 256, "min_steps": 1000, "init": "random", "readout": "dummy",
-    "labels": "free", "timed": False, "mc_steps": 300, "mc_weight_decay": 1e-2,
+    "lr": 1e-2, "passes": 10, "batch": 512, "min_steps": 2000, "init": "auto", "readout": "dummy",
+    "labels": "free", "timed": False, "init_steps": 300, "init_weight_decay": 1e-2,
 }
 LBA_CHOICES = {
-    **SURROGATE_CHOICES, "distance": ("l2", "cosine_l2"), "init": ("random", "model_completion"),
+    **SURROGATE_CHOICES, "distance": ("l2", "cosine_l2"), "init": ("auto", "random", "model_completion", "linear"),
     "readout": ("dummy", "surrogate"), "labels": ("free", "projected"),
 }
 

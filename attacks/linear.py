@@ -6,11 +6,14 @@ n_t = |w_t| (signed along u_t) and m_t = 1/n_t,
 
     y = n_t (u_t.h_r) - m_t (B/2)(u_t.G_r) + b_t,
 
-linear in (y, n_t, m_t, b_t) once m_t is let free. `mode=global` fits one (n, m, b) on the known labels'
-rows (the top model drifts a little within an epoch: near-exact late in training). `mode=per_step` solves
-the sparse least-squares system over all selected epochs with three unknowns per step and one label per
-sample, shared across epochs: with two or more epochs it is determined by the data and two distinct known
-labels (scale and shift), so it is exact on noise-free gradients whatever the optimiser did between steps.
+linear in (y, n_t, m_t, b_t) once m_t is let free. `mode=global` (the default on one epoch, `epochs=last`)
+fits one (n, m, b) on the known labels' rows: the top model drifts a little within an epoch, so this is
+near-exact late in training, and on an MLP top model it is the local linearisation (a strong, cheap
+baseline, and the LBA's starting point). `mode=per_step` (the default with `epochs=all` or a count >= 2)
+solves the sparse least-squares system over the selected epochs with three unknowns per step and one label
+per sample shared across epochs: with two or more epochs it is determined by the data and two distinct
+known labels (scale and shift), so it is exact on noise-free gradients of a linear top model whatever the
+optimiser did between steps; with an MLP top model, early epochs fit this model worse than the last one.
 Least squares absorbs gradient noise. The top model's offset/scale (fedsim.models.TopModel) fold into w, b.
 """
 
@@ -45,7 +48,7 @@ def step_directions(obs: Observations) -> torch.Tensor:
 class LinearClosedForm(Attack):
     name = "linear"
     min_known = 3
-    defaults = {"epochs": "all", "mode": "auto"}
+    defaults = {"epochs": "last", "mode": "auto"}
     choices = {"mode": ("auto", "global", "per_step")}
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:

@@ -150,11 +150,32 @@ def build_surrogate(
 
 def value_and_input_grad(model: Surrogate, h: torch.Tensor, progress: torch.Tensor | None,
                          create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Surrogate outputs p (R,) and their gradients dp/dh (R, d), row by row."""
-    with torch.enable_grad():
-        h = h.detach().requires_grad_(True)
-        p = model(h, progress)
-        (jac,) = torch.autograd.grad(p.sum(), h, create_graph=create_graph)
+    """Surrogate outputs p (R,) and their gradients dp/dh (R, d), row by row.
+
+    For the Linear/ReLU stacks the surrogates are made of, the input gradient is computed in closed form
+    (W_1^T D_1 W_2^T ... w_out, D the ReLU masks) in the same graph as p: one backward pass trains through
+    both, several times faster than autograd's double backward on small layers. Without `create_graph`
+    the result is detached.
+    """
+    layers = list(model.net) if isinstance(model.net, nn.Sequential) else [model.net]
+    with torch.set_grad_enabled(create_graph):
+        x = h if not model.timed else torch.cat(
+            [h, torch.ones(len(h), 1) if progress is None else progress.reshape(-1, 1)], dim=1)
+        masks = []
+        for layer in layers:
+            if isinstance(layer, nn.ReLU):
+                masks.append(x > 0)
+                x = x * masks[-1]
+            else:
+                x = layer(x)
+        p = model.mean + model.std * x.squeeze(-1)
+        jac: torch.Tensor | None = None
+        for layer in reversed(layers):
+            if isinstance(layer, nn.ReLU):
+                jac = jac * masks.pop()
+            else:
+                jac = layer.weight.expand(len(h), -1) if jac is None else jac @ layer.weight
+        jac = model.std * jac[:, : h.shape[1]]
     return p, jac
 
 

@@ -7,6 +7,7 @@ import sys
 import click
 import typer
 
+from fedsim.cli import attack as attack_cli
 from fedsim.cli import auc as auc_cli
 from fedsim.cli import bench as bench_cli
 from fedsim.cli import train as train_cli
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.command("datasets")(train_cli.datasets_command)
 app.command("train")(train_cli.train_command)
+app.command("attack")(attack_cli.attack_command)
 app.command("bench")(bench_cli.bench_command)
 app.command("report")(bench_cli.report_command)
 app.command("demo")(bench_cli.demo_command)
