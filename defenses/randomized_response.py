@@ -24,7 +24,7 @@ from defenses.registry import LABEL_DEFENSES
 from fedsim.errors import check
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
-from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability
+from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability, sample_transition
 from fedsim.protocol import LabelTransform
 
 
@@ -62,10 +62,7 @@ def rr_top_k_matrix(prior: np.ndarray, epsilon: float, k: int | None = None) -> 
 
 def rr_with_prior(labels: np.ndarray, prior: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     """Sample RRWithPrior for each label (eps-DP per label, see the module docstring)."""
-    matrix = rr_top_k_matrix(prior, epsilon)
-    cumulative = np.cumsum(matrix, axis=1)[labels]
-    draws = rng.random(len(labels))[:, None]
-    return np.minimum((draws > cumulative).sum(axis=1), len(prior) - 1)
+    return sample_transition(rr_top_k_matrix(prior, epsilon), labels, rng)
 
 
 class _ClassLabelDefense(Defense, LabelTransform):

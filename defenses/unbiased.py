@@ -26,7 +26,7 @@ from scipy.sparse import coo_matrix, hstack, vstack
 from defenses.registry import LABEL_DEFENSES
 from defenses.rr_on_bins import BinnedPriorDefense
 from fedsim.errors import check
-from fedsim.privacy.mechanisms import max_likelihood_ratio
+from fedsim.privacy.mechanisms import max_likelihood_ratio, sample_transition
 
 MARGIN = 1e-6
 
@@ -88,6 +88,4 @@ class UnbiasedOptimal(BinnedPriorDefense):
         position = (np.clip(y, support[0], support[-1]) - support[0]) / step
         below = np.minimum(np.floor(position).astype(np.int64), len(support) - 2)
         index = below + (rng.random(len(y)) < position - below)
-        cumulative = np.cumsum(matrix, axis=1)[index]
-        draws = (rng.random(len(y))[:, None] > cumulative).sum(axis=1)
-        return outputs[np.minimum(draws, len(outputs) - 1)]
+        return outputs[sample_transition(matrix, index, rng)]

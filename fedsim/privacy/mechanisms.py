@@ -136,6 +136,13 @@ def debias_rr_counts(noisy_counts: np.ndarray, totals: np.ndarray, epsilon: floa
     return (counts - p * totals) / (1.0 - 2.0 * p)
 
 
+def sample_transition(matrix: np.ndarray, inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each input index i, an output index drawn from row `matrix[i]` (a finite mechanism's release)."""
+    cumulative = np.cumsum(np.asarray(matrix, dtype=np.float64), axis=1)[np.asarray(inputs)]
+    draws = (rng.random(len(cumulative))[:, None] > cumulative).sum(axis=1)
+    return np.minimum(draws, cumulative.shape[1] - 1)
+
+
 def max_likelihood_ratio(transition: np.ndarray) -> float:
     """Worst-case ratio P(o | x) / P(o | x') over outputs o and inputs x, x' of a transition matrix.
 
