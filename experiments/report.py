@@ -271,10 +271,13 @@ def _auc_section(group: pd.DataFrame, source: str, plots_dir: Path, report: Repo
     n = int(stats["n"].max()) if stats["n"].notna().any() else 0
     lines = [f"### {source} (n = {n:,}; scores: {model.iloc[0] if len(model) else 'unknown'})\n"]
     header = ["method", "clients", "ε", "exact AUC", "bias", "std", "RMSE", "CI coverage", "repeats"]
-    rows = [[r["variant"], str(int(r["clients"])), f"{r['epsilon']:g}", f"{r['exact']:.4f}", f"{r['bias']:+.4f}",
-             f"{r['std']:.4f}", f"{r['rmse']:.4f}", "—" if pd.isna(r["coverage"]) else f"{r['coverage']:.2f}",
-             str(int(r["repeats"]))] for _, r in stats.iterrows()]
+    rows = [[r["variant"], str(int(r["clients"])), "—" if pd.isna(r["epsilon"]) else f"{r['epsilon']:g}",
+             f"{r['exact']:.4f}", f"{r['bias']:+.2g}", f"{r['std']:.2g}", f"{r['rmse']:.2g}",
+             "—" if pd.isna(r["coverage"]) else f"{r['coverage']:.2f}", str(int(r["repeats"]))]
+            for _, r in stats.iterrows()]
     lines += [_markdown_table(header, rows), ""]
+    if stats.empty:  # only methods without epsilon (exact): nothing to plot
+        return "\n".join(lines) + "\n"
     plot = plots_dir / f"auc_{_slug(source)}.png"
     _auc_plot(stats, source, plot)
     report.plots.append(plot)
@@ -288,8 +291,13 @@ def _auc_plot(stats: pd.DataFrame, source: str, path: Path) -> None:
     from matplotlib.ticker import FormatStrFormatter, NullLocator
 
     clients = sorted(int(c) for c in stats["clients"].unique())
-    fig, axes = plt.subplots(1, len(clients), figsize=(4.2 * len(clients) + 1, 4), squeeze=False, sharey=True)
-    for ax, count in zip(axes[0], clients, strict=True):
+    ncols = min(len(clients), 2)
+    nrows = -(-len(clients) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 3.6 * nrows + 0.6), squeeze=False,
+                             sharey=True)
+    for ax in axes.flat[len(clients):]:
+        ax.set_visible(False)
+    for ax, count in zip(axes.flat, clients, strict=False):
         panel = stats[stats["clients"] == count]
         for variant, line in panel.groupby("variant", sort=True):
             line = line.sort_values("epsilon")
@@ -302,8 +310,9 @@ def _auc_plot(stats: pd.DataFrame, source: str, path: Path) -> None:
         ax.set_xlabel("ε (label DP)")
         ax.set_title(f"{count} client{'s' if count != 1 else ''}")
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("RMSE of the AUC estimate")
-    axes[0][-1].legend(fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("RMSE of the AUC estimate")
+    axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"{source}: private AUC error vs ε")
     fig.tight_layout()
     _save_figure(fig, path)
@@ -316,8 +325,9 @@ def _auc_headlines(stats: pd.DataFrame, source: str) -> list[str]:
         return []
     epsilon = min(single["epsilon"].unique(), key=lambda e: abs(math.log(e)))  # the one closest to 1
     at = single[single["epsilon"] == epsilon].sort_values("rmse")
-    errors = ", ".join(f"{r['variant']} {r['rmse']:.3g}" for _, r in at.iterrows())
-    return [f"{source}, private AUC at ε={epsilon:g} ({int(at['clients'].iloc[0])} client(s)): RMSE {errors} "
+    errors = ", ".join(f"{r['variant']} {r['rmse']:.2g}" for _, r in at.iterrows())
+    clients = int(at["clients"].iloc[0])
+    return [f"{source}, private AUC at ε={epsilon:g} ({clients} client{'s' if clients != 1 else ''}): RMSE {errors} "
             f"(exact AUC {at['exact'].iloc[0]:.3f})"]
 
 
