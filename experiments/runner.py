@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import sys
 import time
 import traceback
@@ -73,52 +74,79 @@ def run_grid(grid: str | Path, out: Path, workers: int = 1, ray_address: str | N
     out = Path(out)
     check(not out.is_file(), f"--out {str(out)!r} is a file; give a folder")
     cells_dir = out / CELLS
-    cells_dir.mkdir(parents=True, exist_ok=True)
-    _sweep_stale(cells_dir)
-    write_atomic(out / "grid.toml", lambda p: p.write_text(text))
     finished = {c.key for c in cells if _status(cells_dir / f"{c.key}.json") == "ok"}
     todo = [c for c in cells if c.key not in finished]
-    start = time.perf_counter()
-    failed = 0
-    with progress_bar(len(todo), f"{spec.name}: {len(todo)} cells to run ({len(finished)} done)",
-                      show_progress and bool(todo)) as advance:
-        for record in execute(todo, workers, ray_address):
-            write_json_atomic(cells_dir / f"{record['key']}.json", record)
-            failed += record["status"] != "ok"
-            advance(1)
-    wall_s = time.perf_counter() - start
+    with cluster(workers if todo else 1, ray_address if todo else None) as ray:  # before writing anything
+        cells_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_stale(cells_dir)
+        write_atomic(out / "grid.toml", lambda p: p.write_text(text))
+        start = time.perf_counter()
+        failed = 0
+        with progress_bar(len(todo), f"{spec.name}: {len(todo)} cells to run ({len(finished)} done)",
+                          show_progress and bool(todo)) as advance:
+            for record in execute(todo, ray):
+                write_json_atomic(cells_dir / f"{record['key']}.json", record)
+                failed += record["status"] != "ok"
+                advance(1)
+        wall_s = time.perf_counter() - start
     results = write_results(out, [load_record(cells_dir / f"{c.key}.json") for c in cells])
     return BenchSummary(len(cells), len(todo), len(finished), failed, results, wall_s, workers)
 
 
-def execute(cells: list[Cell], workers: int, ray_address: str | None) -> Iterable[dict[str, Any]]:
-    """Yield each cell's record as it finishes: in this process with one worker, else as Ray tasks."""
-    if not cells:
-        return
+@contextmanager
+def cluster(workers: int, ray_address: str | None) -> Iterator[Any]:
+    """Yield the started `ray` module (a local Ray with `workers` CPUs, or the cluster at `ray_address`),
+    or None for one worker in this process; shuts Ray down afterwards."""
     if workers == 1 and ray_address is None:
-        for cell in cells:
-            yield run_cell(cell.kind, cell.config, cell.labels)
+        yield None
         return
     import ray  # slow to import: only when asked for
 
     warnings.filterwarnings("ignore", message=".*RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO.*", category=FutureWarning)
-    if ray_address:
-        ray.init(address=ray_address, logging_level="ERROR", log_to_driver=False)
-    else:
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=1, max_retries=0)(run_cell)
-        pending = {task.remote(c.kind, c.config, c.labels): c for c in cells}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                cell = pending.pop(ref)
-                try:
-                    yield ray.get(ref)
-                except Exception as exc:  # the worker died (killed, out of memory): record it, go on
-                    yield failure_record(cell.kind, cell.config, cell.labels, exc, 0.0)
+        if ray_address:
+            _reachable(ray_address)
+            ray.init(address=ray_address, logging_level="ERROR", log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        ray.shutdown()
+        where = f"the Ray cluster at {ray_address!r}" if ray_address else "a local Ray"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot start {where}: {reason}") from None
+    try:
+        yield ray
     finally:
         ray.shutdown()
+
+
+def _reachable(address: str) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", "ray://...": left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from None
+
+
+def execute(cells: list[Cell], ray: Any) -> Iterable[dict[str, Any]]:
+    """Yield each cell's record as it finishes: in this process without `ray`, else as Ray tasks."""
+    if ray is None:
+        for cell in cells:
+            yield run_cell(cell.kind, cell.config, cell.labels)
+        return
+    task = ray.remote(num_cpus=1, max_retries=0)(run_cell)
+    pending = {task.remote(c.kind, c.config, c.labels): c for c in cells}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            cell = pending.pop(ref)
+            try:
+                yield ray.get(ref)
+            except Exception as exc:  # the worker died (killed, out of memory): record it, go on
+                yield failure_record(cell.kind, cell.config, cell.labels, exc, 0.0)
 
 
 def run_cell(kind: str, config: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:

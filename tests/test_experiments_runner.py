@@ -163,6 +163,14 @@ def test_bench_json_contract(tmp_path, capsys):
     assert payload["cells"] == payload["computed"] == 6 and Path(payload["results"]).is_file()
 
 
+def test_an_unreachable_ray_cluster_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "o"
+    code = main(["bench", str(grid_file(tmp_path)), "--out", str(out), "--ray-address", "127.0.0.1:1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "127.0.0.1:1" in err
+    assert not out.exists()
+
+
 def test_report_without_results_is_a_user_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "fedsim bench" in capsys.readouterr().err
