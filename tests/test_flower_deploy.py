@@ -23,6 +23,7 @@ import pytest
 
 from fedsim.config import TrainConfig
 from fedsim.rundir import load_party_view
+from fedsim.runtime.flower.simulation import descendants
 from fedsim.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,23 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def descendants(pid: int) -> list[int]:
-    """Processes started (directly or not) by `pid`: Flower's SuperExec and ClientApp children."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def running(pid: int) -> bool:

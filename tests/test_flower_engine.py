@@ -7,6 +7,7 @@ one simulation that checks parity, the saved transcript folder and every message
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -52,6 +53,26 @@ def test_simulation_client_app_raising_stops_with_party_and_step():
     config = small_config(rows=200, parties=2, epochs=1, runtime="flower")
     with pytest.raises(PartyFault, match=r"feature party 1 at epoch 0 step 3: the feature party failed: .*on fire"):
         train_flower(config, load_dataset(config), timeout=30, client_app=feature_app([_fail_at(3, party=1)]))
+
+
+def _hang_at(step: int, party: int):
+    """A Flower mod: feature party `party` never answers the request for the embeddings of `step`."""
+
+    def mod(message, context, call_next):
+        info = message.content.config_records.get("step")
+        if (info is not None and int(context.node_config["partition-id"]) == party
+                and (int(info["next_epoch"]), int(info["next_step"])) == (0, step)):
+            time.sleep(600)
+        return call_next(message, context)
+
+    return mod
+
+
+@pytest.mark.slow
+def test_simulation_stuck_client_app_times_out_instead_of_hanging():
+    config = small_config(rows=200, parties=2, epochs=1, runtime="flower")
+    with pytest.raises(PartyFault, match=r"feature party 0 at epoch 0 step 2: no reply within 5 s"):
+        train_flower(config, load_dataset(config), timeout=5, client_app=feature_app([_hang_at(2, party=0)]))
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ from fedsim.runtime.flower.records import (
 from fedsim.transcript import ARRAYS, EpochTranscript, Transcript
 
 DEFAULT_TIMEOUT_S = 60.0
+SETUP_TIMEOUT_S = 120.0  # the first message also waits for Ray actors / ClientApp processes to start
 # Our own reply polling (1 ms doubling to 10 ms): Flower's send_and_receive sleeps 0.1 s (simulation) or 3 s
 # (deployment) between pulls, which would add up to one more engine tick to every step.
 POLL_FIRST_S, POLL_MAX_S = 0.001, 0.01
@@ -54,14 +55,16 @@ class Link:
     def __init__(self, grid: Grid, timeout: float, audit: Audit | None = None) -> None:
         self.grid, self.timeout, self.audit = grid, timeout, audit
 
-    def exchange(self, messages: dict[int, Message], what: Callable[[int], str]) -> dict[int, Message]:
+    def exchange(self, messages: dict[int, Message], what: Callable[[int], str],
+                 timeout: float | None = None) -> dict[int, Message]:
         for message in messages.values():
             if self.audit is not None:
                 self.audit(message)
         ids = list(self.grid.push_messages(list(messages.values())))
         party_of = dict(zip(ids, messages, strict=True))
         replies: dict[int, Message] = {}
-        deadline, pause = time.monotonic() + self.timeout, POLL_FIRST_S
+        timeout = self.timeout if timeout is None else timeout
+        deadline, pause = time.monotonic() + timeout, POLL_FIRST_S
         while len(replies) < len(messages):
             for reply in self.grid.pull_messages([i for i in ids if party_of[i] not in replies]):
                 party = party_of[reply.metadata.reply_to_message_id]
@@ -71,7 +74,7 @@ class Link:
             if len(replies) < len(messages):
                 if time.monotonic() > deadline:
                     missing = sorted(set(messages) - set(replies))
-                    raise PartyFault(f"{what(missing[0])}: no reply within {self.timeout:g} s (party down or stuck; "
+                    raise PartyFault(f"{what(missing[0])}: no reply within {timeout:g} s (party down or stuck; "
                                      f"silent parties: {missing})")
                 time.sleep(pause)
                 pause = min(2 * pause, POLL_MAX_S)
@@ -80,18 +83,23 @@ class Link:
 
 def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
     """Node id of each feature party 0..K-1: send the config to every node, which answers with its partition."""
-    deadline = time.monotonic() + link.timeout
+    timeout = max(link.timeout, SETUP_TIMEOUT_S)
+    deadline = time.monotonic() + timeout
     while len(nodes := sorted(grid.get_node_ids())) < config.parties:
         if time.monotonic() > deadline:
             raise PartyFault(f"only {len(nodes)} of {config.parties} feature parties connected within "
-                             f"{link.timeout:g} s; start one SuperNode per party "
+                             f"{timeout:g} s; start one SuperNode per party "
                              f"(partition-id 0..{config.parties - 1})")
         time.sleep(0.1)
     content = RecordDict({"setup": ConfigRecord({"config": config.model_dump_json()})})
-    replies = link.exchange({n: Message(content, n, SETUP) for n in nodes}, lambda n: f"node {n} during setup")
+    replies = link.exchange({n: Message(content, n, SETUP) for n in nodes}, lambda n: f"node {n} during setup",
+                            timeout)
     by_party: dict[int, int] = {}
     for node, reply in replies.items():
-        partition = int(reply.content.config_records["node"]["partition"])
+        try:
+            partition = int(reply.content.config_records["node"]["partition"])
+        except (KeyError, TypeError, ValueError):
+            raise PartyFault(f"node {node} sent an invalid setup reply: {sorted(reply.content.keys())}") from None
         if partition in by_party:
             raise PartyFault(f"nodes {by_party[partition]} and {node} both claim partition-id {partition}")
         by_party[partition] = node

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from flwr.app import Context
@@ -23,6 +25,7 @@ from fedsim.errors import check
 from fedsim.runtime.flower.server import DEFAULT_TIMEOUT_S, Audit, train_on_grid
 
 TIMEOUT_ENV = "FEDSIM_FLOWER_TIMEOUT"
+STOP_GRACE_S = 10.0
 
 
 def backend_config(nodes: int) -> dict:
@@ -46,13 +49,60 @@ def quiet_flower(level: int = logging.CRITICAL) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def simulate(server_app: ServerApp, client_app: ClientApp, nodes: int) -> None:
-    """Run the apps in the simulation engine (Ray backend); returns when the ServerApp's main returns."""
+def simulate(server_app: ServerApp, client_app: ClientApp, nodes: int,
+             finished: threading.Event | None = None) -> None:
+    """Run the apps in the simulation engine (Ray backend); returns when the ServerApp's main returns.
+
+    Flower's engine waits for every in-flight ClientApp call before it stops, so a ClientApp stuck in a
+    call would keep it alive after the ServerApp gave up on it: `finished` (set when the ServerApp's main
+    ends) arms a watchdog that, if the engine has not stopped `STOP_GRACE_S` later, kills the ClientApp
+    actor processes this process's Ray cluster started (the engine then sees the calls fail and stops).
+    """
     from flwr.simulation import run_simulation
 
-    with quiet_flower():
-        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=nodes,
-                       backend_name="ray", backend_config=backend_config(nodes))
+    returned = threading.Event()
+
+    def watchdog() -> None:
+        while not returned.is_set():
+            if finished is not None and finished.wait(0.5):
+                if not returned.wait(STOP_GRACE_S):
+                    for pid in descendants(os.getpid()):
+                        if _cmdline(pid).startswith("ray::ClientAppActor"):
+                            with suppress(ProcessLookupError):
+                                os.kill(pid, signal.SIGKILL)
+                return
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        with quiet_flower():
+            run_simulation(server_app=server_app, client_app=client_app, num_supernodes=nodes,
+                           backend_name="ray", backend_config=backend_config(nodes))
+    finally:
+        returned.set()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started, directly or not, by `pid` (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def timeout_setting(timeout: float | None) -> float:
@@ -88,6 +138,7 @@ def train_flower(
 
     timeout = timeout_setting(timeout)
     outcome: dict = {}
+    finished = threading.Event()
     server = ServerApp()
 
     @server.main()
@@ -96,8 +147,14 @@ def train_flower(
             outcome["result"] = train_on_grid(grid, config, dataset, timeout, show_progress, audit, "simulation")
         except BaseException as exc:  # noqa: BLE001 - re-raised below, outside Flower's thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
-    simulate(server, client_app or feature_app, config.parties)
+    try:
+        simulate(server, client_app or feature_app, config.parties, finished)
+    except Exception:
+        if "error" not in outcome:  # the engine's own failure; a party's fault is reported below instead
+            raise
     if "error" in outcome:
         raise outcome["error"]
     check("result" in outcome, "the Flower simulation ended before the ServerApp finished")
