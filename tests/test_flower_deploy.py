@@ -65,7 +65,8 @@ def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     home = tmp_path / "flwr-home"
     home.mkdir()
     yield dict(os.environ, FLWR_HOME=str(home), FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
-               FLWR_DISABLE_UPDATE_CHECK="1", FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(free_port()),
+               FLWR_DISABLE_UPDATE_CHECK="1", FLWR_SUPEREXEC_TASK_POLL_INTERVAL="0.1",
+               FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(free_port()),
                FLWR_LOCAL_CONTROL_API_PORT=str(free_port()))
 
 
