@@ -101,5 +101,5 @@ class LinearClosedForm(Attack):
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(0))).ravel()
         norms[norms == 0] = 1.0
         scaled = matrix @ scipy.sparse.diags(1 / norms)
-        solution = scipy.sparse.linalg.lsqr(scaled, rhs, atol=1e-14, btol=1e-14, iter_lim=50 * scaled.shape[1])[0]
+        solution = scipy.sparse.linalg.lsqr(scaled, rhs, atol=1e-14, btol=1e-14, iter_lim=5000)[0]
         return solution[:n_unknown] / norms[:n_unknown]

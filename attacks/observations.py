@@ -22,15 +22,14 @@ from fedsim.transcript import EpochTranscript
 
 
 def select_epochs(view: PartyView, spec: str | int) -> list[EpochTranscript]:
-    """The recorded epochs an attack uses: 'last', 'all' or the last `spec`."""
+    """The recorded epochs an attack uses: 'last', 'all' or the last `spec` (at most all recorded)."""
     epochs = view.transcript.epochs
     check(len(epochs) > 0, "the transcript holds no recorded epoch")
     if spec == "all":
         return list(epochs)
     if spec == "last":
         return list(epochs[-1:])
-    check(int(spec) <= len(epochs), f"epochs={spec} but the transcript holds only {len(epochs)} recorded epochs")
-    return list(epochs[-int(spec):])
+    return list(epochs[-int(spec):])  # fewer recorded than asked: all of them (`epochs_used` says which)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Trains once per (dataset, seed) recording every epoch; the "last" column attacks the same run's last
 epoch only (identical to training with --record-last-epochs 1, since training is deterministic). Prints
 R^2 and RMSE (mean +- std over seeds) per attack, and each attack's wall time next to the training time
-that produced its transcript, measured side by side in the same process. With --timing-rows N it also
+that produced its transcript, measured side by side in the same process. In the "all" column every
+attack that takes an `epochs` parameter runs with epochs=all. With --timing-rows N it also
 times the main attacks against training on a synthetic set of N rows.
 
     python -m experiments.bench_attacks                        # the README table (a few minutes)
@@ -43,6 +44,13 @@ def last_epoch_view(view: PartyView) -> PartyView:
                      view.task, view.loss, view.batch_size, view.n_parties, view.manifest)
 
 
+def with_epochs(name: str, params: dict, transcript: str) -> dict:
+    """On the all-epochs transcript, attacks that can use several epochs are told to use them all."""
+    if transcript == "all" and "epochs" in attacks.ATTACKS.get(name).defaults:
+        return {"epochs": "all", **params}
+    return params
+
+
 def run_cell(dataset: str, rows: int | None, seed: int, epochs: int, parties: int,
              rows_spec: list[tuple[str, str, dict]]) -> list[dict]:
     result = train(TrainConfig(dataset=dataset, rows=rows, epochs=epochs, seed=seed, parties=parties), record=True)
@@ -51,7 +59,8 @@ def run_cell(dataset: str, rows: int | None, seed: int, epochs: int, parties: in
     out = []
     for label, name, params in rows_spec:
         for transcript, view in views.items():
-            score = attacks.evaluate_attack(view, result.dataset.y_train, name, params, seed=seed)
+            score = attacks.evaluate_attack(view, result.dataset.y_train, name, with_epochs(name, params, transcript),
+                                            seed=seed)
             out.append({"dataset": dataset, "seed": seed, "attack": label, "transcript": transcript,
                         "r2": score["metrics"]["r2"], "rmse": score["metrics"]["rmse"],
                         "attack_s": score["timing"]["attack_s"], "train_s": result.train_s,
@@ -102,7 +111,8 @@ def timing(rows: int, epochs: int, parties: int) -> str:
     view = result.party_view(0)
     for label, name, params in ATTACK_ROWS[1:]:
         for transcript, v in (("last", last_epoch_view(view)), ("all", view)):
-            score = attacks.evaluate_attack(v, result.dataset.y_train, name, params, seed=0)
+            score = attacks.evaluate_attack(v, result.dataset.y_train, name, with_epochs(name, params, transcript),
+                                            seed=0)
             a = score["timing"]["attack_s"]
             lines.append(f"  {label:28s} {transcript:4s}: attack {a:7.1f} s = {a / result.train_s:5.2f}x training, "
                          f"R^2 {score['metrics']['r2']:.3f}")
