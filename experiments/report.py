@@ -208,7 +208,12 @@ def _leakage_plot(settings: pd.DataFrame, m: Measures, title: str, path: Path) -
                    label="no defence")
     losses = points["loss_mean"][points["loss_mean"] > 0]
     if len(losses) and losses.max() > 8 * losses.min():  # a weak epsilon would squash the rest
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 100 else f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"{m.loss_name} (main task: lower is better)")
     ax.set_ylabel(f"best {m.leak_name} (leakage: lower is safer)")
     ax.set_title(f"{title}: privacy-utility-leakage")
