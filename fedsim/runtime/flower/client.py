@@ -102,6 +102,14 @@ def _save(context: Context, party: FeatureParty) -> None:
     })
 
 
+def _warm_up(config: TrainConfig, index: int) -> None:
+    """Load the dataset and run one throwaway forward/backward, so the first training step is not the slowest."""
+    from fedsim.training import build_feature_party
+
+    party = build_feature_party(config, _dataset(config.model_dump_json()), index)
+    party.backward(torch.zeros_like(party.forward(np.zeros(1, dtype=np.int64))), 0, 0)
+
+
 def setup(message: Message, context: Context) -> Message:
     """Store the run's config and this node's party index (its `partition-id`); reply with the index."""
     if PARTITION_KEY not in context.node_config:
@@ -111,7 +119,7 @@ def setup(message: Message, context: Context) -> Message:
     config_json = str(message.content.config_records["setup"]["config"])
     config = TrainConfig.model_validate_json(config_json)
     if party < config.parties:  # nodes beyond the K parties stay idle
-        _dataset(config_json)
+        _warm_up(config, party)
     for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE):
         if key in context.state:
             del context.state[key]
