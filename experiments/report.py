@@ -238,8 +238,9 @@ def _summaries(settings: pd.DataFrame, m: Measures, dataset: str) -> list[str]:
         within = rows[increase <= BUDGET]
         if len(within):
             r = within.loc[within["best_leak"].idxmin()]
-            lines.append(f"**{name}** ({dataset}): best {m.leak_name} {r['best_leak']:.3g} ({r['best_attack']}) "
-                         f"at {_strength_text(r)}, {m.loss_name} {_signed(r['loss_mean'] / base_loss - 1)} "
+            at = "" if pd.isna(r["strength_key"]) else f" at {_strength_text(r)}"
+            lines.append(f"**{name}** ({dataset}): best {m.leak_name} {r['best_leak']:.3g} ({r['best_attack']})"
+                         f"{at}, {m.loss_name} {_signed(r['loss_mean'] / base_loss - 1)} "
                          f"(no defence: {base_leak:.3g})")
         else:
             r = rows.loc[increase.idxmin()]

@@ -89,6 +89,19 @@ def test_run_resume_table_and_report(tmp_path):
     assert any("no defence" in h for h in report.headlines)
 
 
+def test_binary_leakage_report_uses_auc(tmp_path):
+    text = ('name = "bin"\n[leakage]\ndatasets = ["breast_cancer"]\nattacks = ["norm_scoring", "mean"]\n'
+            'training = {epochs = 2, record_last_epochs = 1}\n'
+            'defenses = [{}, {label = "rr", epsilons = [1.0]}, {gradient = "max_norm"}]\n')
+    out = tmp_path / "out"
+    summary = run_grid(grid_file(tmp_path, text), out, workers=1, show_progress=False)
+    table = pd.read_parquet(summary.results)
+    assert summary.failed == 0 and table["test_auc"].notna().all() and table["attack_auc"].notna().all()
+    text = build_report(out).path.read_text()
+    assert "| defence | strength | formal ε | 1 - test AUC | mean AUC | norm_scoring AUC | seeds |" in text
+    assert "**max_norm** (breast_cancer): best attack AUC" in text and "| rr | ε=1 | 1 |" in text
+
+
 def test_a_failing_cell_is_recorded_and_retried(tmp_path, monkeypatch):
     grid, out = grid_file(tmp_path, TINY.split("[auc]")[0]), tmp_path / "out"
     real = runner.run_leakage
