@@ -36,6 +36,7 @@ from experiments.grid import Cell, expand, load_grid
 from fedsim.errors import UserError, check
 from fedsim.progress import progress_bar
 from fedsim.rundir import write_json_atomic
+from fedsim.threads import torch_threads
 
 CELLS = "cells"
 RESULTS = "results.parquet"
@@ -153,7 +154,7 @@ def run_cell(kind: str, config: dict[str, Any], labels: dict[str, Any]) -> dict[
     """Compute one cell; never raises: an error becomes a `failed` record with its message."""
     start = time.perf_counter()
     try:
-        with one_torch_thread():
+        with torch_threads(1):  # cells are the unit of parallelism
             body = run_leakage(config) if kind == "leakage" else run_auc_cell(config)
     except Exception as exc:
         return failure_record(kind, config, labels, exc, time.perf_counter() - start)
@@ -163,23 +164,6 @@ def run_cell(kind: str, config: dict[str, Any], labels: dict[str, Any]) -> dict[
     record["status"] = "failed" if errors else "ok"
     record["error"] = f"attack failed: {errors[0]}" if errors else None
     return record
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Cells are the unit of parallelism: each runs torch on one thread (then restores the setting).
-
-    The split models are small, so intra-op threads buy nothing, and on a busy 2-core machine two torch
-    threads per process made training and LBA up to ~100x slower than one (measured side by side).
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def failure_record(kind: str, config: dict[str, Any], labels: dict[str, Any], exc: BaseException,

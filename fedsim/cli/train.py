@@ -59,9 +59,11 @@ def train_command(
     overwrite: bool = typer.Option(False, help="Replace an existing --transcript folder."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    threads: int = typer.Option(1, min=1, help="Torch threads (small split models run fastest on one)."),
 ) -> None:
     """Train a split model across a label party and K feature parties."""
     from fedsim.errors import check
+    from fedsim.threads import torch_threads
     from fedsim.training import train
 
     check(stream is False or transcript is not None, "--stream needs --transcript DIR")
@@ -75,8 +77,9 @@ def train_command(
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
     )
-    result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
-                   record=transcript is not None, show_progress=not quiet)
+    with torch_threads(threads):
+        result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
+                       record=transcript is not None, show_progress=not quiet)
     payload = result.to_json()
     if json_output:
         emit_json(payload)
