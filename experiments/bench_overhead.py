@@ -109,7 +109,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hidden", type=int, default=64, help="width of the bottom and top MLPs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both variants")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.memory_child:
         _memory_child(args.memory_child, args.rows)
     elif args.memory:
