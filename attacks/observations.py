@@ -102,14 +102,15 @@ def split_known(view: PartyView, knowledge: AttackerKnowledge, task: str) -> Spl
     mask = np.zeros(len(view.sample_ids), dtype=bool)
     mask[known] = True
     labels = np.asarray(knowledge.known_labels, dtype=np.float64)
-    if task == "regression" and len(labels):
+    mean, std = 0.0, 1.0  # binary labels, or nothing known: unit scale
+    if task == "regression" and len(labels) >= 2:
         mean, std = float(labels.mean()), float(labels.std())
         std = std if std > 0 else max(abs(mean), 1.0)
-        if knowledge.label_range is not None and len(labels) < 2:
-            low, high = knowledge.label_range
-            mean, std = (low + high) / 2, (high - low) / 4
-    else:
-        mean, std = 0.0, 1.0
+    elif task == "regression" and knowledge.label_range is not None:
+        low, high = knowledge.label_range
+        mean, std = (low + high) / 2, max((high - low) / 4, 1e-12)
+    elif task == "regression" and len(labels):
+        mean, std = float(labels[0]), max(abs(float(labels[0])), 1.0)
     return Split(known, np.flatnonzero(~mask), labels, mean, std)
 
 

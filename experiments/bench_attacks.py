@@ -103,21 +103,19 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def timing(rows: int, epochs: int, parties: int) -> str:
+def timing(rows: int, epochs: int, parties: int) -> None:
     """Attack wall time vs the training time that produced the transcript, on one synthetic run."""
     result = train(TrainConfig(dataset="synthetic_regression", rows=rows, epochs=epochs, seed=0, parties=parties),
                    record=True)
-    lines = [f"timing at {rows} rows, {epochs} epochs: training {result.train_s:.1f} s"]
+    print(f"timing at {rows} rows, {epochs} epochs: training {result.train_s:.1f} s", flush=True)
     view = result.party_view(0)
     for label, name, params in ATTACK_ROWS[1:]:
         for transcript, v in (("last", last_epoch_view(view)), ("all", view)):
             score = attacks.evaluate_attack(v, result.dataset.y_train, name, with_epochs(name, params, transcript),
                                             seed=0)
             a = score["timing"]["attack_s"]
-            lines.append(f"  {label:28s} {transcript:4s}: attack {a:7.1f} s = {a / result.train_s:5.2f}x training, "
-                         f"R^2 {score['metrics']['r2']:.3f}")
-            print(lines[-1], flush=True)
-    return "\n".join(lines)
+            print(f"  {label:28s} {transcript:4s}: attack {a:7.1f} s = {a / result.train_s:5.2f}x training, "
+                  f"R^2 {score['metrics']['r2']:.3f}", flush=True)
 
 
 def main() -> None:
@@ -146,7 +144,7 @@ def main() -> None:
     print(table(records))
     if args.timing_rows:
         print()
-        print(timing(args.timing_rows, args.epochs, args.parties))
+        timing(args.timing_rows, args.epochs, args.parties)
 
 
 if __name__ == "__main__":
