@@ -65,7 +65,7 @@ def test_lba_with_a_linear_surrogate_recovers_a_linear_top_model(linear_run):
 
 def test_lba_and_residual_beat_mean_and_model_completion_on_nonlinear_data(mlp_run):
     view, y = mlp_run.party_view(0), mlp_run.dataset.y_train
-    r2 = {name: evaluate_attack(view, y, name, seed=1)["metrics"]["r2"]
+    r2 = {name: evaluate_attack(view, y, name, seed=0)["metrics"]["r2"]
           for name in ("mean", "model_completion", "lba", "residual")}
     floor = max(r2["mean"], r2["model_completion"])
     assert r2["lba"] > floor + 0.1, r2
@@ -161,3 +161,22 @@ def test_cli_attack_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
         assert main(["attack", *args, "--quiet"]) == 2, args
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (args, err)
+
+
+@pytest.mark.parametrize("params", [
+    {"distance": "cosine_l2", "init": "model_completion", "readout": "surrogate"},
+    {"epochs": "all", "timed": True, "labels": "projected"},
+    {"epochs": 50, "surrogate": "linear", "init": "random"},  # more epochs than recorded: all of them
+])
+def test_lba_options_run_and_report_what_they_used(mlp_run, params):
+    out = evaluate_attack(mlp_run.party_view(0), mlp_run.dataset.y_train, "lba", {**params, "min_steps": 20}, seed=0)
+    assert np.isfinite(out["metrics"]["r2"]) and out["params"]["min_steps"] == 20
+    expected = [9] if params.get("epochs", "last") == "last" else list(range(10))
+    assert out["epochs_used"] == expected
+    assert out["metrics"] == out["readouts"][out["readout"]]
+
+
+def test_gradient_inversion_needs_no_known_labels(mlp_run):
+    out = evaluate_attack(mlp_run.party_view(0), mlp_run.dataset.y_train, "gradient_inversion", {"min_steps": 20},
+                          known=0)
+    assert out["known_labels"] == 0 and out["init_used"] == "random" and "baseline_mean_mse" not in out
