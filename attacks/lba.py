@@ -23,9 +23,6 @@ max(passes, enough passes for min_steps) passes over the attacked samples.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,17 +45,7 @@ from attacks.registry import ATTACKS
 from fedsim.errors import check
 from fedsim.progress import progress_bar
 from fedsim.rundir import PartyView
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run on one torch thread: the attack's small matrix products only lose to thread hand-offs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+from fedsim.threads import torch_threads
 
 
 class JointFit:
@@ -206,7 +193,7 @@ class JointFit:
         passes = max(int(p["passes"]), -(-int(p["min_steps"]) // max(per_pass, 1)))
         known = torch.from_numpy(split.known)
         last = float("nan")
-        with single_thread(), progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
+        with torch_threads(1), progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
             for _ in range(passes):
                 for chunk in minibatches(split.unknown, batch, self.rng):
                     sub = known if len(known) <= batch else known[torch.from_numpy(
