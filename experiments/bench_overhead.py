@@ -19,12 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fedsim.config import ModelConfig, TrainConfig
-from fedsim.parties import make_optimizer
-from fedsim.reference import build_monolithic
+from fedsim.reference import MonolithicTrainer
 from fedsim.runtime.local import run_local
 from fedsim.schedule import Schedule
 from fedsim.training import build_feature_party, build_label_party, load_dataset, resolve_defenses, train
@@ -46,17 +44,10 @@ def _time_split(config: TrainConfig, dataset, epoch: int) -> float:
 
 
 def _time_monolithic(config: TrainConfig, dataset, epoch: int) -> float:
-    model, targets, loss_fn = build_monolithic(config, dataset)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    blocks = [torch.from_numpy(np.ascontiguousarray(b.train)) for b in dataset.blocks]
+    trainer = MonolithicTrainer(config, dataset)
     schedule = Schedule(dataset.n_train, config.batch_size, 1, config.seed + epoch)
     start = time.perf_counter()
-    for _, _, rows in schedule.steps():
-        index = torch.from_numpy(rows)
-        loss = loss_fn(model([x[index] for x in blocks]), targets[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    trainer.fit(schedule)
     return time.perf_counter() - start
 
 

@@ -89,7 +89,6 @@ class LabelParty:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.last_loss = float(loss.detach())
         return [
             self.gradient_transform(h.grad, GradientContext(party, epoch, step, index, targets, len(rows)))
             for party, h in enumerate(inputs)

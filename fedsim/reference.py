@@ -9,6 +9,7 @@ from torch import nn
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.parties import make_optimizer
+from fedsim.schedule import Schedule
 from fedsim.training import build_feature_party, build_label_party, make_schedule, resolve_defenses
 
 
@@ -32,18 +33,27 @@ def build_monolithic(config: TrainConfig, dataset: VerticalDataset) -> tuple[Mon
     return MonolithicModel(bottoms, label_party.model), label_party.targets, label_party.loss_fn
 
 
+class MonolithicTrainer:
+    """The split run's network as one model with one Adam/SGD over all weights, ready to train."""
+
+    def __init__(self, config: TrainConfig, dataset: VerticalDataset) -> None:
+        self.model, self.targets, self.loss_fn = build_monolithic(config, dataset)
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr)
+        self.blocks = [torch.from_numpy(np.ascontiguousarray(b.train)) for b in dataset.blocks]
+
+    def fit(self, schedule: Schedule) -> MonolithicModel:
+        for _, _, rows in schedule.steps():
+            index = torch.from_numpy(rows)
+            loss = self.loss_fn(self.model([x[index] for x in self.blocks]), self.targets[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        return self.model
+
+
 def train_monolithic(config: TrainConfig, dataset: VerticalDataset) -> MonolithicModel:
-    """Train on the split run's schedule (same batches, same order) with one Adam/SGD over all weights."""
-    model, targets, loss_fn = build_monolithic(config, dataset)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    blocks = [torch.from_numpy(np.ascontiguousarray(b.train)) for b in dataset.blocks]
-    for _, _, rows in make_schedule(config, dataset).steps():
-        index = torch.from_numpy(rows)
-        loss = loss_fn(model([x[index] for x in blocks]), targets[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return model
+    """Train on the split run's schedule (same batches, same order)."""
+    return MonolithicTrainer(config, dataset).fit(make_schedule(config, dataset))
 
 
 @torch.no_grad()
