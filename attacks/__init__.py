@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from attacks import (  # noqa: F401 - importing a module registers its attack
+from fedsim.attacks import (  # noqa: F401 - importing a module registers its attack
     direction_scoring,
     gradient_inversion,
     lba,
@@ -15,8 +15,8 @@ from attacks import (  # noqa: F401 - importing a module registers its attack
     norm_scoring,
     residual,
 )
-from attacks.base import Attack, AttackerKnowledge, AttackResult
-from attacks.evaluate import evaluate_attack
-from attacks.registry import ATTACKS
+from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
+from fedsim.attacks.evaluate import evaluate_attack
+from fedsim.registry import ATTACKS
 
 __all__ = ["ATTACKS", "Attack", "AttackResult", "AttackerKnowledge", "evaluate_attack"]

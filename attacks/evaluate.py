@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from attacks.base import ATTACK_SEED, AttackerKnowledge, ParamValue
-from attacks.registry import ATTACKS
+from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge, ParamValue
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
+from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
 MIN_KNOWN = 10

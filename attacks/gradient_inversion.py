@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from attacks.lba import LBA_DEFAULTS, LearningBasedAttack
-from attacks.registry import ATTACKS
+from fedsim.attacks.lba import LBA_DEFAULTS, LearningBasedAttack
+from fedsim.registry import ATTACKS
 
 
 @ATTACKS.register("gradient_inversion")

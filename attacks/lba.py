@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attacks.base import Attack, AttackerKnowledge, AttackResult
-from attacks.linear import LinearClosedForm
-from attacks.model_completion import SURROGATE_CHOICES, SURROGATE_DEFAULTS, fit_on_known, predict
-from attacks.observations import (
+from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
+from fedsim.attacks.linear import LinearClosedForm
+from fedsim.attacks.model_completion import SURROGATE_CHOICES, SURROGATE_DEFAULTS, fit_on_known, predict
+from fedsim.attacks.observations import (
     Observations,
     Split,
     Surrogate,
@@ -41,9 +41,9 @@ from attacks.observations import (
     torch_seed,
     value_and_input_grad,
 )
-from attacks.registry import ATTACKS
 from fedsim.errors import check
 from fedsim.progress import progress_bar
+from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 from fedsim.threads import torch_threads
 

@@ -24,10 +24,10 @@ import scipy.sparse
 import scipy.sparse.linalg
 import torch
 
-from attacks.base import Attack, AttackerKnowledge, AttackResult
-from attacks.observations import Observations, observe, split_known
-from attacks.registry import ATTACKS
+from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
+from fedsim.attacks.observations import Observations, observe, split_known
 from fedsim.errors import check
+from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
 

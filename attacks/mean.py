@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attacks.base import Attack, AttackerKnowledge, AttackResult
-from attacks.observations import split_known
-from attacks.registry import ATTACKS
+from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
+from fedsim.attacks.observations import split_known
+from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
 

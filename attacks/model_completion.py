@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attacks.base import Attack, AttackerKnowledge, AttackResult
-from attacks.observations import Surrogate, build_surrogate, split_known, torch_seed
-from attacks.registry import ATTACKS
+from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
+from fedsim.attacks.observations import Surrogate, build_surrogate, split_known, torch_seed
+from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
 SURROGATE_DEFAULTS = {"surrogate": "mlp", "hidden": 64, "depth": 1}

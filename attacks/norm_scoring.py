@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from attacks.base import Attack, AttackerKnowledge, AttackResult
-from attacks.observations import observe, split_known
-from attacks.registry import ATTACKS
-from attacks.scoring import per_sample
+from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
+from fedsim.attacks.observations import observe, split_known
+from fedsim.attacks.scoring import per_sample
+from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
 

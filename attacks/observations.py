@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from attacks.base import AttackerKnowledge
+from fedsim.attacks.base import AttackerKnowledge
 from fedsim.errors import UserError, check
 from fedsim.models import mlp
 from fedsim.rundir import PartyView

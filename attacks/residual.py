@@ -15,8 +15,8 @@ Tuned defaults (experiments/bench_attacks.py, 3 seeds, synthetic Friedman and di
 
 from __future__ import annotations
 
-from attacks.lba import LBA_DEFAULTS, LearningBasedAttack
-from attacks.registry import ATTACKS
+from fedsim.attacks.lba import LBA_DEFAULTS, LearningBasedAttack
+from fedsim.registry import ATTACKS
 
 
 @ATTACKS.register("residual")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from attacks.observations import Observations
+from fedsim.attacks.observations import Observations
 
 
 def per_sample(obs: Observations, row_score: torch.Tensor, samples: np.ndarray) -> np.ndarray:

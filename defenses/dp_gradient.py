@@ -30,16 +30,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from defenses.base import ledger_claim, require_events
-from defenses.bounds import private_quantile
-from defenses.dp_sgd import attach_dp_sgd
-from defenses.gradient_noise import GradientDefense
-from defenses.registry import GRADIENT_DEFENSES
+from fedsim.defenses.base import ledger_claim, require_events
+from fedsim.defenses.bounds import private_quantile
+from fedsim.defenses.gradient_noise import GradientDefense
 from fedsim.errors import check
 from fedsim.privacy.claims import PrivacyClaim
+from fedsim.privacy.dp_sgd import attach_dp_sgd
 from fedsim.privacy.ledger import PrivacyLedger, calibrate_gaussian
 from fedsim.privacy.mechanisms import check_delta, check_epsilon
 from fedsim.protocol import GradientContext, TrainingPlan
+from fedsim.registry import GRADIENT_DEFENSES
 
 
 def clip_rows(rows: torch.Tensor, clip: float) -> torch.Tensor:

@@ -13,11 +13,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from defenses.base import Defense, heuristic_claim
-from defenses.registry import GRADIENT_DEFENSES
+from fedsim.defenses.base import Defense, heuristic_claim
 from fedsim.errors import check
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import GradientContext, GradientTransform, TrainingPlan
+from fedsim.registry import GRADIENT_DEFENSES
 
 
 class GradientDefense(Defense, GradientTransform):

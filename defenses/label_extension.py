@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from defenses.base import Defense, heuristic_claim
-from defenses.registry import LABEL_DEFENSES
+from fedsim.defenses.base import Defense, heuristic_claim
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import LabelTransform
+from fedsim.registry import LABEL_DEFENSES
 
 
 @LABEL_DEFENSES.register("label_extension")

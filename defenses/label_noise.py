@@ -11,14 +11,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from defenses.base import Defense, Params, ledger_claim, require_events
-from defenses.bounds import private_bounds
-from defenses.registry import LABEL_DEFENSES
+from fedsim.defenses.base import Defense, Params, ledger_claim, require_events
+from fedsim.defenses.bounds import private_bounds
 from fedsim.errors import check
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.privacy.mechanisms import analytic_gaussian_sigma, check_delta, check_epsilon, gaussian_noise, laplace_noise
 from fedsim.protocol import LabelTransform
+from fedsim.registry import LABEL_DEFENSES
 
 CLIP_PARAMS = ("low", "high", "bounds_share")
 

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from defenses.base import heuristic_claim
-from defenses.gradient_noise import GradientDefense
-from defenses.registry import GRADIENT_DEFENSES
+from fedsim.defenses.base import heuristic_claim
+from fedsim.defenses.gradient_noise import GradientDefense
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import GradientContext
+from fedsim.registry import GRADIENT_DEFENSES
 
 
 def sum_kl(lam: np.ndarray, u: float, v: float, g: float, d: int) -> float:

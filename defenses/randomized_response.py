@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from defenses.base import Defense, ledger_claim, require_events
-from defenses.registry import LABEL_DEFENSES
+from fedsim.defenses.base import Defense, ledger_claim, require_events
 from fedsim.errors import check
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability, sample_transition
 from fedsim.protocol import LabelTransform
+from fedsim.registry import LABEL_DEFENSES
 
 
 def class_labels(y: np.ndarray, num_classes: int) -> np.ndarray:

@@ -27,10 +27,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from defenses.label_noise import CLIP_PARAMS, ClippedLabelDefense
-from defenses.registry import LABEL_DEFENSES
+from fedsim.defenses.label_noise import CLIP_PARAMS, ClippedLabelDefense
 from fedsim.errors import check
 from fedsim.privacy.mechanisms import check_epsilon, laplace_noise, randomized_response, rr_keep_probability
+from fedsim.registry import LABEL_DEFENSES
 
 
 @dataclass(frozen=True)

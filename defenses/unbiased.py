@@ -23,10 +23,10 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix, hstack, vstack
 
-from defenses.registry import LABEL_DEFENSES
-from defenses.rr_on_bins import BinnedPriorDefense
+from fedsim.defenses.rr_on_bins import BinnedPriorDefense
 from fedsim.errors import check
 from fedsim.privacy.mechanisms import max_likelihood_ratio, sample_transition
+from fedsim.registry import LABEL_DEFENSES
 
 MARGIN = 1e-6
 

@@ -7,8 +7,8 @@ that produced its transcript, measured side by side in the same process. In the 
 attack that takes an `epochs` parameter runs with epochs=all. With --timing-rows N it also
 times the main attacks against training on a synthetic set of N rows.
 
-    python -m experiments.bench_attacks                        # the README table (a few minutes)
-    python -m experiments.bench_attacks --timing-rows 50000    # plus attack time vs training time at 50k rows
+    python -m fedsim.experiments.bench_attacks                        # the README table (a few minutes)
+    python -m fedsim.experiments.bench_attacks --timing-rows 50000    # plus attack time vs training time at 50k rows
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-import attacks
+from fedsim import attacks
 from fedsim.config import TrainConfig
 from fedsim.rundir import PartyView
 from fedsim.training import train

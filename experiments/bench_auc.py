@@ -1,7 +1,7 @@
 """Private-AUC accuracy and speed, measured side by side in one run.
 
-    python -m experiments.bench_auc accuracy --plot auc_error.png [--json auc.json]   # ~10 min on 2 cores
-    python -m experiments.bench_auc speed [--rows 10000000]
+    python -m fedsim.experiments.bench_auc accuracy --plot auc_error.png [--json auc.json]   # ~10 min on 2 cores
+    python -m fedsim.experiments.bench_auc speed [--rows 10000000]
 
 accuracy: on the seeded Criteo stand-in (n = 458,407, 25.59% positives, AUC ~0.766), every private method
 at total epsilon {0.1, 1, 8} and M {1, 10, 1000} clients (IID; `--splits iid score_sorted` adds the

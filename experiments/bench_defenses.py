@@ -7,8 +7,8 @@ known-label fraction. Clip bounds are public a-priori ranges: diabetes [0, 400] 
 is reported between 25 and 346 in Efron et al. 2004), synthetic_regression [0, 30] (Friedman #1 without
 its unit noise lies in [0, 30]).
 
-    python -m experiments.bench_defenses --out bench_defenses.csv --workers 15   # the full table
-    python -m experiments.bench_defenses --seeds 1 --datasets diabetes          # a quick look
+    python -m fedsim.experiments.bench_defenses --out bench_defenses.csv --workers 15   # the full table
+    python -m fedsim.experiments.bench_defenses --seeds 1 --datasets diabetes          # a quick look
 
 Rows are appended to the CSV as they finish (rerunning skips rows already there); the markdown table
 (mean +- std over seeds) is printed at the end. Not a timed test.
@@ -86,7 +86,7 @@ def config_for(cell: Cell, dataset: str, seed: int) -> TrainConfig:
 def attack_fn():
     """`attacks.evaluate_attack` when the attacks package provides it, else None (main-task columns only)."""
     try:
-        import attacks
+        from fedsim import attacks
     except ImportError:
         return None
     return getattr(attacks, "evaluate_attack", None)

@@ -1,6 +1,6 @@
 """Per-step latency of the Flower runtime vs the local runtime and vs a bare round trip of Flower's engine.
 
-    python -m experiments.bench_flower_latency [--epochs 3] [--parties 2] [--round-trips 30]
+    python -m fedsim.experiments.bench_flower_latency [--epochs 3] [--parties 2] [--round-trips 30]
 
 All figures come from one invocation, side by side: the local runtime, the Flower runtime in the
 simulation engine (Ray), and, in one more simulation, bare round trips (one echo message per node carrying

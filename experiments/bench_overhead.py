@@ -1,7 +1,7 @@
 """Split-learning overhead and transcript memory, measured side by side in one run.
 
-    python -m experiments.bench_overhead            # time: split vs monolithic at batch 64/256/1024, 100k rows
-    python -m experiments.bench_overhead --memory   # peak RSS at 1M rows: no transcript vs streamed transcript
+    python -m fedsim.experiments.bench_overhead            # time: split vs monolithic at batch 64/256/1024, 100k rows
+    python -m fedsim.experiments.bench_overhead --memory   # peak RSS at 1M rows: no transcript vs streamed transcript
 
 Timing runs the two variants alternately (split, monolithic, split, ...) and keeps each one's best epoch, so
 load from other processes hits both alike. Memory runs each variant in a fresh subprocess and reads its

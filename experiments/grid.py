@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fedsim.assembly import resolve_defenses
 from fedsim.config import TrainConfig
 from fedsim.errors import UserError, check
 
@@ -300,7 +301,7 @@ SHIPPED = "grids"
 
 def shipped_grids() -> list[str]:
     """Names of the grids that ship with the package (`quick`, ...)."""
-    folder = resources.files("experiments") / SHIPPED
+    folder = resources.files("fedsim.experiments") / SHIPPED
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -310,7 +311,7 @@ def resolve_grid_path(grid: str | Path) -> Path:
     if path.is_file():
         return path
     if path.suffix == "" and str(grid) in shipped_grids():
-        return Path(str(resources.files("experiments") / SHIPPED / f"{grid}.toml"))
+        return Path(str(resources.files("fedsim.experiments") / SHIPPED / f"{grid}.toml"))
     raise UserError(f"grid file {str(grid)!r} does not exist; give a TOML path or one of: "
                     f"{', '.join(shipped_grids())}")
 
@@ -484,7 +485,7 @@ class NameChecker:
     def attack(self, entry: AttackEntry, task: str | None, loc: str) -> None:
         """Name, task and parameters (an attack checks its parameter names and types when built)."""
         try:
-            import attacks
+            from fedsim import attacks
         except ImportError:
             return
         if not attacks.ATTACKS.names():
@@ -511,7 +512,7 @@ class NameChecker:
             return
         self._checked.add(marker)
         try:
-            import defenses
+            from fedsim import defenses
         except ImportError:
             return
         for kind, name, registry in (("label", config.label_defense, defenses.LABEL_DEFENSES),
@@ -529,7 +530,7 @@ class NameChecker:
         if task is None or not (defenses.LABEL_DEFENSES.names() or defenses.GRADIENT_DEFENSES.names()):
             return
         try:
-            defenses.build(config, task)
+            resolve_defenses(config, task)
         except (ValueError, TypeError, KeyError) as exc:  # UserError is a ValueError
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.fail(loc, f"{config.label_defense or config.gradient_defense}: {message}")

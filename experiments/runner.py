@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from experiments.grid import Cell, expand, load_grid
+from fedsim.attacks import evaluate_attack
 from fedsim.errors import UserError, check
+from fedsim.experiments.grid import Cell, config_hash, expand, load_grid
 from fedsim.progress import progress_bar
 from fedsim.rundir import write_json_atomic
 from fedsim.threads import torch_threads
@@ -175,8 +176,6 @@ def failure_record(kind: str, config: dict[str, Any], labels: dict[str, Any], ex
 
 
 def _record_head(kind: str, config: dict[str, Any], labels: dict[str, Any], seconds: float) -> dict[str, Any]:
-    from experiments.grid import config_hash
-
     return {"key": config_hash(config), "kind": kind, "config": config, "labels": labels,
             "cell_s": seconds, "versions": versions(), "host": platform.node()}
 
@@ -203,8 +202,6 @@ def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
     }
     for spec in config["attacks"]:
         try:
-            from attacks import evaluate_attack
-
             outcome = evaluate_attack(
                 result.party_view(spec["party"]), result.dataset.y_train, spec["name"],
                 params=spec["params"] or None, known_fraction=spec["known_fraction"], known=spec["known"],
@@ -405,14 +402,3 @@ def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m experiments.runner GRID --out DIR [--workers N]`, the same as `fedsim bench`."""
-    from fedsim.cli.app import main as cli_main
-
-    return cli_main(["bench", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Measure the parallel speed-up of the runner: the same grid with --workers 1 and --workers N, side by side.
 
-    python -m experiments.speedup [GRID] [--workers N]      (default: quick, N = 2)
+    python -m fedsim.experiments.speedup [GRID] [--workers N]      (default: quick, N = 2)
 
 Each run starts from an empty folder, so every cell is computed; the N-worker time includes starting
 Ray and its worker processes. Prints both wall times and their ratio.
@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from experiments.runner import run_grid
+from fedsim.experiments.runner import run_grid
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.protocol import GradientContext, GradientTransform
 from fedsim.transcript import TranscriptRecorder
 
@@ -70,6 +71,7 @@ class LabelParty:
         optimizer: torch.optim.Optimizer,
         gradient_transform: GradientTransform | None = None,
         prediction_column: int = 0,
+        top_model_dp: TopModelDP | None = None,
     ) -> None:
         targets = np.asarray(targets, dtype=np.float32)
         self.targets = torch.from_numpy(targets.reshape(len(targets), -1).copy())
@@ -78,6 +80,7 @@ class LabelParty:
         self.optimizer = optimizer
         self.gradient_transform = gradient_transform or GradientTransform()
         self.prediction_column = prediction_column
+        self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
         self.loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
 
     def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:

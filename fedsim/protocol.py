@@ -65,5 +65,16 @@ class GradientTransform:
     def __call__(self, grad: torch.Tensor, context: GradientContext) -> torch.Tensor:
         return grad
 
+    def target_normalization(self, targets: np.ndarray,
+                             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+        """The top model's (offset, scale) when they must not come from the targets in the clear; None keeps
+        the targets' own mean and standard deviation."""
+        return None
+
+    def privatize_top_model(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, plan: TrainingPlan,
+                            rng: np.random.Generator) -> torch.optim.Optimizer | None:
+        """A private optimizer for the top model when this defence's budget covers it; None leaves it as is."""
+        return None
+
     def privacy(self) -> PrivacyClaim | None:
         return None

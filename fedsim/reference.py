@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedsim.assembly import build_feature_party, build_label_party, make_schedule, resolve_defenses
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.parties import make_optimizer
 from fedsim.schedule import Schedule
-from fedsim.training import build_feature_party, build_label_party, make_schedule, resolve_defenses
 
 
 class MonolithicModel(nn.Module):

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-import attacks
-from attacks import ATTACKS, AttackerKnowledge, evaluate_attack
+from fedsim import attacks
+from fedsim.attacks import ATTACKS, AttackerKnowledge, evaluate_attack
 from fedsim.cli.app import main
 from fedsim.config import ModelConfig, TrainConfig
 from fedsim.errors import UserError

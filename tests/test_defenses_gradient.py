@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import small_config
 
-from defenses import GRADIENT_DEFENSES, LABEL_DEFENSES
-from defenses.dp_gradient import clip_rows
-from defenses.gradient_noise import sparsify
-from defenses.marvell import solve_marvell, sum_kl
 from fedsim.cli.app import main
+from fedsim.defenses import GRADIENT_DEFENSES, LABEL_DEFENSES
+from fedsim.defenses.dp_gradient import clip_rows
+from fedsim.defenses.gradient_noise import sparsify
+from fedsim.defenses.marvell import solve_marvell, sum_kl
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.protocol import GradientContext, TrainingPlan
 from fedsim.training import train

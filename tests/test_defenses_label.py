@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from defenses import LABEL_DEFENSES
-from defenses.bounds import private_bounds
-from defenses.label_extension import LabelExtension
-from defenses.randomized_response import rr_top_k_matrix, rr_with_prior, top_k_size
-from defenses.rr_on_bins import RROnBins, brute_force, optimal_bins
+from fedsim.defenses import LABEL_DEFENSES
+from fedsim.defenses.bounds import private_bounds
+from fedsim.defenses.label_extension import LabelExtension
+from fedsim.defenses.randomized_response import rr_top_k_matrix, rr_with_prior, top_k_size
+from fedsim.defenses.rr_on_bins import RROnBins, brute_force, optimal_bins
 from fedsim.privacy.mechanisms import max_likelihood_ratio, rr_keep_probability
 
 N = 100_000
@@ -161,7 +161,7 @@ def test_label_extension_targets():
 
 @pytest.mark.parametrize("epsilon", [0.5, 1.0, 4.0])
 def test_unbiased_opt_is_unbiased_private_and_between_rr_on_bins_and_laplace(epsilon):
-    from defenses.unbiased import optimal_unbiased, output_grid
+    from fedsim.defenses.unbiased import optimal_unbiased, output_grid
 
     support, prior = np.arange(11.0), np.full(11, 1 / 11)
     outputs = output_grid(0, 10, epsilon)

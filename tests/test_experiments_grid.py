@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.grid import config_hash, expand, load_grid, parse_grid, shipped_grids
 from fedsim.cli.app import main
 from fedsim.errors import UserError
+from fedsim.experiments.grid import config_hash, expand, load_grid, parse_grid, shipped_grids
 
 BASE = """
 name = "t"

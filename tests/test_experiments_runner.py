@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments import runner
-from experiments.grid import expand, load_grid
-from experiments.report import build_report, pareto_mask
-from experiments.runner import run_grid
 from fedsim.cli.app import main
+from fedsim.experiments import runner
+from fedsim.experiments.grid import expand, load_grid
+from fedsim.experiments.report import build_report, pareto_mask
+from fedsim.experiments.runner import run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +129,7 @@ def test_kill_mid_grid_then_resume(tmp_path):
     grid, out = grid_file(tmp_path, text), tmp_path / "out"
     total = len(expand(load_grid(grid)[0]))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "experiments.runner", str(grid), "--out", str(out),
+    process = subprocess.Popen([sys.executable, "-m", "fedsim", "bench", str(grid), "--out", str(out),
                                 "--workers", "1", "--quiet"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -13,7 +13,7 @@ from conftest import small_config
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
 from fedsim.errors import UserError
-from fedsim.runtime.flower.client import app as feature_app_default
+from fedsim.runtime.flower.apps import client_app as feature_app_default
 from fedsim.runtime.flower.client import feature_app
 from fedsim.runtime.flower.direct import DirectGrid
 from fedsim.runtime.flower.records import STEP, PartyFault, check_embeddings

@@ -26,7 +26,7 @@ def attack_command(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Infer the label party's training labels from one feature party's transcript; metrics on unknown samples."""
-    import attacks
+    from fedsim import attacks
     from fedsim.rundir import load_party_view, load_truth
 
     check(known_fraction is None or known is None, "give either --known-fraction or --known, not both")

@@ -33,7 +33,7 @@ def bench_command(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> int:
     """Run a benchmark grid: each cell trains once and runs all its attacks; results in DIR/results.parquet."""
-    from experiments.runner import run_grid
+    from fedsim.experiments.runner import run_grid
 
     workers = workers or default_workers()
     summary = run_grid(grid, out, workers, ray_address, show_progress=not quiet)
@@ -54,7 +54,7 @@ def report_command(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Write DIR/report.md with tables per dataset and plots in DIR/plots/."""
-    from experiments.report import build_report
+    from fedsim.experiments.report import build_report
 
     report = build_report(directory)
     if json_output:
@@ -75,8 +75,8 @@ def demo_command(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> int:
     """The main job on built-in data: the quick grid (leakage under label DP, private AUC), then its report."""
-    from experiments.report import build_report
-    from experiments.runner import run_grid
+    from fedsim.experiments.report import build_report
+    from fedsim.experiments.runner import run_grid
 
     start = time.perf_counter()
     workers = workers or default_workers()

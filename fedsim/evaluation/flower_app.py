@@ -26,8 +26,8 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.errors import UserError
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings
-from fedsim.evaluation.runner import client_rng, server_rng
+from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
+from fedsim.runtime.flower.simulation import simulate
 
 SCORES, RELEASE = "query.scores", "query.release"
 TIMEOUT_S = 120.0
@@ -118,8 +118,6 @@ def run_flower(method: AucMethod, settings: Settings, scores: np.ndarray, labels
                parts: list[np.ndarray], repeats: int, seed: int,
                setting: str = "horizontal") -> tuple[Public, list[Estimate]]:
     """Run the AUC apps in Flower's simulation engine; `setting` = horizontal (M nodes) or vertical (1 node)."""
-    from fedsim.runtime.flower.simulation import simulate
-
     vertical = setting == "vertical"
     if vertical and len(parts) != 1:
         raise UserError("the vertical setting has one label holder: use --clients 1")

@@ -339,6 +339,16 @@ class DPAUC(AucMethod):
         return Estimate(auc, ci)
 
 
+def client_rng(seed: int, repeat: int, client: int) -> np.random.Generator:
+    """Client `client`'s noise stream in repeat `repeat` (the same in every runtime)."""
+    return np.random.default_rng([seed, 1, repeat, client])
+
+
+def server_rng(seed: int, repeat: int) -> np.random.Generator:
+    """The server's stream in repeat `repeat` (simulated intervals), the same in every runtime."""
+    return np.random.default_rng([seed, 2, repeat])
+
+
 METHODS: Registry[AucMethod] = Registry("AUC method")
 for _method in (Exact(), NaiveRR(), DebiasedRR(), DPAUC(), Histogram(), GaussianHistogram()):
     METHODS.add(_method.name, _method)

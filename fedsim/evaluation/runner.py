@@ -15,7 +15,7 @@ import numpy as np
 
 from fedsim.errors import UserError, check
 from fedsim.evaluation.auc import exact_auc
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings
+from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
 from fedsim.privacy.mechanisms import check_delta
 from fedsim.progress import progress_bar
 
@@ -93,16 +93,6 @@ def owners(parts: list[np.ndarray], n: int) -> np.ndarray | None:
     return owner
 
 
-def client_rng(seed: int, repeat: int, client: int) -> np.random.Generator:
-    """Client `client`'s noise stream in repeat `repeat` (the same in every runtime)."""
-    return np.random.default_rng([seed, 1, repeat, client])
-
-
-def server_rng(seed: int, repeat: int) -> np.random.Generator:
-    """The server's stream in repeat `repeat` (simulated intervals), the same in every runtime."""
-    return np.random.default_rng([seed, 2, repeat])
-
-
 def release_all(method: AucMethod, prepared: list[Any], public: Public, seed: int, repeat: int) -> list[dict]:
     """Every client's label-DP release for one repeat, in client order."""
     return [method.release(data, public, client_rng(seed, repeat, c)) for c, data in enumerate(prepared)]
@@ -163,7 +153,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     chosen = METHODS.get(method)
     parts = split_clients(scores, clients, split, seed)
     if runtime == "flower":
-        from fedsim.evaluation.flower_app import run_flower
+        from fedsim.evaluation.flower_app import run_flower  # Flower and Ray load only when asked for
 
         public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed, setting)
     else:

@@ -19,6 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from fedsim.assembly import build_feature_party, load_dataset
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.parties import FeatureParty
@@ -31,8 +32,6 @@ SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE = (
 @lru_cache(maxsize=4)
 def _dataset(config_json: str) -> VerticalDataset:
     """The vertical dataset is a pure function of the config, so a process may reuse it across messages."""
-    from fedsim.training import load_dataset
-
     return load_dataset(TrainConfig.model_validate_json(config_json))
 
 
@@ -75,8 +74,6 @@ def _setup(context: Context) -> tuple[TrainConfig, int]:
 
 def _restore(context: Context) -> tuple[FeatureParty, StateRecorder, TrainConfig]:
     """Rebuild this node's feature party exactly as the local runtime builds it, then restore its state."""
-    from fedsim.training import build_feature_party
-
     config, index = _setup(context)
     dataset = _dataset(config.model_dump_json())
     if TRANSCRIPT_STATE not in context.state:
@@ -104,8 +101,6 @@ def _save(context: Context, party: FeatureParty) -> None:
 
 def _warm_up(config: TrainConfig, index: int) -> None:
     """Load the dataset and run one throwaway forward/backward, so the first training step is not the slowest."""
-    from fedsim.training import build_feature_party
-
     party = build_feature_party(config, _dataset(config.model_dump_json()), index)
     party.backward(torch.zeros_like(party.forward(np.zeros(1, dtype=np.int64))), 0, 0)
 
@@ -173,5 +168,3 @@ def feature_app(mods: list[Mod] | None = None) -> ClientApp:
     client_app.query("collect")(collect)
     return client_app
 
-
-app = feature_app()

@@ -18,14 +18,24 @@ from typing import Any
 
 import numpy as np
 from flwr.app import ConfigRecord, Context, Message, RecordDict
-from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp import Grid
 
+from fedsim.assembly import (
+    build_feature_party,
+    build_label_party,
+    evaluate,
+    load_dataset,
+    make_schedule,
+    resolve_defenses,
+)
 from fedsim.config import ModelConfig, TrainConfig, validated
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError
 from fedsim.parties import FeatureParty
 from fedsim.privacy import combine_claims
 from fedsim.progress import progress_bar
+from fedsim.run_result import TrainResult, save_run
+from fedsim.rundir import staged_directory, write_json_atomic
 from fedsim.runtime.flower.records import (
     COLLECT,
     SETUP,
@@ -114,8 +124,6 @@ def train_on_grid(
     show_progress: bool = False, audit: Audit | None = None, engine: str = "simulation",
 ):
     """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's."""
-    from fedsim.training import TrainResult, build_label_party, evaluate, make_schedule, resolve_defenses
-
     started = time.perf_counter()
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
@@ -163,8 +171,6 @@ def train_on_grid(
 def collect(link: Link, nodes: list[int], config: TrainConfig,
             dataset: VerticalDataset) -> tuple[list[FeatureParty], list[Transcript]]:
     """Fetch each party's trained bottom model and transcript, for the result (not part of the protocol)."""
-    from fedsim.training import build_feature_party
-
     replies = link.exchange({k: Message(RecordDict(), node, COLLECT) for k, node in enumerate(nodes)},
                             lambda k: f"feature party {k} while collecting results")
     parties, transcripts = [], []
@@ -204,15 +210,8 @@ def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, d
     return config, runtime
 
 
-app = ServerApp()
-
-
-@app.main()
-def main(grid: Grid, context: Context) -> None:
+def run_from_context(grid: Grid, context: Context) -> None:
     """Entry point of `flwr run .`: train, then write the transcript folder and the result JSON if asked."""
-    from fedsim.rundir import staged_directory, write_json_atomic
-    from fedsim.training import load_dataset, save_run
-
     config, runtime = settings_from_run_config(dict(context.run_config))
     dataset = load_dataset(config)
     transcript = Path(runtime["transcript"]) if "transcript" in runtime else None

@@ -22,6 +22,9 @@ from flwr.serverapp import Grid, ServerApp
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.errors import check
+from fedsim.run_result import save_run
+from fedsim.rundir import staged_directory
+from fedsim.runtime.flower.client import feature_app
 from fedsim.runtime.flower.server import DEFAULT_TIMEOUT_S, Audit, train_on_grid
 
 TIMEOUT_ENV = "FEDSIM_FLOWER_TIMEOUT"
@@ -132,10 +135,6 @@ def train_flower(
     `timeout` (default $FEDSIM_FLOWER_TIMEOUT or 60 s) bounds every wait for a party's reply; `audit` sees
     every message the ServerApp sends; `client_app` replaces the feature-party app (fault injection).
     """
-    from fedsim.rundir import staged_directory
-    from fedsim.runtime.flower.client import app as feature_app
-    from fedsim.training import save_run
-
     timeout = timeout_setting(timeout)
     outcome: dict = {}
     finished = threading.Event()
@@ -151,7 +150,7 @@ def train_flower(
             finished.set()
 
     try:
-        simulate(server, client_app or feature_app, config.parties, finished)
+        simulate(server, client_app or feature_app(), config.parties, finished)
     except Exception:
         if "error" not in outcome:  # the engine's own failure; a party's fault is reported below instead
             raise

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from defenses.base import Params
 from fedsim.errors import check
+from fedsim.params import Params
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.privacy.mechanisms import check_delta, check_epsilon
 from fedsim.protocol import TrainingPlan

@@ -1,0 +1,152 @@
+"""Building a run's pieces from its config: the dataset, the label party's hooks, both kinds of party.
+
+Every `build_*` function is deterministic in the config's seed, so any runtime (local or Flower) that
+builds its parties with them trains bit-identically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fedsim.config import TrainConfig
+from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
+from fedsim.errors import UserError, check
+from fedsim.metrics import task_metrics
+from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
+from fedsim.parties import FeatureParty, LabelParty, make_optimizer
+from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
+from fedsim.protocol import GradientTransform, LabelTransform, TrainingPlan
+from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
+from fedsim.schedule import Schedule
+from fedsim.transcript import TranscriptRecorder
+
+
+def load_dataset(config: TrainConfig) -> VerticalDataset:
+    """The vertical dataset of a run (same config => same split, partition and encoding)."""
+    rng = np.random.default_rng([config.seed, 0])
+    if config.data is not None:
+        features, target = read_table(config.data, config.target, config.id_column)
+        name = Path(config.data).name
+    else:
+        features, target, _ = load_table(config.dataset, rng, config.rows)
+        name = config.dataset
+    return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
+                               config.test_fraction)
+
+
+def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
+    """The label party's two hooks, looked up by name in the defence registries; names and parameters are
+    validated here.
+
+    Each `--defense-param` goes to the defence(s) that accept it (`top_dp_*` to top-model DP-SGD); a
+    parameter nobody accepts is an error naming the valid ones. A defence class registered under the
+    gradient flag that is a `LabelTransform` (label_extension) works through the label hook.
+    """
+    if config.label_defense is None and config.gradient_defense is None and not config.defense_params:
+        return LabelTransform(), GradientTransform()
+    label_cls = LABEL_DEFENSES.get(config.label_defense) if config.label_defense is not None else None
+    gradient_cls = GRADIENT_DEFENSES.get(config.gradient_defense) if config.gradient_defense is not None else None
+    params = dict(config.defense_params)
+    accepted = set(TOP_PARAMS)
+    for cls in (label_cls, gradient_cls):
+        accepted |= set(cls.params) if cls is not None else set()
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        owners = ", ".join(c.name for c in (label_cls, gradient_cls) if c is not None) or "no defence"
+        valid = ", ".join(sorted(accepted))
+        raise UserError(f"unknown --defense-param {unknown[0]!r} for {owners}; valid: {valid}")
+
+    def make(cls):
+        return cls.from_config(task, config.epsilon, config.delta, {k: params[k] for k in cls.params if k in params})
+
+    label: LabelTransform = make(label_cls) if label_cls is not None else LabelTransform()
+    gradient: GradientTransform = make(gradient_cls) if gradient_cls is not None else GradientTransform()
+    if isinstance(gradient, LabelTransform):  # label_extension asked for as a gradient defence
+        check(label_cls is None, f"{gradient_cls.name} uses the label hook: it cannot be combined with a label "
+                                 f"defence ({label_cls.name if label_cls else ''})")
+        label, gradient = gradient, GradientTransform()
+    return label, gradient
+
+
+def resolve_top_model_dp(config: TrainConfig) -> TopModelDP | None:
+    """Opacus DP-SGD on the top model when `--defense-param top_dp_epsilon=EPS` is given, else None."""
+    top = {k: v for k, v in config.defense_params.items() if k in TOP_PARAMS}
+    if not top:
+        return None
+    check("top_dp_epsilon" in top, "top-model DP-SGD needs --defense-param top_dp_epsilon=EPS")
+    return TopModelDP.from_config(config.delta, top)
+
+
+def make_plan(config: TrainConfig, dataset: VerticalDataset) -> TrainingPlan:
+    schedule = make_schedule(config, dataset)
+    return TrainingPlan(dataset.task, dataset.n_train, config.batch_size, config.epochs, schedule.steps_per_epoch,
+                        dataset.parties, tuple([config.model.embedding_dim] * dataset.parties))
+
+
+def make_schedule(config: TrainConfig, dataset: VerticalDataset) -> Schedule:
+    return Schedule(dataset.n_train, config.batch_size, config.epochs, config.seed)
+
+
+def build_feature_party(
+    config: TrainConfig, dataset: VerticalDataset, index: int, recorder: TranscriptRecorder | None = None
+) -> FeatureParty:
+    block = dataset.blocks[index]
+    model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(block.dim, config.model))
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder)
+
+
+def build_label_party(
+    config: TrainConfig, dataset: VerticalDataset, label_transform: LabelTransform,
+    gradient_transform: GradientTransform,
+) -> LabelParty:
+    """Privatise the labels once (label defence), then build the top model on the released targets only.
+
+    Two hooks of the gradient defence (no-ops by default, see `GradientTransform`): `target_normalization`
+    replaces the top model's offset/scale (which otherwise come from the targets in the clear), and
+    `privatize_top_model` returns a DP optimizer. Top-model DP-SGD to a target epsilon (`top_dp_epsilon`,
+    see fedsim.privacy.dp_sgd) does the latter on its own and is kept on the party, so every runtime
+    reports it.
+    """
+    top_model_dp = resolve_top_model_dp(config)
+    rng = np.random.default_rng([config.seed, 30])
+    targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, rng), dtype=np.float64)
+    targets = targets.reshape(len(targets), -1)
+    if dataset.task == "regression":
+        offset, scale = targets.mean(axis=0), targets.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+    else:
+        offset, scale = np.zeros(targets.shape[1]), np.ones(targets.shape[1])
+    normalization = gradient_transform.target_normalization(targets, np.random.default_rng([config.seed, 32]))
+    if normalization is not None:
+        offset, scale = normalization
+    in_dim = config.model.embedding_dim * dataset.parties
+    model = seeded_init(
+        [config.seed, 20],
+        lambda: TopModel(build_top_net(in_dim, targets.shape[1], config.model), torch.tensor(offset),
+                         torch.tensor(scale)),
+    )
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    plan = make_plan(config, dataset)
+    gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
+    private = gradient_transform.privatize_top_model(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
+    if private is not None:
+        check(top_model_dp is None, f"top_dp_epsilon cannot be combined with {gradient_transform.name}, which "
+                                    "already trains the top model with DP-SGD inside its own budget")
+        optimizer = private
+    elif top_model_dp is not None:
+        optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
+    return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
+                      top_model_dp)
+
+
+def evaluate(
+    feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset
+) -> dict[str, float]:
+    embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
+    return task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
+
+
