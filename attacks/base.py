@@ -55,7 +55,6 @@ class Attack:
     Params: ClassVar[type[PluginParams]] = NoParams
 
     def __init__(self, params: dict[str, ParamValue] | None = None, show_progress: bool = False) -> None:
-        params = {str(k).replace("-", "_"): v for k, v in (params or {}).items()}
         validated = validate_params(self.Params, params, f"attack {self.name!r}")
         self.explicit = set(validated.model_fields_set)
         self.params = validated.model_dump()

@@ -79,8 +79,10 @@ class NoParams(PluginParams):
 
 
 def validate_params(schema: type[M], values: Mapping[str, Any] | None, owner: str) -> M:
-    """`values` checked against `schema`; any problem is one `UserError` line naming `owner` (e.g. "attack 'lba'")."""
-    values = dict(values or {})
+    """`values` checked against `schema`; any problem is one `UserError` line naming `owner` (e.g. "attack 'lba'").
+
+    Keys may spell `_` as `-` (min-steps = min_steps)."""
+    values = {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
     fields = schema.model_fields
     unknown = sorted(set(values) - set(fields))
     if unknown:
