@@ -116,9 +116,8 @@ def describe(info: FieldInfo) -> tuple[str, str]:
     for item in info.metadata:
         if isinstance(item, Rule):
             return item.text, item.type
-    annotation, optional, metadata = info.annotation, False, list(info.metadata)
-    if get_origin(annotation) is not Literal and type(None) in get_args(annotation):
-        optional = True
+    annotation, metadata = info.annotation, list(info.metadata)
+    if get_origin(annotation) is not Literal and type(None) in get_args(annotation):  # optional: None = unset
         annotation = next(a for a in get_args(annotation) if a is not type(None))
     if get_origin(annotation) is Annotated:  # an optional parameter type: its own metadata is inside
         annotation, *extra = get_args(annotation)
@@ -137,7 +136,7 @@ def describe(info: FieldInfo) -> tuple[str, str]:
     if bounds:
         text += " " + " and ".join(bounds)
         label += " " + " and ".join(bounds)
-    return text, label + (" (optional)" if optional else "")
+    return text, label
 
 
 def param_rows(schema: type[BaseModel]) -> list[dict[str, Any]]:
@@ -152,12 +151,15 @@ def param_rows(schema: type[BaseModel]) -> list[dict[str, Any]]:
     return rows
 
 
-def with_defaults(schema: type[M], name: str, doc: str, **defaults: Any) -> type[M]:
-    """A subclass of `schema` whose listed fields have other defaults (same types, bounds and descriptions)."""
+def with_defaults(schema: type[M], name: str, doc: str, descriptions: dict[str, str] | None = None,
+                  **defaults: Any) -> type[M]:
+    """A subclass of `schema` whose listed fields have other defaults or descriptions (same types and bounds)."""
     fields: dict[str, Any] = {}
-    for key, value in defaults.items():
+    for key in {*defaults, *(descriptions or {})}:
         info = copy(schema.model_fields[key])
-        info.default = value
+        if key in defaults:
+            info.default = defaults[key]
+        info.description = (descriptions or {}).get(key, info.description)
         fields[key] = (info.annotation, info)
     return create_model(name, __base__=schema, __doc__=doc, **fields)
 

@@ -34,7 +34,7 @@ from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc, delta_method_ci
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
-from fedsim.params import Epsilon, Integer, Number, PluginParams
+from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
     debias_rr_counts,
@@ -52,21 +52,28 @@ Release = dict[str, np.ndarray]
 class BucketParams(PluginParams):
     """Settings of the bucket methods (`exact` has no epsilon: it is the non-private reference)."""
 
-    buckets: Integer | None = Field(None, ge=2, description="Quantile score buckets; default: one per distinct "
-                                                             "score (hist, hist_gauss: a rule in n, eps, clients).")
+    buckets: Integer | None = Field(None, ge=2, description="Quantile score buckets (default: one per distinct score).")
     threshold: Number | None = Field(None, description="Also report accuracy, precision, recall, F1 at score >= T.")
 
 
-class PrivateBucketParams(BucketParams):
-    epsilon: Epsilon = Field(description="Total label-DP epsilon (inf: no noise).")
+class EpsilonParams(PluginParams):
+    epsilon: Epsilon = Field(description="Total label-DP epsilon of the evaluation.")
 
 
-class GaussianBucketParams(PrivateBucketParams):
+class PrivateBucketParams(BucketParams, EpsilonParams):
+    """Settings of a private bucket method."""
+
+
+HistogramParams = with_defaults(PrivateBucketParams, "HistogramParams", "Settings of the noisy-histogram methods.",
+                                descriptions={"buckets": "Quantile score buckets (default: a rule in n, epsilon "
+                                                         "and clients; see default_buckets)."})
+
+
+class GaussianHistogramParams(HistogramParams):
     delta: Number = Field(1e-6, gt=0, lt=1, description="delta of the (epsilon, delta) guarantee.")
 
 
-class DPAUCParams(PluginParams):
-    epsilon: Epsilon = Field(description="Total label-DP epsilon (inf: no noise).")
+class DPAUCParams(EpsilonParams):
     thresholds: Integer = Field(100, ge=4, description="Thresholds K of DPAUC's grid (K/4 >= 1).")
 
 
@@ -297,6 +304,7 @@ class Histogram(AucMethod):
 
     name = "hist"
     summary = "Laplace noise on per-bucket positive counts: eps-label-DP for any number of buckets."
+    Params = HistogramParams
     fine_by_default = False
 
     def noise_parameter(self, settings: Settings) -> float:
@@ -326,7 +334,7 @@ class GaussianHistogram(Histogram):
 
     name = "hist_gauss"
     summary = "Gaussian noise on per-bucket positive counts (analytic Gaussian): (eps, delta)-label-DP."
-    Params = GaussianBucketParams
+    Params = GaussianHistogramParams
 
     def noise_parameter(self, settings: Settings) -> float:
         if math.isinf(settings.epsilon):
