@@ -78,6 +78,31 @@ class NoParams(PluginParams):
     """A plugin without parameters."""
 
 
+def parse_value(text: str) -> float | int | bool | str:
+    """A KEY=VALUE value as the scalar it spells (true/false, an integer, a number), else the text itself."""
+    lowered = text.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_params(items: list[str] | None, flag: str) -> dict[str, float | int | bool | str]:
+    """`KEY=VALUE` pairs (`--param`, `--defense-param`, Flower's `defense-params`) to a dict of scalars; the
+    plugin's schema then checks them like any other values (`validate_params`)."""
+    params: dict[str, float | int | bool | str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} takes KEY=VALUE, got {item!r}")
+        params[key.strip().replace("-", "_")] = parse_value(value.strip())
+    return params
+
+
 def validate_params(schema: type[M], values: Mapping[str, Any] | None, owner: str) -> M:
     """`values` checked against `schema`; any problem is one `UserError` line naming `owner` (e.g. "attack 'lba'").
 
