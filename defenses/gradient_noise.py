@@ -55,6 +55,8 @@ class NoiseParams(PluginParams):
     def _scale_or_ratio(self) -> NoiseParams:
         if self.scale is not None and self.ratio is not None:
             raise ValueError("give scale or ratio, not both")
+        if self.scale is None and self.ratio is None:
+            self.ratio = 1.0
         return self
 
 
@@ -72,7 +74,7 @@ class _NoiseDefense(GradientDefense):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> _NoiseDefense:
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(p.scale, p.ratio if p.scale is None else None)
+        return cls(p.scale, p.ratio)
 
     def transform_rows(self, rows: torch.Tensor, context: GradientContext) -> torch.Tensor:
         if self.scale is not None:

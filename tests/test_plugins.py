@@ -41,19 +41,45 @@ def test_every_plugin_has_a_summary_and_described_parameters():
     assert summaries(ATTACKS)["mean"].startswith("Baseline")
 
 
-def test_schema_defaults_are_the_plugins_defaults():
-    """Spot checks against the values the plugins had before their schemas (same defaults, same results)."""
-    lba = ATTACKS.get("lba").Params()
-    assert (lba.lambda_t, lba.lambda_kg, lba.lambda_kf, lba.lr, lba.min_steps, lba.init) == (
-        0.01, 0.05, 0.01, 1e-2, 2000, "auto")
-    residual = ATTACKS.get("residual").Params()
-    assert (residual.labels, residual.timed, residual.lambda_t, residual.lambda_kg) == ("projected", True, 0.0, 0.05)
-    inversion = ATTACKS.get("gradient_inversion").Params()
-    assert (inversion.lambda_kg, inversion.init, inversion.lr) == (0.0, "random", 1e-2)
+LBA_DEFAULTS = {  # the attacks' `defaults` dicts before the schemas: same defaults, same results
+    "surrogate": "mlp", "hidden": 64, "depth": 1, "epochs": "last", "distance": "l2", "lambda_t": 0.01,
+    "lambda_kg": 0.05, "lambda_kf": 0.01, "lr": 1e-2, "passes": 1, "batch": 512, "min_steps": 2000, "init": "auto",
+    "readout": "dummy", "labels": "free", "timed": False, "init_steps": 300, "init_weight_decay": 1e-2,
+}
+OLD_DEFAULTS = {
+    "lba": LBA_DEFAULTS,
+    "gradient_inversion": {**LBA_DEFAULTS, "lambda_t": 0.0, "lambda_kg": 0.0, "lambda_kf": 0.0, "init": "random"},
+    "residual": {**LBA_DEFAULTS, "labels": "projected", "timed": True, "lambda_t": 0.0},
+    "model_completion": {"surrogate": "mlp", "hidden": 64, "depth": 1, "steps": 300, "lr": 1e-2,
+                         "weight_decay": 1e-2},
+    "linear": {"epochs": "last", "mode": "auto"},
+    "mean": {}, "norm_scoring": {"epochs": "last"}, "direction_scoring": {"epochs": "last"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_DEFAULTS))
+def test_attack_defaults_are_the_old_defaults(name):
+    params = ATTACKS.get(name)().params
+    assert params == OLD_DEFAULTS[name]
+    assert list(params) == list(OLD_DEFAULTS[name])  # the JSON `params` object keeps its key order
+    assert all(type(params[k]) is type(v) for k, v in OLD_DEFAULTS[name].items())
+
+
+def test_defence_defaults_are_the_old_defaults():
     bins = LABEL_DEFENSES.get("rr_on_bins").Params(low=0, high=1)
     assert (bins.bins, bins.prior_share) == (20, 0.1)
     assert LABEL_DEFENSES.get("label_extension").Params().dimension == 4
     assert GRADIENT_DEFENSES.get("sparsify").Params().fraction == 0.9
+    noise = GRADIENT_DEFENSES.get("gaussian_noise").from_config("regression", None, None, {})
+    assert (noise.scale, noise.ratio) == (None, 1.0)  # ratio 1 unless scale is given
+    noise = GRADIENT_DEFENSES.get("laplace_noise").from_config("regression", None, None, {"scale": 2})
+    assert (noise.scale, noise.ratio) == (2.0, None)
+    dp = GRADIENT_DEFENSES.get("dp_gradient").from_config("binary", 1.0, 1e-5, {})
+    assert (dp.clip, dp.top_clip, dp.sigma, dp.label_range, dp.stats_epsilon) == (1.0, 1.0, None, None, 0.0)
+    extension = LABEL_DEFENSES.get("label_extension").from_config("regression", None, None, {})
+    assert (extension.dimension, extension.variant, extension.mix) == (4, "rle", 0.5)
+    assert LABEL_DEFENSES.get("rr_with_prior").from_config("binary", 1.0, None, {}).stage1_fraction == 0.3
+    assert GRADIENT_DEFENSES.get("marvell").from_config("binary", None, None, {}).strength == 1.0
 
 
 @pytest.mark.parametrize(("values", "message"), [
