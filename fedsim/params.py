@@ -13,7 +13,6 @@ The same models feed the listing commands and the generated table of docs/plugin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass
@@ -168,10 +167,8 @@ def param_rows(schema: type[BaseModel]) -> list[dict[str, Any]]:
     """One row per parameter: name, type label, default (None: unset or required) and description."""
     rows = []
     for name, info in schema.model_fields.items():
-        default = None if info.is_required() else info.default
-        if isinstance(default, float) and math.isinf(default):
-            default = "inf"
-        rows.append({"name": name, "type": describe(info)[1], "default": default, "required": info.is_required(),
+        rows.append({"name": name, "type": describe(info)[1], "default": None if info.is_required() else info.default,
+                     "required": info.is_required(),
                      "description": info.description or ""})
     return rows
 
@@ -180,7 +177,7 @@ def with_defaults(schema: type[M], name: str, doc: str, descriptions: dict[str, 
                   **defaults: Any) -> type[M]:
     """A subclass of `schema` whose listed fields have other defaults or descriptions (same types and bounds)."""
     fields: dict[str, Any] = {}
-    for key in {*defaults, *(descriptions or {})}:
+    for key in dict.fromkeys([*defaults, *(descriptions or {})]):  # in a stable order
         info = copy(schema.model_fields[key])
         if key in defaults:
             info.default = defaults[key]
