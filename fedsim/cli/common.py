@@ -7,20 +7,13 @@ import sys
 from typing import Any
 
 from fedsim.errors import UserError
+from fedsim.fileio import to_jsonable
 
 
 def emit_json(payload: dict[str, Any]) -> None:
     """Exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(payload, default=_jsonable) + "\n")
+    sys.stdout.write(json.dumps(to_jsonable(payload)) + "\n")
     sys.stdout.flush()
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def parse_value(text: str) -> float | int | bool | str:
