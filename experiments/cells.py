@@ -88,6 +88,7 @@ def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_auc_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """Release one private AUC of the source's fixed scores (the cell's seed drives the mechanism's noise)."""
     scores, labels, model = auc_scores(json.dumps(config["source"], sort_keys=True))
     start = time.perf_counter()
     outcome = run_auc(config["method"], scores, labels, config["epsilon"], delta=config["delta"],
