@@ -14,7 +14,6 @@ import torch
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
 from fedsim.errors import UserError, check
-from fedsim.metrics import task_metrics
 from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
 from fedsim.parties import FeatureParty, LabelParty, make_optimizer
 from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
@@ -141,12 +140,3 @@ def build_label_party(
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
                       top_model_dp)
-
-
-def evaluate(
-    feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset
-) -> dict[str, float]:
-    embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
-    return task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
-
-
