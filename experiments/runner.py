@@ -71,7 +71,7 @@ def run_grid(grid: str | Path, out: Path, workers: int = 1, ray_address: str | N
         write_atomic(out / "grid.toml", lambda p: p.write_text(text))
         start = time.perf_counter()
         failed = 0
-        with progress_bar(len(todo), f"{spec.name}: {len(todo)} cells to run ({len(finished)} done)",
+        with progress_bar(len(todo), f"{spec.name}: cells done" + (f" ({len(finished)} reused)" if finished else ""),
                           show_progress and bool(todo)) as advance:
             for record in execute(todo, ray):
                 write_json_atomic(cells_dir / f"{record['key']}.json", record)
