@@ -83,19 +83,26 @@ class LabelParty:
         self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
         self.loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
 
+    def loss(self, rows: np.ndarray, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch's loss on the concatenated embeddings; also returns the row index and the targets."""
+        index = torch.from_numpy(rows)
+        targets = self.targets[index]
+        return self.loss_fn(self.model(torch.cat(embeddings, dim=1)), targets), index, targets
+
+    def defend(self, cut_gradients: list[torch.Tensor], index: torch.Tensor, targets: torch.Tensor, epoch: int,
+               step: int) -> list[torch.Tensor]:
+        """The gradients the feature parties receive: the gradient transform applied to each cut gradient."""
+        return [self.gradient_transform(g, GradientContext(party, epoch, step, index, targets, len(index)))
+                for party, g in enumerate(cut_gradients)]
+
     def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:
         """Loss on the concatenated embeddings, top-model update, one (defended) cut gradient per feature party."""
         inputs = [h.detach().requires_grad_(True) for h in embeddings]
-        index = torch.from_numpy(rows)
-        targets = self.targets[index]
-        loss = self.loss_fn(self.model(torch.cat(inputs, dim=1)), targets)
+        loss, index, targets = self.loss(rows, inputs)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return [
-            self.gradient_transform(h.grad, GradientContext(party, epoch, step, index, targets, len(rows)))
-            for party, h in enumerate(inputs)
-        ]
+        return self.defend([h.grad for h in inputs], index, targets, epoch, step)
 
     @torch.no_grad()
     def predict(self, embeddings: list[torch.Tensor]) -> np.ndarray:
