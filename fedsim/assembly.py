@@ -23,6 +23,8 @@ from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.schedule import Schedule
 from fedsim.transcript import TranscriptRecorder
 
+EVAL_CHUNK = 1 << 16  # test rows per forward pass in `evaluate`
+
 
 def load_dataset(config: TrainConfig) -> VerticalDataset:
     """The vertical dataset of a run (same config => same split, partition and encoding)."""
@@ -34,7 +36,7 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
         features, target, _ = load_table(config.dataset, rng, config.rows)
         name = config.dataset
     return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
-                               config.test_fraction)
+                               config.test_fraction, release_source=True)
 
 
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
@@ -146,7 +148,13 @@ def build_label_party(
 def evaluate(
     feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset
 ) -> dict[str, float]:
-    embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
-    return task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
+    """Test metrics of the trained split model; evaluated in row chunks so a large test set never holds every
+    hidden activation at once."""
+    predictions = [
+        label_party.predict([party.embed(dataset.blocks[party.index].test[start : start + EVAL_CHUNK])
+                             for party in feature_parties])
+        for start in range(0, dataset.n_test, EVAL_CHUNK)
+    ]
+    return task_metrics(dataset.task, dataset.y_test, np.concatenate(predictions))
 
 
