@@ -12,13 +12,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from fedsim.attacks.base import AttackerKnowledge
 from fedsim.errors import UserError, check
 from fedsim.models import mlp
+from fedsim.params import Epochs, PluginParams
 from fedsim.rundir import PartyView
 from fedsim.transcript import EpochTranscript
+
+
+class EpochParams(PluginParams):
+    """The parameter of attacks that only choose which recorded epochs to read."""
+
+    epochs: Epochs = Field("last", description="Recorded epochs the attack uses: last, all, or the last N.")
 
 
 def select_epochs(view: PartyView, spec: str | int) -> list[EpochTranscript]:

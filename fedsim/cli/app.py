@@ -10,6 +10,7 @@ import typer
 from fedsim.cli import attack as attack_cli
 from fedsim.cli import auc as auc_cli
 from fedsim.cli import bench as bench_cli
+from fedsim.cli import plugins as plugins_cli
 from fedsim.cli import train as train_cli
 from fedsim.errors import UserError
 
@@ -27,6 +28,9 @@ app.command("bench")(bench_cli.bench_command)
 app.command("report")(bench_cli.report_command)
 app.command("demo")(bench_cli.demo_command)
 app.command("auc")(auc_cli.auc_command)
+app.command("attacks")(plugins_cli.attacks_command)
+app.command("defenses")(plugins_cli.defenses_command)
+app.command("auc-methods")(plugins_cli.auc_methods_command)
 
 
 def main(argv: list[str] | None = None) -> int:

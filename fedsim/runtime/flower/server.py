@@ -31,6 +31,7 @@ from fedsim.assembly import (
 from fedsim.config import ModelConfig, TrainConfig, validated
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError
+from fedsim.params import parse_params
 from fedsim.parties import FeatureParty
 from fedsim.privacy import combine_claims
 from fedsim.progress import progress_bar
@@ -197,8 +198,13 @@ MODEL_KEYS = {"embedding-dim": "embedding_dim", "hidden": None, "top-model": "to
 
 
 def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
-    """Split a Flower run config into a `TrainConfig` and the runtime settings; "" means unset."""
+    """Split a Flower run config into a `TrainConfig` and the runtime settings; "" means unset.
+
+    `defense-params` holds the defences' KEY=VALUE pairs separated by spaces ("low=0 high=30"), read like
+    `fedsim train --defense-param` and checked by the defences' parameter schemas."""
     values = {k: v for k, v in run_config.items() if v != ""}
+    if "defense-params" in values:
+        values["defense-params"] = parse_params(str(values["defense-params"]).split(), "defense-params")
     model: dict[str, Any] = {}
     for key, field in MODEL_KEYS.items():
         if key in values:
