@@ -14,7 +14,6 @@ import torch
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
 from fedsim.errors import UserError, check
-from fedsim.metrics import task_metrics
 from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
 from fedsim.parties import FeatureParty, LabelParty, make_optimizer
 from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
@@ -22,8 +21,6 @@ from fedsim.protocol import GradientTransform, LabelTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.schedule import Schedule
 from fedsim.transcript import TranscriptRecorder
-
-EVAL_CHUNK = 1 << 16  # test rows per forward pass in `evaluate`
 
 
 def load_dataset(config: TrainConfig) -> VerticalDataset:
@@ -143,18 +140,3 @@ def build_label_party(
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
                       top_model_dp)
-
-
-def evaluate(
-    feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset
-) -> dict[str, float]:
-    """Test metrics of the trained split model; evaluated in row chunks so a large test set never holds every
-    hidden activation at once."""
-    predictions = [
-        label_party.predict([party.embed(dataset.blocks[party.index].test[start : start + EVAL_CHUNK])
-                             for party in feature_parties])
-        for start in range(0, dataset.n_test, EVAL_CHUNK)
-    ]
-    return task_metrics(dataset.task, dataset.y_test, np.concatenate(predictions))
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from pyarrow import ArrowException
 
 from fedsim.errors import UserError, check
 
@@ -18,7 +19,7 @@ def read_table(path: str | Path, target: str, id_column: str | None = None) -> t
     check(path.is_file(), f"data file {str(path)!r} does not exist")
     try:
         table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
+    except (OSError, ValueError, ArrowException) as exc:  # unreadable, empty, not UTF-8, malformed, not parquet
         raise UserError(f"cannot read data file {str(path)!r}: {exc}".splitlines()[0]) from exc
     columns = ", ".join(map(str, table.columns))
     check(target in table.columns, f"target column {target!r} is not in {str(path)!r}; columns: {columns}")
