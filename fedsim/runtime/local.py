@@ -28,9 +28,11 @@ def run_local(
     label_party: LabelParty,
     schedule: Schedule,
     on_step: Callable[[int], None] = lambda n: None,
+    fused: bool = True,
 ) -> None:
-    """One step: embeddings up, loss and top update at the label party, one cut gradient down per party."""
-    fused = FusedSteps.build(feature_parties, label_party)
+    """One step: embeddings up, loss and top update at the label party, one cut gradient down per party.
+    `fused=False` forces the per-party path (the Flower runtime's order of calls), for tests and benchmarks."""
+    fused = FusedSteps.build(feature_parties, label_party) if fused else None
     for epoch, step, rows in schedule.steps():
         if fused is not None:
             fused.step(rows, epoch, step)
@@ -73,6 +75,8 @@ class FusedSteps:
 
     @classmethod
     def build(cls, feature_parties: Sequence[FeatureParty], label_party: LabelParty) -> FusedSteps | None:
+        if any(p.local_steps != label_party.local_steps for p in feature_parties):
+            return None
         optimizer = merged_optimizer([p.optimizer for p in feature_parties] + [label_party.optimizer])
         return None if optimizer is None else cls(feature_parties, label_party, optimizer)
 
@@ -96,3 +100,10 @@ class FusedSteps:
         for party, h, gradient in zip(self.feature_parties, outputs, gradients, strict=True):
             if party.recorder is not None:
                 party.recorder.record(epoch, step, party.sample_ids[rows], h.detach(), gradient)
+        stale = [h.detach() for h in outputs]
+        for _ in range(self.label_party.local_steps - 1):  # FedBCD: every party reuses what it last received
+            fresh = [party.model(party.features[index]) for party in self.feature_parties]
+            loss, _, _ = self.label_party.loss(rows, stale)
+            self.optimizer.zero_grad(set_to_none=True)
+            torch.autograd.backward([loss, *fresh], [None, *gradients])
+            self.optimizer.step()
