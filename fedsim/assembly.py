@@ -33,7 +33,7 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
         features, target, _ = load_table(config.dataset, rng, config.rows)
         name = config.dataset
     return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
-                               config.test_fraction)
+                               config.test_fraction, release_source=True)
 
 
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
@@ -95,7 +95,7 @@ def build_feature_party(
     block = dataset.blocks[index]
     model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(block.dim, config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder)
+    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder, config.local_steps)
 
 
 def build_label_party(
@@ -139,4 +139,4 @@ def build_label_party(
     elif top_model_dp is not None:
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
-                      top_model_dp)
+                      top_model_dp, config.local_steps)

@@ -51,6 +51,7 @@ class TrainConfig(BaseModel):
     delta: float | None = None
     defense_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     record_last_epochs: int | None = Field(None, ge=1)
+    local_steps: int = Field(1, ge=1)  # FedBCD: updates per exchange, every party reusing what it last received
 
     @field_validator("lr")
     @classmethod

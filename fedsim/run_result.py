@@ -89,6 +89,9 @@ class TrainResult:
         }
 
 
+EVAL_CHUNK = 1 << 16  # test rows per forward pass when a run is evaluated
+
+
 def loss_name(task: str) -> str:
     return "mse" if task == "regression" else "bce_with_logits"
 
@@ -99,12 +102,34 @@ def finish_run(
     transcripts: list[Transcript], extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """The result of a finished run, the same for every runtime: test metrics of the trained parties and the
-    privacy claim of the label party's two hooks combined."""
-    embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
-    metrics = task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
+    privacy claim of the label party's two hooks combined. The test set runs in row chunks, so a large one
+    never holds every hidden activation at once."""
+    predictions = [
+        label_party.predict([party.embed(dataset.blocks[party.index].test[start : start + EVAL_CHUNK])
+                             for party in feature_parties])
+        for start in range(0, dataset.n_test, EVAL_CHUNK)
+    ]
+    metrics = task_metrics(dataset.task, dataset.y_test, np.concatenate(predictions))
     privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
+    extra = {"communication": communication(config, dataset, steps), **(extra or {})}
     return TrainResult(config, dataset, metrics, privacy, train_s, steps, transcripts, feature_parties, label_party,
-                       extra=extra or {})
+                       extra=extra)
+
+
+def communication(config: TrainConfig, dataset: VerticalDataset, steps: int) -> dict[str, Any]:
+    """What the protocol sends, in payload bytes: per feature party, its float32 embeddings up and, down, its
+    float32 cut gradients and the batch's int64 row ids; every epoch sends every training row once, so the
+    figures are the same in both runtimes (the Flower messages add framing, not counted here). With FedBCD
+    (`local_steps` Q) each exchange is followed by Q updates, so updates = Q x exchanges."""
+    rows = config.epochs * dataset.n_train
+    dim = config.model.embedding_dim
+    party = {"embeddings_up": 4 * rows * dim, "gradients_down": 4 * rows * dim, "batch_ids_down": 8 * rows}
+    per_party = sum(party.values())
+    return {
+        "exchanges": steps, "updates_per_exchange": config.local_steps, "per_party": party,
+        "bytes_per_party_per_exchange": per_party / max(steps, 1),
+        "total_bytes": per_party * dataset.parties,
+    }
 
 
 def save_run(result: TrainResult, folder: Path, transcripts_written: bool = False) -> None:
