@@ -54,6 +54,9 @@ def train_command(
     hidden: int = typer.Option(64, help="Width of the bottom and top MLPs."),
     top_model: str = typer.Option("mlp", "--top-model", help="Top model of the label party: mlp | linear."),
     seed: int = typer.Option(0, help="Seed of the split, the initialisation, the batches and the defences."),
+    local_steps: int = typer.Option(1, "--local-steps",
+                                    help="FedBCD: updates per exchange; every party reuses what it last received "
+                                         "for Q-1 more updates of the same batch (Q times fewer round trips)."),
     label_defense: str = typer.Option(None, "--label-defense",
                                       help="Label-DP mechanism applied once to the labels: {label_defenses} "
                                            "(`fedsim defenses` shows their parameters)."),
@@ -95,6 +98,7 @@ def train_command(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
+        local_steps=local_steps,
     )
     with torch_threads(threads):
         result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
