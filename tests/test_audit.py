@@ -72,6 +72,29 @@ def test_a_noiseless_release_that_claims_epsilon_one_is_a_violation():
     assert out["correct"] == out["guesses"] == 500 and out["empirical_epsilon"] > 5
 
 
+class HalfNoiseLaplace(LaplaceLabels):
+    """Test-only bug: the sensitivity is halved, so the noise is that of 2 eps while eps is claimed."""
+
+    def apply(self, y, task, rng):
+        released = super().apply(y, task, rng)
+        return y + (released - y) / 2
+
+
+class NoiseDrawnOnce(LaplaceLabels):
+    """Test-only bug: one Laplace draw shared by every label instead of one per label."""
+
+    def apply(self, y, task, rng):
+        released = super().apply(y[:1], task, rng)
+        return y + (released[0] - y[0])
+
+
+@pytest.mark.parametrize("broken", [HalfNoiseLaplace, NoiseDrawnOnce])
+def test_implementation_bugs_are_found(broken):
+    out = [audit_label_mechanism(broken(1.0, None, 0.0, 1.0, 0.0), "regression", (0.0, 1.0), 1000, seed=s)
+           for s in range(20)]
+    assert sum(o["verdict"] == "violation" for o in out) >= 18
+
+
 def test_bonferroni_over_several_k_stays_valid_for_a_correct_mechanism():
     out = [audit_label_mechanism(laplace(1.0), "regression", (0.0, 1.0), 1000, seed=s,
                                  guesses=(100, 250, 500, 1000)) for s in range(AUDITS)]
@@ -161,6 +184,24 @@ def test_training_audit_bad_inputs():
         audit_training(regression, canaries=20, attack="norm_scoring")
     with pytest.raises(UserError, match="confidence"):
         audit_training(regression, canaries=20, confidence=0.0)
+
+
+@pytest.mark.slow
+def test_training_audit_finds_a_label_defence_that_adds_no_noise(monkeypatch):
+    from fedsim.registry import LABEL_DEFENSES
+
+    class Noiseless(LaplaceLabels):
+        name = "test_noiseless"
+
+        def apply(self, y, task, rng):
+            super().apply(y, task, rng)  # records the claim
+            return np.asarray(y, dtype=np.float64)
+
+    monkeypatch.setitem(LABEL_DEFENSES._items, "test_noiseless", Noiseless)
+    config = TrainConfig(dataset="synthetic_regression", rows=600, epochs=2, label_defense="test_noiseless",
+                         epsilon=1.0, defense_params={"low": 0.0, "high": 30.0})
+    out = audit_training(config, canaries=100, attack_params=FAST_ATTACK)
+    assert out["formal_epsilon"] == 1.0 and out["verdict"] == "violation"
 
 
 @pytest.mark.slow
