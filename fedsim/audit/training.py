@@ -86,8 +86,10 @@ def plant(dataset: VerticalDataset, rows: np.ndarray, labels: np.ndarray) -> Ver
 def choose_attack(name: str | None, task: str) -> str:
     name = DEFAULT_ATTACKS[task] if name is None else name
     attack_cls = ATTACKS.get(name)
-    check(task in attack_cls.tasks,
-          f"attack {name!r} applies to {'/'.join(attack_cls.tasks)} tasks, not {task}; choose one that does")
+    if task not in attack_cls.tasks:
+        valid = ", ".join(n for n in ATTACKS.names() if task in ATTACKS.get(n).tasks)
+        raise UserError(f"attack {name!r} applies to {'/'.join(attack_cls.tasks)} tasks, not {task}; "
+                        f"attacks for {task}: {valid}")
     return name
 
 
