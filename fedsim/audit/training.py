@@ -26,7 +26,7 @@ import numpy as np
 from fedsim.assembly import load_dataset
 from fedsim.attacks import ATTACKS, AttackerKnowledge
 from fedsim.attacks.base import ATTACK_SEED, ParamValue
-from fedsim.attacks.evaluate import known_count
+from fedsim.attacks.evaluate import known_count, run_attack
 from fedsim.audit.report import audit_statistic, choose_canaries, secret_bits
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
@@ -106,7 +106,7 @@ def audit_training(config: TrainConfig, attack: str | None = None, canaries: int
     check(1 <= m < n, f"--canaries must be between 1 and {n - 1} (the run has {n} training rows), got {m}")
     check(0 <= party < dataset.parties, f"party must be in 0..{dataset.parties - 1}, got {party}")
     name = choose_attack(attack, dataset.task)
-    attack_obj = ATTACKS.get(name)(attack_params)
+    ATTACKS.get(name)(attack_params)  # parameter errors before the training run, not after it
     rows = choose_canaries(n, m, seed)
     others = np.setdiff1d(np.arange(n), rows)
     low, high = canary_values(config, dataset, others, values)
@@ -117,7 +117,7 @@ def audit_training(config: TrainConfig, attack: str | None = None, canaries: int
     n_known = known_count(len(others), known_fraction, None)
     known = np.sort(np.random.default_rng([seed, ATTACK_SEED, 0]).choice(others, n_known, replace=False))
     knowledge = AttackerKnowledge(view.sample_ids[known], planted.y_train[known])
-    outcome = attack_obj.run(view, knowledge, np.random.default_rng([seed, ATTACK_SEED, 1]))
+    outcome, _ = run_attack(view, name, attack_params, knowledge, seed, show_progress)
     estimate = np.full(n, np.nan)
     estimate[view.rows_of(np.asarray(outcome.ids))] = outcome.estimates
     privacy = result.privacy
