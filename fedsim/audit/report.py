@@ -58,7 +58,9 @@ def audit_statistic(bits: np.ndarray, statistic: np.ndarray, confidence: float, 
     if not finite.all():
         raise RuntimeError(f"{attack}: {int((~finite).sum())} canaries got no finite estimate")
     guess, rank_confidence = ranked_guesses(statistic)
-    delta = float(formal_delta or 0.0) if formal_epsilon is not None else 0.0
+    if formal_epsilon is not None and formal_delta is None:
+        formal_delta = 0.0  # a pure claim
+    delta = float(formal_delta or 0.0)
     bound = audit_guesses(bits, guess, rank_confidence, confidence, delta, guesses)
     return {
         "formal_epsilon": formal_epsilon,
