@@ -3,7 +3,8 @@
 A grid has up to two kinds of study. `[leakage]` (or several `[[leakage]]` tables, e.g. one per dataset
 with its own public label range): datasets x feature parties x runtimes x defences (each through
 its epsilons or a swept strength parameter) x seeds, where every cell trains once and then runs all the
-listed attacks (each at its known-label fractions) on the same transcript. `[auc]`: score sources x
+listed attacks (each at its known-label fractions) on the same transcript; with `[leakage.audit]`, each
+cell also runs a one-run canary audit (its own training run). `[auc]`: score sources x
 methods x epsilons x clients x buckets x seeds for private AUC. Every mistake in a grid file is reported
 as one line naming the key and what is allowed, before any work starts.
 """
@@ -175,6 +176,15 @@ class AttackEntry(Strict):
         return values
 
 
+class AuditEntry(Strict):
+    """A one-run canary audit beside every cell of the study (`fedsim.audit`): a second training run with
+    canaries planted, so the results show each setting's empirical epsilon next to its formal one."""
+
+    canaries: int | None = Field(None, ge=1)  # default: min(1000, half the training rows)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    attack: str | None = None  # default: residual (regression), direction_scoring (binary)
+
+
 class LeakageStudy(Strict):
     """Split training under defences, attacked by a curious feature party."""
 
@@ -185,6 +195,7 @@ class LeakageStudy(Strict):
     defenses: list[DefenseEntry]
     attacks: list[AttackEntry]
     training: dict[str, Any] = Field(default_factory=dict)
+    audit: AuditEntry | None = None
 
     @field_validator("datasets", "parties", "runtimes", "seeds", "defenses", "attacks")
     @classmethod
@@ -373,6 +384,9 @@ def _leakage_cells(study: LeakageStudy, where: str, at: str) -> list[Cell]:
         task = checker.dataset(source, f"{at}.datasets.{d_index}")
         for a_index, attack in enumerate(study.attacks):
             checker.attack(attack, task, f"{at}.attacks.{a_index}")
+        if study.audit is not None and study.audit.attack is not None:
+            checker.attack(AttackEntry(name=study.audit.attack), task, f"{at}.audit.attack")
+        audit = {} if study.audit is None else {"audit": study.audit.model_dump()}
         attacks = [
             {"name": a.name, "known_fraction": f, "known": a.known, "params": a.params, "party": a.party}
             for a in study.attacks for f in ([None] if a.known is not None else a.known_fractions)
@@ -392,7 +406,7 @@ def _leakage_cells(study: LeakageStudy, where: str, at: str) -> list[Cell]:
                             checker.defenses(config, task, f"{at}.defenses.{e_index}")
                             cells.append(Cell("leakage", {
                                 "format": CELL_FORMAT, "kind": "leakage",
-                                "train": config.model_dump(mode="json"), "attacks": attacks,
+                                "train": config.model_dump(mode="json"), "attacks": attacks, **audit,
                             }, {"dataset": source.label, "task": task, "defense": variant["name"],
                                 "strength": variant["strength"], "strength_param": variant["strength_param"]}))
     return cells

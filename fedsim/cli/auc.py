@@ -23,6 +23,17 @@ def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray,
     return table[score_col].to_numpy(), table[label_col].to_numpy()
 
 
+def load_scores(data: Path | None, score_col: str, label_col: str, synthetic: str | None,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and labels from --data or --synthetic (exactly one; shared with `fedsim audit auc`)."""
+    from fedsim.evaluation import synthetic_scores
+
+    check((data is None) != (synthetic is None), "give exactly one of --data PATH and --synthetic NAME")
+    if data is not None:
+        return read_scores(data, score_col, label_col)
+    return synthetic_scores(synthetic, seed)
+
+
 def auc_command(
     data: Path = typer.Option(None, help="CSV or Parquet file with a score column and a 0/1 label column."),
     score_col: str = typer.Option("score", "--score-col", help="Score column of --data."),
@@ -50,13 +61,9 @@ def auc_command(
     One release with its 95% interval, or (--repeats R) bias, std, RMSE and interval coverage over R
     releases. Methods: {auc_methods}.
     """
-    from fedsim.evaluation import run_auc, synthetic_scores
+    from fedsim.evaluation import run_auc
 
-    check((data is None) != (synthetic is None), "give exactly one of --data PATH and --synthetic NAME")
-    if data is not None:
-        scores, labels = read_scores(data, score_col, label_col)
-    else:
-        scores, labels = synthetic_scores(synthetic, seed)
+    scores, labels = load_scores(data, score_col, label_col, synthetic, seed)
     result = run_auc(method, scores, labels, epsilon, delta=delta, buckets=buckets, thresholds=thresholds,
                      clients=clients, split=split, repeats=repeats, seed=seed, runtime=runtime,
                      show_progress=not quiet, threshold=threshold, setting=setting)
