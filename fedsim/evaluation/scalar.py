@@ -88,10 +88,21 @@ def clamped_auc(w: float, positives: int, n: int, floor: int) -> float:
     return 0.5 + w / max(positives * (n - positives), floor * (n - floor))
 
 
-def wilcoxon_w(scores: np.ndarray, labels: np.ndarray) -> float:
-    """W = (AUC - 1/2) n+ n-: half the sum over positive-negative pairs of sign(s_pos - s_neg)."""
-    positives = int(np.sum(labels))
-    return (exact_auc(scores, labels) - 0.5) * positives * (labels.size - positives)
+@dataclass(frozen=True)
+class Statistics:
+    """The label holder's private summary: n, n+ and W = (AUC - 1/2) n+ n- (0 with a single class)."""
+
+    n: int
+    positives: int
+    w: float
+
+
+def statistics(scores: np.ndarray, labels: np.ndarray) -> Statistics:
+    """n, n+ and W, half the sum over positive-negative pairs of sign(s_pos - s_neg)."""
+    n, positives = int(labels.size), int(np.sum(labels))
+    if positives in (0, n):
+        return Statistics(n, positives, 0.0)
+    return Statistics(n, positives, (exact_auc(scores, labels) - 0.5) * positives * (n - positives))
 
 
 def count_floor(noisy_positives: float, n: int, epsilon1: float) -> int:
@@ -100,11 +111,9 @@ def count_floor(noisy_positives: float, n: int, epsilon1: float) -> int:
     return int(np.clip(math.floor(minority - margin(n, epsilon1)), 1, n // 2))
 
 
-def scalar_release(scores: np.ndarray, labels: np.ndarray, epsilon: float, share: float,
-                   rng: np.random.Generator) -> ScalarRelease:
+def scalar_release(stats: Statistics, epsilon: float, share: float, rng: np.random.Generator) -> ScalarRelease:
     """The label holder's release (eps-label-DP in total; module docstring)."""
-    n, positives = labels.size, int(np.sum(labels))
-    w = wilcoxon_w(scores, labels)
+    n, positives, w = stats.n, stats.positives, stats.w
     if math.isinf(epsilon):
         return ScalarRelease(float(positives), min(positives, n - positives), clamped_auc(w, positives, n, 1))
     check(0.0 < share < 1.0, f"the share of epsilon spent on the positive count must be in (0, 1), got {share}")
@@ -136,9 +145,9 @@ def scalar_interval(release: ScalarRelease, n: int, epsilon: float, share: float
     return float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
 
 
-def scalar_laplace(scores: np.ndarray, labels: np.ndarray, epsilon: float, rng: np.random.Generator,
+def scalar_laplace(stats: Statistics, epsilon: float, rng: np.random.Generator,
                    share: float | None = None) -> tuple[ScalarRelease, Estimate]:
     """Release and estimate: the noisy AUC (raw, may leave [0, 1]) and its exact 95% interval."""
-    share = default_share(labels.size, epsilon) if share is None else share
-    release = scalar_release(scores, labels, epsilon, share, rng)
-    return release, Estimate(release.auc, scalar_interval(release, labels.size, epsilon, share))
+    share = default_share(stats.n, epsilon) if share is None else share
+    release = scalar_release(stats, epsilon, share, rng)
+    return release, Estimate(release.auc, scalar_interval(release, stats.n, epsilon, share))
