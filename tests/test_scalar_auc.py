@@ -49,7 +49,7 @@ def test_statistics_w_matches_pairs_and_equals_auc_when_unclamped() -> None:
 
 def releases(stats: Statistics, epsilon: float, count: int) -> tuple[np.ndarray, np.ndarray]:
     out = [scalar_laplace(stats, epsilon, np.random.default_rng([11, r])) for r in range(count)]
-    return np.array([e.estimate for _, e in out]), np.array([e.ci95 for _, e in out])
+    return np.array([r.auc for r, _ in out]), np.array([ci for _, ci in out])
 
 
 def test_criteo_rmse_within_twice_the_floor() -> None:
@@ -74,5 +74,5 @@ def test_interval_covers_on_small_data(epsilon) -> None:
 
 def test_no_noise_is_exact() -> None:
     scores, labels = synthetic_scores("breast_cancer", 0)
-    _, estimate = scalar_laplace(statistics(scores, labels), math.inf, np.random.default_rng(0))
-    assert estimate.estimate == pytest.approx(exact_auc(scores, labels)) and estimate.ci95[0] == estimate.ci95[1]
+    release, interval = scalar_laplace(statistics(scores, labels), math.inf, np.random.default_rng(0))
+    assert release.auc == pytest.approx(exact_auc(scores, labels)) and interval[0] == interval[1]

@@ -50,7 +50,6 @@ import numpy as np
 
 from fedsim.errors import check
 from fedsim.evaluation.auc import exact_auc
-from fedsim.evaluation.methods import Estimate
 
 MINORITY_GUESS = 0.1  # m0 = n/10 in the default share rule
 
@@ -146,8 +145,8 @@ def scalar_interval(release: ScalarRelease, n: int, epsilon: float, share: float
 
 
 def scalar_laplace(stats: Statistics, epsilon: float, rng: np.random.Generator,
-                   share: float | None = None) -> tuple[ScalarRelease, Estimate]:
-    """Release and estimate: the noisy AUC (raw, may leave [0, 1]) and its exact 95% interval."""
+                   share: float | None = None) -> tuple[ScalarRelease, tuple[float, float]]:
+    """The release (its `auc` is the raw estimate, which may leave [0, 1]) and its exact 95% interval."""
     share = default_share(stats.n, epsilon) if share is None else share
     release = scalar_release(stats, epsilon, share, rng)
-    return release, Estimate(release.auc, scalar_interval(release, stats.n, epsilon, share))
+    return release, scalar_interval(release, stats.n, epsilon, share)

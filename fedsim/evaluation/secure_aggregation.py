@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedsim.errors import check
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc, delta_method_ci
+from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc
+from fedsim.evaluation.intervals import ratio_interval
 from fedsim.evaluation.methods import Estimate, client_rng, default_buckets
 from fedsim.privacy.distributed_noise import DistributedNoise, discrete_laplace_noise, skellam_noise
 
@@ -95,11 +96,11 @@ def client_vector(counts: ClientCounts, public: SecurePublic, rng: np.random.Gen
 
 
 def secure_estimate(total: np.ndarray, sizes: np.ndarray, public: SecurePublic, contributors: int) -> Estimate:
-    """AUC of the summed noisy counts (not clipped: unbiased) and its delta-method interval with the summed
-    noise's variance (the same in every bucket)."""
+    """AUC of the summed noisy counts (not clipped: unbiased) and its test-inversion interval
+    (`fedsim.evaluation.intervals`) with the summed noise's variance, the same in every bucket."""
     counts = np.asarray(total, dtype=np.float64)
     variances = np.full(counts.size, public.noise.variance(contributors))
-    return Estimate(bucketed_auc(counts, sizes), delta_method_ci(counts, sizes, variances))
+    return Estimate(bucketed_auc(counts, sizes), ratio_interval(counts, sizes, variances))
 
 
 @dataclass(frozen=True)
