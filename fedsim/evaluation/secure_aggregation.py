@@ -61,7 +61,8 @@ class ClientCounts:
 def check_secure(method: str, clients: int, min_clients: int | None) -> int:
     """The share threshold t (default M), or a one-line UserError for a setup that cannot be run securely."""
     check(method in SECURE_METHODS,
-          f"--secure-aggregation needs a method with an integer histogram ({', '.join(SECURE_METHODS)}), got {method}")
+          f"--secure-aggregation needs an integer histogram with additive noise ({', '.join(SECURE_METHODS)}); "
+          f"{method} has none")
     check(clients >= 2, "--secure-aggregation needs --clients >= 2: with one client there is nothing to aggregate "
                         "(its release already carries one central noise; drop --secure-aggregation)")
     threshold = clients if min_clients is None else min_clients
