@@ -64,7 +64,8 @@ def clipping_range(clients: int) -> int:
 
 
 def workflow(clients: int) -> SecAggPlusWorkflow:
-    """SecAgg+ with every client a neighbour of every other and half of the shares needed to unmask."""
+    """SecAgg+ with every client a neighbour of every other and half of the shares needed to unmask: up to half
+    the clients may drop out, and the server with fewer than half the clients cannot unmask one vector."""
     c = clipping_range(clients)
     return SecAggPlusWorkflow(num_shares=1.0, reconstruction_threshold=0.5, max_weight=float(WEIGHT),
                               clipping_range=float(c), quantization_range=2 * c, modulus_range=MODULUS,

@@ -20,9 +20,10 @@ the summed counts + the summed noise: eps-label-DP (or (eps, delta)) when at lea
 contribute, and the weaker `achieved_epsilon` otherwise, which is reported. A client sees nothing of the
 others' counts. A coalition of c clients that colludes with the server can subtract its own shares: the
 honest clients' counts then carry only M - c shares of noise, a guarantee of `achieved_epsilon(M - c)`
-(SecAgg+ also stops unmasking individual vectors while fewer than its reconstruction threshold of shares
-leak). Secure aggregation here does not protect against a malicious server or clients that send wrong
-counts (no input validation), and bucket sizes and scores stay public, as everywhere in label DP.
+(with SecAgg+ such a coalition can isolate one client's vector only if it holds that client's reconstruction
+threshold of secret shares: half the clients in `fedsim.evaluation.secagg_flower`). Secure aggregation here
+does not protect against a malicious server or clients that send wrong counts (no input validation), and
+bucket sizes and scores stay public, as everywhere in label DP.
 """
 
 from __future__ import annotations
