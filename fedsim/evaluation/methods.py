@@ -185,6 +185,7 @@ class AucMethod:
     tasks: ClassVar[tuple[str, ...]] = ("binary",)
     Params: ClassVar[type[PluginParams]] = PrivateBucketParams
     fine_by_default = True  # noise that does not grow with B: one bucket per distinct score is best
+    one_label_holder: ClassVar[bool] = False  # True: the method needs all labels in one place (clients = 1)
 
     @property
     def needs_epsilon(self) -> bool:
@@ -406,8 +407,9 @@ class ScalarLaplace(AucMethod):
     summary = "Laplace noise on the AUC itself, at sensitivity 1/L for a private floor L on min(n+, n-)."
     Params = EpsilonParams
 
+    one_label_holder = True
+
     def public(self, scores: np.ndarray, settings: Settings, owners: np.ndarray | None = None) -> Public:
-        check(owners is None, "scalar_laplace releases one AUC for one label holder: use --clients 1")
         share = scalar.default_share(scores.size, settings.epsilon)
         return Public(np.empty(0), settings.epsilon, share, {"share": share})
 
@@ -428,6 +430,12 @@ class ScalarLaplace(AucMethod):
         (sent,) = releases
         out = scalar.ScalarRelease(float(sent["noisy_positives"][0]), int(sent["floor"][0]), float(sent["auc"][0]))
         return Estimate(out.auc, scalar.scalar_interval(out, int(sent["n"][0]), public.epsilon, public.noise))
+
+
+def check_layout(method: AucMethod, clients: int) -> None:
+    """A method that needs every label in one place runs with one client only (one-line UserError)."""
+    check(not method.one_label_holder or clients == 1,
+          f"{method.name} releases one AUC for one label holder: use --clients 1, got {clients}")
 
 
 def client_rng(seed: int, repeat: int, client: int) -> np.random.Generator:

@@ -16,7 +16,16 @@ import numpy as np
 from fedsim.errors import UserError, check
 from fedsim.evaluation.auc import exact_auc
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
+from fedsim.evaluation.methods import (
+    METHODS,
+    AucMethod,
+    Estimate,
+    Public,
+    Settings,
+    check_layout,
+    client_rng,
+    server_rng,
+)
 from fedsim.evaluation.secure_aggregation import SecureRun, check_secure, run_secure_local
 from fedsim.params import validate_params
 from fedsim.progress import progress_bar
@@ -174,6 +183,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     check(setting in SETTINGS, f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
     check(setting == "horizontal" or clients == 1, "the vertical setting has one label holder: use --clients 1")
     chosen = METHODS.get(method)
+    check_layout(chosen, clients)
     parts = split_clients(scores, clients, split, seed)
     if secure_aggregation:
         run = run_secure(method, settings, scores, labels, parts, repeats, seed, runtime, min_clients)
