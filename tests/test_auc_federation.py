@@ -10,9 +10,11 @@ import pytest
 
 from fedsim.cli.app import main
 from fedsim.errors import UserError
-from fedsim.evaluation import exact_auc, run_auc, synthetic_scores
-from fedsim.evaluation.runner import split_clients
+from fedsim.evaluation import METHODS, exact_auc, run_auc, synthetic_scores
+from fedsim.evaluation.flower_app import client_app, server_main
+from fedsim.evaluation.runner import make_settings, run_local, split_clients
 from fedsim.evaluation.secure_aggregation import run_secure_local
+from fedsim.runtime.flower.direct import DirectGrid
 
 
 def scored(n: int = 1500, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -117,3 +119,17 @@ def test_cli_secure_flower_equals_local(csv, capsys) -> None:
         result.pop("runtime")
         results.append(result)
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("vertical", [False, True])
+def test_scalar_laplace_over_messages_equals_in_process(vertical) -> None:
+    """The Flower apps' message path (engine-free) releases the same scalar AUC as the in-process run."""
+    scores, labels = scored(800)
+    settings = make_settings("scalar_laplace", 1.0, None, None, 100)
+    parts = split_clients(scores, 1, "iid", 3)
+    method = METHODS.get("scalar_laplace")
+    data = [(None if vertical else scores, labels)]
+    _, over_messages = server_main(DirectGrid(client_app(data), 1), method, settings, 1, 3, 3,
+                                   scores if vertical else None)
+    _, in_process = run_local(method, settings, scores, labels, parts, 3, 3, show_progress=False)
+    assert over_messages == in_process

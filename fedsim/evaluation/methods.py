@@ -105,7 +105,7 @@ class Public:
 
     edges: np.ndarray
     epsilon: float
-    noise: float = 0.0  # Laplace scale, Gaussian sigma or RR flip probability, per method
+    noise: float = 0.0  # Laplace scale, Gaussian sigma, RR flip probability or scalar_laplace's share of eps
     info: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # where accuracy, precision, recall and F1 are wanted
 
