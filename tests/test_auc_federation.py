@@ -23,15 +23,6 @@ def scored(n: int = 1500, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
     return 1 / (1 + np.exp(-(rng.standard_normal(n) + labels))), labels
 
 
-@pytest.fixture()
-def csv(tmp_path):
-    def write(scores, labels) -> str:
-        path = tmp_path / "scores.csv"
-        path.write_text("score,label\n" + "".join(f"{s},{y}\n" for s, y in zip(scores, labels, strict=True)))
-        return str(path)
-    return write
-
-
 def test_run_auc_secure_equals_the_module_and_reports_the_guarantee() -> None:
     scores, labels = scored()
     result = run_auc("hist", scores, labels, 1.0, clients=8, repeats=3, seed=2, secure_aggregation=True,
