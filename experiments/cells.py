@@ -100,7 +100,9 @@ def run_auc_cell(config: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     outcome = run_auc(config["method"], scores, labels, config["epsilon"], delta=config["delta"],
                       buckets=config["buckets"], thresholds=config["thresholds"], clients=config["clients"],
-                      split=config["split"], repeats=config["repeats"], seed=config["seed"], show_progress=False)
+                      split=config["split"], repeats=config["repeats"], seed=config["seed"], show_progress=False,
+                      secure_aggregation=config.get("secure_aggregation", False),
+                      min_clients=config.get("min_clients"))
     return {"auc": to_jsonable(outcome), "auc_s": time.perf_counter() - start, "score_model": model}
 
 

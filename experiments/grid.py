@@ -26,12 +26,15 @@ from fedsim.config import TrainConfig
 from fedsim.data import DATASETS
 from fedsim.errors import UserError, check
 from fedsim.evaluation import METHODS, SYNTHETIC
+from fedsim.evaluation.methods import check_layout
 from fedsim.evaluation.runner import make_settings
+from fedsim.evaluation.secure_aggregation import check_secure
 from fedsim.params import validate_params
 from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
 
 Scalar = float | int | str | bool
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
+AUC_CELL_FORMAT = 2  # AUC cells only; 2: estimates clipped to [0, 1], test-inversion intervals (issue 12)
 # TrainConfig fields that the axes of a leakage study set, so `training` may not set them.
 AXIS_FIELDS = {"dataset", "data", "target", "rows", "parties", "runtime", "seed", "label_defense",
                "gradient_defense", "epsilon", "delta", "defense_params"}
@@ -224,10 +227,13 @@ class LeakageStudy(Strict):
 
 
 class AucMethodEntry(Strict):
-    """A private AUC method; `delta` for the (epsilon, delta) ones (hist_gauss)."""
+    """A private AUC method; `delta` for the (epsilon, delta) ones (hist_gauss); `secure_aggregation` (hist,
+    hist_gauss, clients >= 2) for one central noise shared by the clients, sized for `min_clients` of them."""
 
     name: str
     delta: float | None = Field(None, gt=0, lt=1)
+    secure_aggregation: bool = False
+    min_clients: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -459,14 +465,17 @@ def _auc_cells(study: AucStudy, where: str) -> list[Cell]:
             for clients in study.clients:
                 for buckets in study.buckets or [None]:
                     checker.auc_settings(method, epsilon, buckets, study, f"auc.methods.{m_index}")
+                    checker.auc_layout(method, clients, f"auc.methods.{m_index}")
+                    secure = ({"secure_aggregation": True, "min_clients": method.min_clients}
+                              if method.secure_aggregation else {})
                     for source in (s for s in study.sources if not s.missing):
                         for seed in study.seeds:
                             config = {
-                                "format": CELL_FORMAT, "kind": "auc",
+                                "format": AUC_CELL_FORMAT, "kind": "auc",
                                 "source": source.model_dump(mode="json", exclude_none=True),
                                 "method": method.name, "epsilon": epsilon, "delta": method.delta,
                                 "clients": clients, "buckets": buckets, "thresholds": study.thresholds,
-                                "split": study.split, "repeats": study.repeats, "seed": seed,
+                                "split": study.split, "repeats": study.repeats, "seed": seed, **secure,
                             }
                             cells.append(Cell("auc", config, {"dataset": source.label, "task": "binary"}))
     return cells
@@ -558,3 +567,19 @@ class NameChecker:
             make_settings(method.name, epsilon, method.delta, buckets, thresholds=study.thresholds)
         except UserError as exc:
             self.fail(loc, str(exc).replace("--", ""))
+
+    def auc_layout(self, method: AucMethodEntry, clients: int, loc: str) -> None:
+        """Clients against the method (one label holder) and secure aggregation's own checks (method,
+        clients >= 2, min_clients <= clients), up front."""
+        try:
+            check_layout(METHODS.get(method.name), clients)
+        except UserError as exc:
+            self.fail(loc, str(exc).replace("--", ""))
+        if not method.secure_aggregation:
+            if method.min_clients is not None:
+                self.fail(f"{loc}.min_clients", "min_clients applies with secure_aggregation = true only")
+            return
+        try:
+            check_secure(method.name, clients, method.min_clients)
+        except UserError as exc:
+            self.fail(loc, f"with {clients} client{'s' * (clients > 1)}: " + str(exc).replace("--", ""))

@@ -46,6 +46,14 @@ def auc_command(
     buckets: int = typer.Option(None, help="Score buckets (>= 2); default: a rule in n, epsilon, clients."),
     thresholds: int = typer.Option(100, help="DPAUC's number of thresholds K."),
     clients: int = typer.Option(1, help="Clients M, each adding its own noise (1: vertical / central)."),
+    secure_aggregation: bool = typer.Option(False, "--secure-aggregation",
+                                            help="hist | hist_gauss with M >= 2: each client adds a share of one "
+                                                 "central noise, the server learns only the sum (SecAgg+ over "
+                                                 "Flower)."),
+    min_clients: int = typer.Option(None, "--min-clients",
+                                    help="With --secure-aggregation: size the shares for T of the M clients "
+                                         "(dropout tolerance; default M). Fewer contributors: weaker, reported "
+                                         "epsilon."),
     split: str = typer.Option("iid", help="How examples are spread over clients: iid | score_sorted."),
     runtime: str = typer.Option("local", help="local | flower (the same computation as a Flower app)."),
     setting: str = typer.Option("horizontal", help="horizontal (M clients) | vertical (a score holder and a "
@@ -66,14 +74,16 @@ def auc_command(
     scores, labels = load_scores(data, score_col, label_col, synthetic, seed)
     result = run_auc(method, scores, labels, epsilon, delta=delta, buckets=buckets, thresholds=thresholds,
                      clients=clients, split=split, repeats=repeats, seed=seed, runtime=runtime,
-                     show_progress=not quiet, threshold=threshold, setting=setting)
+                     show_progress=not quiet, threshold=threshold, setting=setting,
+                     secure_aggregation=secure_aggregation, min_clients=min_clients)
     if json_output:
         emit_json(result)
         return
     console = Console()
     low, high = result["ci95"]
+    secure = ", secure aggregation" if secure_aggregation else ""
     console.print(f"[bold]{method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
-                  f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}, {runtime})")
+                  f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}{secure}, {runtime})")
     if repeats > 1:
         console.print(f"over {repeats} releases: exact {result['exact']:.6f}, bias {result['bias']:+.2e}, "
                       f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")
