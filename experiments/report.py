@@ -354,7 +354,7 @@ def _leakage_plot(settings: pd.DataFrame, m: Measures, floors: Floors, title: st
     else:
         ax.set_ylabel(f"best {m.leak_name} (leakage: lower is safer)")
     log_x = _log_axis_if_wide(ax, points["loss_mean"])
-    ax.set_xlabel(f"{m.loss_name}{m.loss_unit} (main task: lower is better){', log scale' if log_x else ''}")
+    ax.set_xlabel(f"{m.loss_name}{m.loss_unit}: main task, lower is better{'; log scale' if log_x else ''}")
     ax.set_title(f"{title}: privacy-utility-leakage")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
