@@ -131,7 +131,8 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
     settings = _settings(group, m)
     floors = _floors(group)
     title = f"{dataset}, {parties} feature part{'y' if parties == 1 else 'ies'}"
-    lines = [f"### {title}\n", _measured(group, m, floors), ""]
+    setup = Setup.of(group, m)
+    lines = [f"### {title}\n", _measured(setup, m, floors), ""]
     if floors.available:
         lines += [f"Advantage over the features-only reference ({m.leak_name} minus {floors.text(m)}):\n",
                   _advantage_table(settings, m), "",
@@ -139,7 +140,7 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
                   f"the known-label mean: {floors.mean_predictor:.3f}):\n"]
     lines += [_leakage_table(settings, m), ""]
     plot = plots_dir / f"leakage_{_slug(dataset)}_{parties}p.png"
-    _leakage_plot(settings, m, floors, title, plot)
+    _leakage_plot(settings, m, floors, title, setup.caption(m), plot)
     report.plots.append(plot)
     lines.append(f"![privacy-utility-leakage, {title}](plots/{plot.name})\n")
     summary = _summaries(settings, m, dataset, floors.available)
@@ -182,26 +183,46 @@ def _floors(group: pd.DataFrame) -> Floors:
     return Floors(float(cells["features_only"].mean()), float(cells["mean_predictor"].mean()))
 
 
-def _measured(group: pd.DataFrame, m: Measures, floors: Floors) -> str:
+@dataclass(frozen=True)
+class Setup:
+    """What a leakage section measured, in words: for the report's paragraph and the plot's caption."""
+
+    parties: str  # the attacking feature party (or parties)
+    knowledge: str  # known labels as a count and a fraction, and the samples scored
+    epochs: str
+    test_rows: str
+    seeds: int
+
+    @staticmethod
+    def of(group: pd.DataFrame, m: Measures) -> Setup:
+        known = group.dropna(subset=["known_labels"]).groupby("attack_label").agg(
+            count=("known_labels", "mean"), n_train=("n_train", "first"), attacked=("n_attacked", "mean"))
+        knowledge = "; ".join(
+            f"{name}: {r['count']:.0f} known labels ({r['count'] / r['n_train']:.1%} of {r['n_train']:.0f} "
+            f"training rows), {m.metric_name} on {r['attacked']:.0f}" for name, r in known.iterrows())
+        if len(known) and known[["count", "attacked"]].nunique().le(1).all():
+            r = known.iloc[0]
+            knowledge = (f"{r['count']:.0f} known labels ({r['count'] / r['n_train']:.1%} of {r['n_train']:.0f} "
+                         f"training rows, drawn by seed), {m.metric_name} on the other {r['attacked']:.0f}")
+        return Setup(parties=", ".join(str(int(p)) for p in sorted(group["attack_party"].dropna().unique())),
+                     knowledge=knowledge,
+                     epochs=", ".join(f"{int(e)}" for e in sorted(group["epochs"].dropna().unique())),
+                     test_rows=", ".join(f"{int(n)}" for n in sorted(group["n_test"].dropna().unique())),
+                     seeds=int(group["seed"].nunique()))
+
+    def caption(self, m: Measures) -> str:
+        import textwrap
+
+        return textwrap.fill(f"Feature party {self.parties} attacks; {self.knowledge} (its unknown training "
+                             f"labels); {self.epochs} training epochs; mean ± std over {self.seeds} seed(s).", 115)
+
+
+def _measured(setup: Setup, m: Measures, floors: Floors) -> str:
     """One paragraph: who attacked, with how many known labels, on which samples, after how much training."""
-    parties = ", ".join(str(int(p)) for p in sorted(group["attack_party"].dropna().unique()))
-    known = group.dropna(subset=["known_labels"]).groupby("attack_label").agg(
-        count=("known_labels", "mean"), fraction=("known_fraction", "first"), n_train=("n_train", "first"),
-        attacked=("n_attacked", "mean"))
-    knowledge = "; ".join(
-        f"{name}: {r['count']:.0f} known labels ({r['count'] / r['n_train']:.1%} of {r['n_train']:.0f} training "
-        f"rows), scored on {r['attacked']:.0f}" for name, r in known.iterrows())
-    same = known[["count", "attacked"]].nunique().le(1).all() and len(known)
-    if same:
-        r = known.iloc[0]
-        knowledge = (f"{r['count']:.0f} known labels ({r['count'] / r['n_train']:.1%} of {r['n_train']:.0f} "
-                     f"training rows, drawn by seed), {m.metric_name} on the other {r['attacked']:.0f}")
-    epochs = ", ".join(f"{int(e)}" for e in sorted(group["epochs"].dropna().unique()))
-    test = ", ".join(f"{int(n)}" for n in sorted(group["n_test"].dropna().unique()))
-    text = (f"Measured: feature party {parties} attacks from its own view; {knowledge}. The {m.metric_name} is "
-            f"computed on the attacked party's unknown training labels only (never the known ones). Training: "
-            f"{epochs} epochs. Main task: {m.loss_name} on {test} test rows{m.loss_unit}. Values are mean ± std "
-            f"over seeds.")
+    text = (f"Measured: feature party {setup.parties} attacks from its own view; {setup.knowledge}. The "
+            f"{m.metric_name} is computed on the attacked party's unknown training labels only (never the known "
+            f"ones). Training: {setup.epochs} epochs. Main task: {m.loss_name} on {setup.test_rows} test "
+            f"rows{m.loss_unit}. Values are mean ± std over {setup.seeds} seed(s).")
     if floors.available:
         text += (f" Advantage = attack {m.metric_name} − {m.metric_name} of the best features-only reference "
                  f"(what the party could predict from its own features and known labels without the protocol).")
@@ -318,14 +339,15 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _leakage_plot(settings: pd.DataFrame, m: Measures, floors: Floors, title: str, path: Path) -> None:
+def _leakage_plot(settings: pd.DataFrame, m: Measures, floors: Floors, title: str, caption: str,
+                  path: Path) -> None:
     """x: main-task loss, y: the best attack's advantage (raw leakage without references), error bars = std over
     seeds; the features-only and mean-predictor floors as horizontal lines; raw leakage on the right axis."""
     import matplotlib.pyplot as plt
 
     y = "best_adv_mean" if floors.available else "best_leak_mean"
     y_std = y.replace("_mean", "_std")
-    fig, ax = plt.subplots(figsize=(7.6, 5.2))
+    fig, ax = plt.subplots(figsize=(7.6, 5.6))
     points = settings.dropna(subset=["loss_mean", y])
     front = points[pareto_mask(points["loss_mean"].to_numpy(), points[y].to_numpy())].sort_values("loss_mean")
     ax.plot(front["loss_mean"], front[y], color="0.75", linewidth=7, solid_capstyle="round", zorder=1,
@@ -358,7 +380,8 @@ def _leakage_plot(settings: pd.DataFrame, m: Measures, floors: Floors, title: st
     ax.set_title(f"{title}: privacy-utility-leakage")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.text(0.01, 0.01, caption, fontsize=7, va="bottom", ha="left")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     _save_figure(fig, path)
     plt.close(fig)
 
