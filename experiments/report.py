@@ -278,18 +278,18 @@ def _strength_text(row: pd.Series) -> str:
 def column_format(values: pd.Series | np.ndarray, signed: bool = False, digits: int = 3,
                   decimals: int | None = None):
     """One number format for a whole column: `decimals` fixed decimals if given; else fixed decimals giving
-    `digits` significant digits to its smallest nonzero magnitude (at most 4 decimals), or scientific notation
-    when the magnitudes span over 1000x."""
+    `digits` significant digits to its smallest nonzero magnitude, or scientific notation when that needs more
+    than 4 decimals or the magnitudes span over 1000x."""
     sign = "+" if signed else ""
     if decimals is not None:
         return lambda v: f"{v:{sign}.{decimals}f}"
     magnitudes = np.abs(np.asarray(pd.Series(values).dropna(), dtype=float))
     magnitudes = magnitudes[magnitudes > 0]
-    if magnitudes.size and magnitudes.max() / magnitudes.min() > 1000:
-        return lambda v: f"{v:{sign}.{digits - 1}e}"
     smallest = magnitudes.min() if magnitudes.size else 1.0
-    decimals = int(min(4, max(0, digits - 1 - math.floor(math.log10(smallest)))))
-    return lambda v: f"{v:{sign}.{decimals}f}"
+    needed = max(0, digits - 1 - math.floor(math.log10(smallest)))
+    if needed > 4 or (magnitudes.size and magnitudes.max() / smallest > 1000):
+        return lambda v: f"{v:{sign}.{digits - 1}e}"
+    return lambda v: f"{v:{sign}.{needed}f}"
 
 
 def _mean_std_column(means: pd.Series, stds: pd.Series, signed: bool = False,

@@ -99,6 +99,7 @@ def test_a_column_has_one_number_format():
     wide = report.column_format(pd.Series([-4.4e-06, -0.17, 0.0013]), signed=True, digits=2)
     assert [wide(v) for v in (-4.4e-06, -0.17)] == ["-4.4e-06", "-1.7e-01"]
     assert report.column_format(pd.Series([0.99, -0.015]))(0.5) == "0.5000"  # 3 digits for -0.015
+    assert report.column_format(pd.Series([7.9e-05, 0.015]), digits=2)(0.015) == "1.5e-02"  # 0.0001 would lose
     assert report.column_format(pd.Series([0.99, -0.015]), decimals=3)(0.5) == "0.500"
 
 
