@@ -2,6 +2,10 @@
 
 `draw_known`, `run_attack` and `score_attack` are its three parts: a transcript from a real deployment has no truth, so
 the CLI runs the attack with the known labels the user gives and scores it only when truth exists.
+
+Scoring also scores the reference predictors (`fedsim.attacks.reference`) on the same samples and reports the
+attack's `advantage`: its headline metric (R², binary: leak AUC) minus the best features-only reference's,
+i.e. what the protocol leaked beyond what the party's own features and known labels give.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge, AttackResult, ParamValue
+from fedsim.attacks.reference import HEADLINE_METRIC, Reference, compute_references
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
 from fedsim.registry import ATTACKS
@@ -43,15 +48,35 @@ def evaluate_attack(
     known: int | None = None,
     seed: int = 0,
     show_progress: bool = False,
+    references: ReferenceCache | None = None,
 ) -> dict[str, Any]:
     """Run attack `name` on `view` with seeded known labels; score it on the unknown samples only.
 
     `y_true` are the true training labels aligned with `view.sample_ids`; the attack sees only the known ones.
+    `references`: a cache shared by the attacks on one trained model, so its references are fitted once.
     Returns the `fedsim attack` JSON object (docs/CLI.md).
     """
     knowledge = draw_known(view, y_true, known_fraction, known, seed)
     result, out = run_attack(view, name, params, knowledge, seed, show_progress)
-    return {**out, **score_attack(view, result, y_true, knowledge)}
+    fitted = (references or ReferenceCache()).get(view, knowledge, seed)
+    return {**out, **score_attack(view, result, y_true, knowledge, fitted)}
+
+
+class ReferenceCache:
+    """The references of one trained model, per (party, known labels, seed): several attacks share one fit.
+
+    Use one cache per trained model only: the key does not identify the model.
+    """
+
+    def __init__(self) -> None:
+        self._fitted: dict[tuple, list[Reference]] = {}
+
+    def get(self, view: PartyView, knowledge: AttackerKnowledge, seed: int) -> list[Reference]:
+        key = (view.party, np.asarray(knowledge.known_ids).tobytes(), np.asarray(knowledge.known_labels).tobytes(),
+               seed)
+        if key not in self._fitted:
+            self._fitted[key] = compute_references(view, knowledge, seed)
+        return self._fitted[key]
 
 
 def draw_known(view: PartyView, y_true: np.ndarray, known_fraction: float | None, known: int | None,
@@ -99,13 +124,41 @@ def run_attack(
     return result, out
 
 
-def score_attack(view: PartyView, result: AttackResult, y_true: np.ndarray,
-                 knowledge: AttackerKnowledge) -> dict[str, Any]:
-    """Metrics of the estimates against the true labels (aligned with `view.sample_ids`), attacked samples only."""
-    truth = np.asarray(y_true, dtype=np.float64)[view.rows_of(np.asarray(result.ids))]
+def score_attack(view: PartyView, result: AttackResult, y_true: np.ndarray, knowledge: AttackerKnowledge,
+                 references: list[Reference] | None = None) -> dict[str, Any]:
+    """Metrics of the estimates against the true labels (aligned with `view.sample_ids`), attacked samples only.
+
+    With `references` (`compute_references` on the same knowledge): their metrics on the same samples, and the
+    `advantage` of the estimates and of each read-out over the best features-only reference.
+    """
+    rows = view.rows_of(np.asarray(result.ids))
+    truth = np.asarray(y_true, dtype=np.float64)[rows]
     out: dict[str, Any] = {"metrics": attack_metrics(view.task, truth, result.estimates)}
     if view.task == "regression" and len(knowledge.known_labels):
         out["baseline_mean_mse"] = float(np.mean((truth - knowledge.known_labels.mean()) ** 2))
     if result.readouts:
         out["readouts"] = {k: attack_metrics(view.task, truth, v) for k, v in result.readouts.items()}
+    if references:
+        scored = {r.name: {"uses": r.uses, "features_only": r.features_only,
+                           **attack_metrics(view.task, truth, r.predictions[rows])} for r in references}
+        best = best_features_only(view.task, scored)
+        out["references"] = scored
+        if best is not None:
+            out["advantage_reference"] = best
+            for metrics in [out["metrics"], *out.get("readouts", {}).values()]:
+                add_advantage(view.task, metrics, scored[best])
     return out
+
+
+def best_features_only(task: str, scored: dict[str, dict[str, Any]]) -> str | None:
+    """The features-only reference with the highest headline metric on the scored samples (None if none has it)."""
+    metric = HEADLINE_METRIC.get(task)
+    honest = {name: r[metric] for name, r in scored.items() if r["features_only"] and metric in r}
+    return max(honest, key=honest.__getitem__) if honest else None
+
+
+def add_advantage(task: str, metrics: dict[str, float], reference: dict[str, Any]) -> None:
+    """`metrics["advantage"]`: the headline metric minus the reference's, when both have it."""
+    metric = HEADLINE_METRIC.get(task)
+    if metric in metrics and metric in reference:
+        metrics["advantage"] = metrics[metric] - reference[metric]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsim.attacks import evaluate_attack
+from fedsim.attacks.evaluate import ReferenceCache
 from fedsim.audit import audit_training
 from fedsim.config import TrainConfig
 from fedsim.errors import UserError
@@ -64,9 +65,10 @@ def _traceback(exc: BaseException) -> str:
 
 
 def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
-    """Train once, then run every listed attack on the same transcript; with an audit, also a canary audit
-    (a second training run, with canaries planted)."""
+    """Train once, then run every listed attack on the same transcript (fitting the features-only references
+    once); with an audit, also a canary audit (a second training run, with canaries planted)."""
     result = train(TrainConfig(**config["train"]), record=True)
+    references = ReferenceCache()
     body: dict[str, Any] = {
         "train": {
             "task": result.dataset.task, "n_train": result.dataset.n_train, "n_test": result.dataset.n_test,
@@ -81,7 +83,7 @@ def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
             outcome = evaluate_attack(
                 result.party_view(spec["party"]), result.dataset.y_train, spec["name"],
                 params=spec["params"] or None, known_fraction=spec["known_fraction"], known=spec["known"],
-                seed=result.config.seed,
+                seed=result.config.seed, references=references,
             )
             body["attacks"].append({"spec": spec, "result": to_jsonable(outcome)})
         except Exception as exc:  # recorded with its traceback; the cell's other attacks still run

@@ -1,4 +1,9 @@
-"""The results table of a grid: one row per (cell, attack), AUC cells one row each; parquet and CSV."""
+"""The results table of a grid: one row per (cell, attack), AUC cells one row each; parquet and CSV.
+
+Leakage rows carry the attack's metrics (`attack_r2`, ..., `attack_advantage`: over the best features-only
+reference), the name of that reference (`advantage_reference`) and every reference's metrics on the same
+samples (`reference_<name>_<metric>`, `fedsim.attacks.reference`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ RESULTS = "results.parquet"
 LEADING = ["kind", "cell", "status", "error", "dataset", "task", "parties", "runtime", "seed", "defense",
            "strength_param", "strength", "label_defense", "gradient_defense", "epsilon", "delta",
            "formal_epsilon", "formal_delta", "empirical_epsilon", "audit_verdict", "attack", "known_fraction",
-           "known_labels", "n_attacked"]
+           "known_labels", "n_attacked", "attack_advantage", "advantage_reference"]
 
 
 def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,9 +62,19 @@ def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                        attack_s=(outcome.get("timing") or {}).get("attack_s"),
                        **{f"attack_{k}": v for k, v in (outcome.get("metrics") or {}).items()},
                        **{f"readout_{name}_{k}": v for name, metrics in (outcome.get("readouts") or {}).items()
-                          for k, v in metrics.items()})
+                          for k, v in metrics.items()},
+                       **_reference_columns(outcome))
         rows.append(row)
     return rows
+
+
+def _reference_columns(outcome: dict[str, Any]) -> dict[str, Any]:
+    """`advantage_reference` and each reference's numeric metrics as `reference_<name>_<metric>`."""
+    columns: dict[str, Any] = {"advantage_reference": outcome.get("advantage_reference")}
+    for name, scored in (outcome.get("references") or {}).items():
+        columns.update({f"reference_{name}_{k}": v for k, v in scored.items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)})
+    return columns
 
 
 def _auc_columns(record: dict[str, Any]) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def test_binary_leakage_report_uses_auc(tmp_path):
     assert summary.failed == 0 and table["test_auc"].notna().all() and table["attack_auc"].notna().all()
     text = build_report(out).path.read_text()
     assert "| defence | strength | formal ε | 1 - test AUC | mean AUC | norm_scoring AUC | seeds |" in text
-    assert "**max_norm** (breast_cancer): best attack AUC" in text and "| rr | ε=1 | 1 |" in text
+    assert "max_norm (breast_cancer): advantage" in text and "| rr | ε=1 | 1.00 |" in text
 
 
 def test_a_failing_cell_is_recorded_and_retried(tmp_path, monkeypatch):

@@ -50,6 +50,7 @@ def attack_command(
     """
     from fedsim import attacks
     from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
+    from fedsim.attacks.reference import compute_references
     from fedsim.rundir import load_party_view, load_truth
 
     check(known_fraction is None or known is None, "give either --known-fraction or --known, not both")
@@ -76,7 +77,7 @@ def attack_command(
                         f"labels the attacker knows with --known-labels FILE.csv (columns id,label)")
     estimate, result = run_attack(view, attack, params, knowledge, seed, show_progress=not quiet)
     if y_true is not None:
-        result.update(score_attack(view, estimate, y_true, knowledge))
+        result.update(score_attack(view, estimate, y_true, knowledge, compute_references(view, knowledge, seed)))
     result["estimates"] = None
     if estimates is not None:
         write_estimates(estimates, estimate)
@@ -148,6 +149,8 @@ def _print(result: dict[str, Any], party: int) -> None:
         console.print("metrics: none (the transcript has no truth/ folder)")
     if "baseline_mean_mse" in result:
         console.print(f"mean predictor mse: {result['baseline_mean_mse']:.4g}")
+    if "references" in result:
+        _print_references(console, result)
     for name, values in result.get("readouts", {}).items():
         console.print(f"read-out {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
     if "epochs_used" in result:
@@ -155,3 +158,18 @@ def _print(result: dict[str, Any], party: int) -> None:
     if result["estimates"]:
         console.print(f"estimates: {result['estimates']}")
     console.print(f"time: {result['timing']['attack_s']:.2f} s")
+
+
+def _print_references(console: Console, result: dict[str, Any]) -> None:
+    """The reference predictors' headline metric, and the advantage over the best features-only one."""
+    from fedsim.attacks.reference import HEADLINE_METRIC
+
+    metric = next((m for m in HEADLINE_METRIC.values() if m in result["metrics"]), None)
+    if metric is None:
+        return
+    scored = ", ".join(f"{name} {r[metric]:.4g}" for name, r in result["references"].items() if metric in r)
+    console.print(f"references ({metric} on the same samples, no transcript): {scored}", markup=False)
+    if "advantage" in result["metrics"]:
+        console.print(f"advantage: {result['metrics']['advantage']:+.4g} {metric} over "
+                      f"{result['advantage_reference']} (the best that uses only the party's features and "
+                      f"known labels)", markup=False)

@@ -70,8 +70,8 @@ def report_command(
         return
     console = Console(soft_wrap=True)
     console.print(f"report: {report.path}")
-    for line in report.headlines:
-        console.print(f"  {line}", markup=True)
+    for line in report.headlines:  # plain sentences: printed as they are, never read as markup
+        console.print(f"  {line}", markup=False)
 
 
 def demo_command(
@@ -103,5 +103,5 @@ def demo_command(
                   f"reused, {summary.failed} failed) in {wall_s:.0f} s with {workers} worker(s)")
     console.print(f"report: [bold]{report.path}[/]  (plots in {report.path.parent / 'plots'})")
     for line in report.headlines:
-        console.print(f"  - {line}")
+        console.print(f"  - {line}", markup=False)
     return 1 if summary.failed else 0

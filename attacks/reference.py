@@ -1,0 +1,108 @@
+"""Reference predictors for an attack's leakage: what the curious party gets without reading the transcript.
+
+An attack's raw R² (or leak AUC) mixes two things: what the protocol leaks, and what the party's own features
+and its known labels already say about the labels. The references separate them. Each one is fitted on the
+known labels only and predicts every sample of the party:
+
+| name | uses | available before training? |
+| --- | --- | --- |
+| `known_mean` | the known labels' mean (binary: their positive rate) | yes |
+| `features_ridge` | ridge (binary: logistic) regression on the party's own features | yes |
+| `features_gbt` | gradient-boosted trees on the party's own features | yes |
+| `embeddings_ridge` | ridge (binary: logistic) on the trained bottom model's embeddings | no |
+| `model_completion` | the `model_completion` attack: an MLP top model on the embeddings | no |
+
+The bottom model was trained with the label party's gradients, so the last two already hold protocol
+leakage: they are shown, but the honest baseline is the best of the first three (`features_only`), what the
+party could do without taking part in the protocol. `advantage` (fedsim.attacks.evaluate) is the attack's
+metric minus that best. The best is picked on the scored samples' truth, which favours the reference:
+the advantage is, if anything, understated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge
+from fedsim.rundir import PartyView
+
+# The metric an attack's advantage is measured in, per task (higher = more leakage).
+HEADLINE_METRIC = {"regression": "r2", "binary": "auc", "multiclass": "accuracy"}
+KNOWN = "known labels"
+FEATURES = "own features + known labels"
+EMBEDDINGS = "trained bottom model + known labels"
+MIN_KNOWN = 2  # below this no reference can be fitted
+TASKS = ("regression", "binary")  # the tasks the references are built for
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference predictor: its predictions for every row of the party's view (known rows included)."""
+
+    name: str
+    uses: str  # KNOWN, FEATURES or EMBEDDINGS
+    predictions: np.ndarray
+
+    @property
+    def features_only(self) -> bool:
+        """True when it needs nothing the party got from the protocol (the honest baseline of `advantage`)."""
+        return self.uses != EMBEDDINGS
+
+
+def compute_references(view: PartyView, knowledge: AttackerKnowledge, seed: int = 0) -> list[Reference]:
+    """Every reference fitted on the known labels; none when fewer than two labels are known or the task is other."""
+    if view.task not in TASKS or len(knowledge.known_ids) < MIN_KNOWN:
+        return []
+    known_rows = view.rows_of(np.asarray(knowledge.known_ids))
+    y = np.asarray(knowledge.known_labels, dtype=np.float64)
+    features = np.asarray(view.features, dtype=np.float64)
+    embeddings = view.embed().double().numpy()
+    binary = view.task == "binary"
+    return [
+        Reference("known_mean", KNOWN, np.full(len(features), y.mean())),
+        Reference("features_ridge", FEATURES, _linear(features, known_rows, y, binary)),
+        Reference("features_gbt", FEATURES, _boosted_trees(features, known_rows, y, binary, seed)),
+        Reference("embeddings_ridge", EMBEDDINGS, _linear(embeddings, known_rows, y, binary)),
+        Reference("model_completion", EMBEDDINGS, _model_completion(view, knowledge, seed)),
+    ]
+
+
+def _linear(x: np.ndarray, known_rows: np.ndarray, y: np.ndarray, binary: bool) -> np.ndarray:
+    """Ridge with its penalty chosen by leave-one-out on the known labels; logistic regression for binary."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if binary:
+        if len(np.unique(y)) < 2:
+            return np.full(len(x), y.mean())
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+        return model.fit(x[known_rows], y.astype(int)).predict_proba(x)[:, 1]
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    return model.fit(x[known_rows], y).predict(x)
+
+
+def _boosted_trees(x: np.ndarray, known_rows: np.ndarray, y: np.ndarray, binary: bool, seed: int) -> np.ndarray:
+    """Small gradient-boosted trees (single-threaded scikit-learn; depth 2, leaves of at least 3 samples)."""
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+
+    settings = {"n_estimators": 100, "max_depth": 2, "learning_rate": 0.1, "min_samples_leaf": 3,
+                "subsample": 0.8, "random_state": seed}
+    if binary:
+        if len(np.unique(y)) < 2:
+            return np.full(len(x), y.mean())
+        return GradientBoostingClassifier(**settings).fit(x[known_rows], y.astype(int)).predict_proba(x)[:, 1]
+    return GradientBoostingRegressor(**settings).fit(x[known_rows], y).predict(x)
+
+
+def _model_completion(view: PartyView, knowledge: AttackerKnowledge, seed: int) -> np.ndarray:
+    """The `model_completion` attack with its defaults, mapped back onto every row (known rows: their labels)."""
+    from fedsim.attacks.model_completion import ModelCompletion
+
+    result = ModelCompletion().run(view, knowledge, np.random.default_rng([seed, ATTACK_SEED, 2]))
+    out = np.empty(len(view.sample_ids))
+    out[view.rows_of(np.asarray(knowledge.known_ids))] = knowledge.known_labels
+    out[view.rows_of(np.asarray(result.ids))] = result.estimates
+    return out
