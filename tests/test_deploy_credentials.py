@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flwr.cli.supernode.register import try_load_public_key
 
 from fedsim.deploy.__main__ import main
@@ -106,7 +107,7 @@ def test_checks_name_the_bad_file(tmp_path, creds):
         check_server_credentials(ca, cert, tmp_path / "nokey")
     with pytest.raises(UserError, match="does not match private key"):
         check_server_credentials(ca, cert, other / SERVER_KEY_FILE)
-    with pytest.raises(UserError, match="was not issued by CA"):
+    with pytest.raises(UserError, match="does not verify against CA"):
         check_server_credentials(ca, other / SERVER_CERT_FILE, other / SERVER_KEY_FILE)
     with pytest.raises(UserError, match="cannot be parsed"):
         check_server_credentials(creds / node_public_file(0), cert, key)
@@ -151,3 +152,37 @@ def test_command_line_one_line_errors_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("fedsim: error: ") and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
+
+
+def test_a_certificate_chain_with_an_intermediate_ca_verifies(tmp_path):
+    """Real PKIs issue from an intermediate: superlink.pem then holds the leaf followed by the intermediate."""
+    now, hour = datetime.datetime.now(datetime.UTC), datetime.timedelta(hours=1)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]  # root, intermediate, leaf
+    names = [x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, n)]) for n in ("root", "intermediate", "leaf")]
+
+    def issue(k: int, path_length: int | None) -> x509.Certificate:
+        issuer = max(k - 1, 0)
+        builder = (x509.CertificateBuilder().subject_name(names[k]).issuer_name(names[issuer])
+                   .public_key(keys[k].public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - hour).not_valid_after(now + 24 * hour)
+                   .add_extension(x509.BasicConstraints(ca=k < 2, path_length=path_length), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(keys[k].public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(keys[issuer].public_key()),
+                                  critical=False)
+                   .add_extension(x509.KeyUsage(True, False, False, False, False, k < 2, k < 2, False, False),
+                                  critical=True))
+        if k == 2:
+            builder = (builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("vfl.example.org")]), False)
+                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False))
+        return builder.sign(keys[issuer], hashes.SHA256())
+
+    root, intermediate, leaf = issue(0, 1), issue(1, 0), issue(2, None)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "root.pem").write_bytes(root.public_bytes(pem))
+    (tmp_path / "chain.pem").write_bytes(leaf.public_bytes(pem) + intermediate.public_bytes(pem))
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem))
+    (tmp_path / "leaf.key").write_bytes(keys[2].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()))
+    check_server_credentials(tmp_path / "root.pem", tmp_path / "chain.pem", tmp_path / "leaf.key")
+    with pytest.raises(UserError, match="does not verify against CA"):  # the intermediate left out
+        check_server_credentials(tmp_path / "root.pem", tmp_path / "leaf.pem", tmp_path / "leaf.key")

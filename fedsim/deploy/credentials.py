@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from fedsim.errors import UserError, check
 from fedsim.rundir import staged_directory
@@ -37,7 +38,7 @@ CURVE = ec.SECP384R1()
 LOOPBACK = ("localhost", "127.0.0.1", "::1")  # the SuperLink's own ServerApp process connects on loopback
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 CA_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE = "ca.pem", "superlink.pem", "superlink.key"
-SECRET_MODE = 0o600
+SECRET_MODE, PUBLIC_MODE = 0o600, 0o644
 NIST_CURVES = (ec.SECP192R1, ec.SECP224R1, ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 HOST_NAME = re.compile(rf"(?=.{{1,253}}$){LABEL}(\.{LABEL})*")
@@ -66,6 +67,7 @@ def generate(out: Path, supernodes: int, hosts: Sequence[str] = (), days: int = 
     ca_cert = (_builder(ca_name, ca_name, ca_key.public_key(), now, days)
                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                .add_extension(_key_usage(cert_sign=True), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
                .sign(ca_key, hashes.SHA384()))
     host = hosts[0] if hosts else "localhost"
     server_cert = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]), ca_name,
@@ -74,6 +76,9 @@ def generate(out: Path, supernodes: int, hosts: Sequence[str] = (), days: int = 
                    .add_extension(_key_usage(cert_sign=False), critical=True)
                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                    .add_extension(x509.SubjectAlternativeName(list(dict.fromkeys(names))), critical=False)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False)
                    .sign(ca_key, hashes.SHA384()))
     pem = serialization.Encoding.PEM
     files: dict[str, tuple[bytes, bool]] = {
@@ -90,30 +95,41 @@ def generate(out: Path, supernodes: int, hosts: Sequence[str] = (), days: int = 
                                                                     serialization.PublicFormat.OpenSSH) + b"\n", False)
     with staged_directory(out, overwrite) as staging:
         for name, (content, secret) in files.items():
-            path = staging / name
-            path.write_bytes(content)
-            if secret:
-                os.chmod(path, SECRET_MODE)
+            # a secret file is private from its creation on, not chmod-ed after being written
+            with os.fdopen(os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                   SECRET_MODE if secret else PUBLIC_MODE), "wb") as handle:
+                handle.write(content)
     return [out / name for name in files]
 
 
 def check_server_credentials(ca: Path, cert: Path, key: Path, now: datetime.datetime | None = None) -> None:
-    """The SuperLink's three TLS files: readable, the certificate valid now, issued by `ca`, matching `key`."""
-    ca_cert, server_cert = load_certificate(ca, "CA certificate"), load_certificate(cert, "certificate")
+    """The SuperLink's three TLS files: readable, `cert` matching `key`, every certificate valid now, and `cert`
+    (with any intermediates after it in the file) verifying against `ca` for the first name it lists."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    roots = _load(ca, "CA certificate", x509.load_pem_x509_certificates)
+    chain = _load(cert, "certificate", x509.load_pem_x509_certificates)
     private = _load(key, "private key", lambda data: serialization.load_pem_private_key(data, None))
-    check(_same_key(server_cert.public_key(), private.public_key()),
+    check(_same_key(chain[0].public_key(), private.public_key()),
           f"certificate {str(cert)!r} does not match private key {str(key)!r} (different public keys)")
-    for path, certificate in ((ca, ca_cert), (cert, server_cert)):
-        check_validity(path, certificate, now)
+    for path, certificates in ((ca, roots), (cert, chain)):
+        for certificate in certificates:
+            check_validity(path, certificate, now)
     try:
-        server_cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, InvalidSignature):
-        raise UserError(f"certificate {str(cert)!r} was not issued by CA {str(ca)!r}") from None
+        names = list(chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        raise UserError(f"certificate {str(cert)!r} lists no subject alternative names (TLS clients check the "
+                        "SuperLink's name against them)") from None
+    verifier = PolicyBuilder().store(Store(roots)).time(now).build_server_verifier(names[0])
+    try:
+        verifier.verify(chain[0], chain[1:])
+    except VerificationError as exc:
+        raise UserError(f"certificate {str(cert)!r} does not verify against CA {str(ca)!r}: {exc}") from None
 
 
 def check_root_certificate(ca: Path, now: datetime.datetime | None = None) -> None:
     """The CA certificate a SuperNode or the `flwr` CLI verifies the SuperLink with."""
-    check_validity(ca, load_certificate(ca, "CA certificate"), now)
+    for certificate in _load(ca, "CA certificate", x509.load_pem_x509_certificates):
+        check_validity(ca, certificate, now)
 
 
 def check_node_key(key: Path) -> None:
@@ -134,10 +150,6 @@ def check_public_key(path: Path) -> None:
 def _nist_ec(key: PublicKeyTypes) -> bool:
     """The curves Flower's SuperNode authentication accepts."""
     return isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, NIST_CURVES)
-
-
-def load_certificate(path: Path, what: str) -> x509.Certificate:
-    return _load(path, what, x509.load_pem_x509_certificate)
 
 
 def check_validity(path: Path, certificate: x509.Certificate, now: datetime.datetime | None = None) -> None:
