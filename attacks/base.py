@@ -1,20 +1,19 @@
 """The attack interface: a feature party's view plus explicit knowledge in, label estimates out.
 
 An attack never sees label-party objects or the truth file; scoring happens outside (fedsim.metrics).
-Parameters arrive as a dict of KEY=VALUE values (CLI `--param`); each attack declares its parameters and
-their defaults in `defaults`, and `Attack(params)` checks names and types once, up front.
+Parameters arrive as a dict of KEY=VALUE values (CLI `--param`, grid TOML); each attack declares them once
+in its `Params` schema (`fedsim.params`), and `Attack(params)` checks names and values once, up front.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from fedsim.config import ModelConfig
-from fedsim.errors import UserError
+from fedsim.params import NoParams, PluginParams, validate_params
 from fedsim.rundir import PartyView
 
 ParamValue = float | int | bool | str
@@ -42,60 +41,25 @@ class AttackResult:
 
 
 class Attack:
-    """Base class: subclasses set `name`, `tasks`, `needs_known_labels`, `defaults` and implement `run`.
+    """Base class: subclasses set `name`, `summary`, `tasks`, `needs_known_labels`, `Params` and implement `run`.
 
-    `choices` restricts string parameters to a set; numeric parameters must be finite and >= 0 (a few
-    attacks check > 0 themselves). `epochs` (where declared) is "last", "all" or a count of last epochs.
+    `Params` is the attack's parameter schema (`fedsim.params`); `Attack(params)` validates the values once,
+    up front, and keeps them as the dict `self.params` (defaults filled in) and the names given, `explicit`.
     """
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = ("regression",)
     needs_known_labels: ClassVar[bool] = True
     min_known: ClassVar[int] = 1
-    defaults: ClassVar[dict[str, ParamValue]] = {}
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    Params: ClassVar[type[PluginParams]] = NoParams
 
     def __init__(self, params: dict[str, ParamValue] | None = None, show_progress: bool = False) -> None:
-        params = {str(k).replace("-", "_"): v for k, v in (params or {}).items()}
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "none"
-            raise UserError(f"attack {self.name!r} has no parameter {unknown[0]!r}; valid: {valid}")
-        self.explicit = set(params)
-        self.params = {k: self._coerce(k, params.get(k, d)) for k, d in self.defaults.items()}
+        validated = validate_params(self.Params, params, f"attack {self.name!r}")
+        self.explicit = set(validated.model_fields_set)
+        self.params = validated.model_dump()
         self.show_progress = show_progress
-
-    def _coerce(self, key: str, value: ParamValue) -> ParamValue:
-        default = self.defaults[key]
-        where = f"attack {self.name!r} parameter {key!r}"
-        if key == "epochs":
-            return parse_epochs(value, where)
-        if isinstance(default, bool):
-            if isinstance(value, str) and value.lower() in {"true", "false"}:
-                return value.lower() == "true"
-            if not isinstance(value, bool):
-                raise UserError(f"{where} must be true or false, got {value!r}")
-            return value
-        if isinstance(default, int | float):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise UserError(f"{where} must be a finite number >= 0, got {value!r}")
-            if isinstance(default, int) and value != int(value):
-                raise UserError(f"{where} must be a whole number, got {value!r}")
-            return type(default)(value)
-        value = str(value)
-        allowed = self.choices.get(key)
-        if allowed is not None and value not in allowed:
-            raise UserError(f"{where} must be one of: {', '.join(allowed)}; got {value!r}")
-        return value
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         raise NotImplementedError
 
-
-def parse_epochs(value: ParamValue, where: str = "epochs") -> str | int:
-    """'last', 'all' or a positive whole number of last epochs."""
-    if isinstance(value, str) and value in {"last", "all"}:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise UserError(f"{where} must be 'last', 'all' or a number of last epochs >= 1, got {value!r}")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
-from fedsim.attacks.observations import observe, split_known
+from fedsim.attacks.observations import EpochParams, observe, split_known
 from fedsim.attacks.scoring import per_sample
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -22,9 +22,10 @@ from fedsim.rundir import PartyView
 @ATTACKS.register("direction_scoring")
 class DirectionScoring(Attack):
     name = "direction_scoring"
+    summary = "Li et al.'s cosine scoring against a reference positive gradient (binary)."
     tasks = ("binary",)
     needs_known_labels = False
-    defaults = {"epochs": "last"}
+    Params = EpochParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params["epochs"])

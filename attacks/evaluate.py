@@ -1,4 +1,8 @@
-"""`evaluate_attack`: pick the known labels, run one attack on a party's view, score the attacked samples."""
+"""`evaluate_attack`: pick the known labels, run one attack on a party's view, score the attacked samples.
+
+`draw_known`, `run_attack` and `score_attack` are its three parts: a transcript from a real deployment has no truth, so
+the CLI runs the attack with the known labels the user gives and scores it only when truth exists.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge, ParamValue
+from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge, AttackResult, ParamValue
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
 from fedsim.registry import ATTACKS
@@ -45,38 +49,63 @@ def evaluate_attack(
     `y_true` are the true training labels aligned with `view.sample_ids`; the attack sees only the known ones.
     Returns the `fedsim attack` JSON object (docs/CLI.md).
     """
-    attack_cls = ATTACKS.get(name)
+    knowledge = draw_known(view, y_true, known_fraction, known, seed)
+    result, out = run_attack(view, name, params, knowledge, seed, show_progress)
+    return {**out, **score_attack(view, result, y_true, knowledge)}
+
+
+def draw_known(view: PartyView, y_true: np.ndarray, known_fraction: float | None, known: int | None,
+               seed: int) -> AttackerKnowledge:
+    """The leaked labels: `known_count` training samples drawn by seed from the truth."""
     y_true = np.asarray(y_true, dtype=np.float64)
     check(len(y_true) == len(view.sample_ids),
           f"{len(y_true)} true labels for {len(view.sample_ids)} samples in the party's view")
+    n_known = known_count(len(y_true), known_fraction, known)
+    choose = np.random.default_rng([seed, ATTACK_SEED, 0])
+    known_rows = np.sort(choose.choice(len(y_true), n_known, replace=False))
+    return AttackerKnowledge(view.sample_ids[known_rows], y_true[known_rows])
+
+
+def run_attack(
+    view: PartyView,
+    name: str,
+    params: dict[str, ParamValue] | None,
+    knowledge: AttackerKnowledge,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> tuple[AttackResult, dict[str, Any]]:
+    """Run attack `name` with the given knowledge; needs no truth (a deployment's transcript works).
+
+    Returns the estimates and the unscored part of the `fedsim attack` JSON object.
+    """
+    attack_cls = ATTACKS.get(name)
     if view.task not in attack_cls.tasks:
         raise UserError(f"attack {name!r} supports {'/'.join(attack_cls.tasks)}; this transcript is {view.task}")
     attack = attack_cls(params, show_progress=show_progress)
-    n_known = known_count(len(y_true), known_fraction, known)
+    n_known = len(knowledge.known_ids)
+    check(n_known < len(view.sample_ids), f"{n_known} known labels but the party holds only "
+                                          f"{len(view.sample_ids)} training samples; at least one must stay unknown")
     if attack_cls.needs_known_labels:
         check(n_known >= attack_cls.min_known,
               f"attack {name!r} needs at least {attack_cls.min_known} known labels, got {n_known}")
-    choose = np.random.default_rng([seed, ATTACK_SEED, 0])
-    known_rows = np.sort(choose.choice(len(y_true), n_known, replace=False))
-    knowledge = AttackerKnowledge(view.sample_ids[known_rows], y_true[known_rows])
     start = time.perf_counter()
     result = attack.run(view, knowledge, np.random.default_rng([seed, ATTACK_SEED, 1]))
     attack_s = time.perf_counter() - start
     rows = view.rows_of(np.asarray(result.ids))
-    if np.intersect1d(rows, known_rows).size:
+    if np.intersect1d(rows, view.rows_of(knowledge.known_ids)).size:
         raise RuntimeError(f"attack {name!r} returned estimates for known samples")
-    truth = y_true[rows]
-    out: dict[str, Any] = {
-        "attack": name,
-        "params": attack.params,
-        "known_labels": n_known,
-        "n_attacked": len(rows),
-        "metrics": attack_metrics(view.task, truth, result.estimates),
-    }
-    if view.task == "regression" and n_known:
+    out = {"attack": name, "params": attack.params, "known_labels": n_known, "n_attacked": len(rows), **result.info,
+           "timing": {"attack_s": attack_s}}
+    return result, out
+
+
+def score_attack(view: PartyView, result: AttackResult, y_true: np.ndarray,
+                 knowledge: AttackerKnowledge) -> dict[str, Any]:
+    """Metrics of the estimates against the true labels (aligned with `view.sample_ids`), attacked samples only."""
+    truth = np.asarray(y_true, dtype=np.float64)[view.rows_of(np.asarray(result.ids))]
+    out: dict[str, Any] = {"metrics": attack_metrics(view.task, truth, result.estimates)}
+    if view.task == "regression" and len(knowledge.known_labels):
         out["baseline_mean_mse"] = float(np.mean((truth - knowledge.known_labels.mean()) ** 2))
     if result.readouts:
         out["readouts"] = {k: attack_metrics(view.task, truth, v) for k, v in result.readouts.items()}
-    out.update(result.info)
-    out["timing"] = {"attack_s": attack_s}
     return out

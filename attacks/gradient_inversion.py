@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fedsim.attacks.lba import LBA_DEFAULTS, LearningBasedAttack
+from fedsim.attacks.lba import LBAParams, LearningBasedAttack
+from fedsim.params import with_defaults
 from fedsim.registry import ATTACKS
 
 
@@ -14,5 +15,7 @@ class GradientInversion(LearningBasedAttack):
     """
 
     name = "gradient_inversion"
+    summary = "DLG-style gradient matching from random labels: the LBA without its regularisers; no known labels."
     needs_known_labels = False
-    defaults = {**LBA_DEFAULTS, "lambda_t": 0.0, "lambda_kg": 0.0, "lambda_kf": 0.0, "init": "random"}
+    Params = with_defaults(LBAParams, "GradientInversionParams", "The LBA's parameters, without fit terms.",
+                           lambda_t=0.0, lambda_kg=0.0, lambda_kf=0.0, init="random")

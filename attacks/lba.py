@@ -23,14 +23,18 @@ max(passes, enough passes for min_steps) passes over the attacked samples.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.linear import LinearClosedForm
-from fedsim.attacks.model_completion import SURROGATE_CHOICES, SURROGATE_DEFAULTS, fit_on_known, predict
+from fedsim.attacks.model_completion import SurrogateParams, fit_on_known, predict
 from fedsim.attacks.observations import (
+    EpochParams,
     Observations,
     Split,
     Surrogate,
@@ -42,6 +46,7 @@ from fedsim.attacks.observations import (
     value_and_input_grad,
 )
 from fedsim.errors import check
+from fedsim.params import Flag, Integer, Number
 from fedsim.progress import progress_bar
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -59,7 +64,6 @@ class JointFit:
         self.projected = p["labels"] == "projected"
         check(not self.projected or (self.task == "regression" and p["distance"] == "l2"),
               f"attack {attack.name!r}: labels=projected needs a regression transcript and distance=l2")
-        check(p["lr"] > 0 and p["batch"] >= 1, f"attack {attack.name!r}: lr and batch must be > 0")
         self.obs: Observations = observe(view, p["epochs"])
         self.split: Split = split_known(view, knowledge, self.task)
         self.model: Surrogate = build_surrogate(self.obs.h.shape[1], p, attack.explicit, knowledge, self.split,
@@ -231,16 +235,26 @@ class JointFit:
         return {"dummy": dummy.detach().double().numpy(), "surrogate": surrogate.double().numpy()}
 
 
-LBA_DEFAULTS = {
-    **SURROGATE_DEFAULTS,
-    "epochs": "last", "distance": "l2", "lambda_t": 0.01, "lambda_kg": 0.05, "lambda_kf": 0.01,
-    "lr": 1e-2, "passes": 1, "batch": 512, "min_steps": 2000, "init": "auto", "readout": "dummy",
-    "labels": "free", "timed": False, "init_steps": 300, "init_weight_decay": 1e-2,
-}
-LBA_CHOICES = {
-    **SURROGATE_CHOICES, "distance": ("l2", "cosine_l2"), "init": ("auto", "random", "model_completion", "linear"),
-    "readout": ("dummy", "surrogate"), "labels": ("free", "projected"),
-}
+class LBAParams(EpochParams, SurrogateParams):
+    """The LBA's loss weights, optimiser, read-out and initialisation (module docstring)."""
+
+    distance: Literal["l2", "cosine_l2"] = Field("l2", description="Gradient distance D (cosine_l2 adds 1 - cos).")
+    lambda_t: Number = Field(0.01, ge=0, description="Weight of the attacked samples' label fit term.")
+    lambda_kg: Number = Field(0.05, ge=0, description="Weight of the known samples' gradient distance.")
+    lambda_kf: Number = Field(0.01, ge=0, description="Weight of the known samples' label fit term.")
+    lr: Number = Field(1e-2, gt=0, description="Adam learning rate.")
+    passes: Integer = Field(1, ge=0, description="Passes over the attacked samples (at least min_steps steps).")
+    batch: Integer = Field(512, ge=1, description="Rows (samples x selected epochs) per Adam step.")
+    min_steps: Integer = Field(2000, ge=0, description="Minimum number of Adam steps.")
+    init: Literal["auto", "random", "model_completion", "linear"] = Field(
+        "auto", description="Start of labels and surrogate; auto picks by cross-validation on the known labels.")
+    readout: Literal["dummy", "surrogate"] = Field(
+        "dummy", description="Reported estimate: fitted labels (dummy) or surrogate(f(x)).")
+    labels: Literal["free", "projected"] = Field(
+        "free", description="Free dummy labels, or their least-squares optimum given the surrogate.")
+    timed: Flag = Field(False, description="Condition the surrogate on training progress.")
+    init_steps: Integer = Field(300, ge=0, description="Adam steps fitting the surrogate at initialisation.")
+    init_weight_decay: Number = Field(1e-2, ge=0, description="Weight decay of that initial fit.")
 
 
 @ATTACKS.register("lba")
@@ -248,9 +262,9 @@ class LearningBasedAttack(Attack):
     """Xie et al.'s attack; every weight, the epochs, distance, surrogate and initialisation are parameters."""
 
     name = "lba"
+    summary = "Xie et al.'s learning-based attack: surrogate top model and dummy labels fitted to the gradients."
     tasks = ("regression", "binary")
-    defaults = LBA_DEFAULTS
-    choices = LBA_CHOICES
+    Params = LBAParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         joint = JointFit(self, view, knowledge, rng)

@@ -19,13 +19,16 @@ Least squares absorbs gradient noise. The top model's offset/scale (fedsim.model
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
+from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
-from fedsim.attacks.observations import Observations, observe, split_known
+from fedsim.attacks.observations import EpochParams, Observations, observe, split_known
 from fedsim.errors import check
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -44,12 +47,17 @@ def step_directions(obs: Observations) -> torch.Tensor:
     return u * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]
 
 
+class LinearParams(EpochParams):
+    mode: Literal["auto", "global", "per_step"] = Field(
+        "auto", description="One (n, m, b) fit on the known rows, or three unknowns per step; auto by epochs.")
+
+
 @ATTACKS.register("linear")
 class LinearClosedForm(Attack):
     name = "linear"
+    summary = "Closed form for a linear top model under MSE: exact on a linear top model, else linearised."
     min_known = 3
-    defaults = {"epochs": "last", "mode": "auto"}
-    choices = {"mode": ("auto", "global", "per_step")}
+    Params = LinearParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params["epochs"])

@@ -6,17 +6,32 @@ model f, and predicts everyone else. It uses no gradient at all, so it measures 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.observations import Surrogate, build_surrogate, split_known, torch_seed
+from fedsim.params import Integer, Number, PluginParams
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
-SURROGATE_DEFAULTS = {"surrogate": "mlp", "hidden": 64, "depth": 1}
-SURROGATE_CHOICES = {"surrogate": ("mlp", "linear")}
+
+class SurrogateParams(PluginParams):
+    """The attacker's surrogate top model; the attacker's architecture guess fills what is not given."""
+
+    surrogate: Literal["mlp", "linear"] = Field("mlp", description="Surrogate top model architecture.")
+    hidden: Integer = Field(64, ge=1, description="Hidden width of the MLP surrogate.")
+    depth: Integer = Field(1, ge=0, description="Hidden layers of the MLP surrogate.")
+
+
+class ModelCompletionParams(SurrogateParams):
+    steps: Integer = Field(300, ge=0, description="Full-batch Adam steps on the known labels.")
+    lr: Number = Field(1e-2, ge=0, description="Adam learning rate.")
+    weight_decay: Number = Field(1e-2, ge=0, description="Adam weight decay.")
 
 
 def fit_on_known(model: Surrogate, h: torch.Tensor, y: torch.Tensor, task: str, steps: int, lr: float,
@@ -40,9 +55,9 @@ def predict(model: Surrogate, h: torch.Tensor, task: str) -> np.ndarray:
 @ATTACKS.register("model_completion")
 class ModelCompletion(Attack):
     name = "model_completion"
+    summary = "Fu et al.'s passive model completion: a top model fitted on the known labels only, no gradients."
     tasks = ("regression", "binary")
-    defaults = {**SURROGATE_DEFAULTS, "steps": 300, "lr": 1e-2, "weight_decay": 1e-2}
-    choices = SURROGATE_CHOICES
+    Params = ModelCompletionParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         split = split_known(view, knowledge, view.task)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
-from fedsim.attacks.observations import observe, split_known
+from fedsim.attacks.observations import EpochParams, observe, split_known
 from fedsim.attacks.scoring import per_sample
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -37,9 +37,10 @@ def threshold_scores(score: np.ndarray, positive_rate: float | None) -> np.ndarr
 @ATTACKS.register("norm_scoring")
 class NormScoring(Attack):
     name = "norm_scoring"
+    summary = "Li et al.'s norm scoring: the rare positive class gets larger gradients (binary)."
     tasks = ("binary",)
     needs_known_labels = False
-    defaults = {"epochs": "last"}
+    Params = EpochParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params["epochs"])

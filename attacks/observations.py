@@ -12,13 +12,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from fedsim.attacks.base import AttackerKnowledge
 from fedsim.errors import UserError, check
 from fedsim.models import mlp
+from fedsim.params import Epochs, PluginParams
 from fedsim.rundir import PartyView
 from fedsim.transcript import EpochTranscript
+
+
+class EpochParams(PluginParams):
+    """The parameter of attacks that only choose which recorded epochs to read."""
+
+    epochs: Epochs = Field("last", description="Recorded epochs the attack uses: last, all, or the last N.")
 
 
 def select_epochs(view: PartyView, spec: str | int) -> list[EpochTranscript]:
@@ -55,7 +63,7 @@ class Observations:
 def observe(view: PartyView, spec: str | int) -> Observations:
     epochs = select_epochs(view, spec)
     steps_per_epoch = max(int(e.steps.max()) + 1 for e in epochs if len(e.steps))
-    total_epochs = int(view.manifest.get("config", {}).get("epochs", epochs[-1].epoch + 1))
+    total_epochs = view.manifest.config.epochs
     total_steps = max(total_epochs, epochs[-1].epoch + 1) * steps_per_epoch
     n = len(view.sample_ids)
     table = np.full((n, len(epochs)), -1, dtype=np.int64)

@@ -15,12 +15,15 @@ Tuned defaults (experiments/bench_attacks.py, 3 seeds, synthetic Friedman and di
 
 from __future__ import annotations
 
-from fedsim.attacks.lba import LBA_DEFAULTS, LearningBasedAttack
+from fedsim.attacks.lba import LBAParams, LearningBasedAttack
+from fedsim.params import with_defaults
 from fedsim.registry import ATTACKS
 
 
 @ATTACKS.register("residual")
 class ResidualAttack(LearningBasedAttack):
     name = "residual"
+    summary = "Residual decomposition (ours, MSE): labels projected out given a progress-aware surrogate."
     tasks = ("regression",)
-    defaults = {**LBA_DEFAULTS, "labels": "projected", "timed": True, "lambda_t": 0.0}
+    Params = with_defaults(LBAParams, "ResidualParams", "The LBA's parameters, labels projected, surrogate timed.",
+                           labels="projected", timed=True, lambda_t=0.0)

@@ -2,10 +2,10 @@
 
 A label defence is a `fedsim.protocol.LabelTransform` (applied once to the training labels); a gradient
 defence is a `fedsim.protocol.GradientTransform` (applied to every outgoing cut gradient). Each registry
-entry is a class with `tasks`, `params` (accepted `--defense-param` names) and
-`from_config(task, epsilon, delta, params) -> instance`; `fedsim.assembly.resolve_defenses` builds them by
-name. `label_extension` works through the label hook but is a gradient-side heuristic, so it is found
-under either flag.
+entry is a class with `summary`, `tasks`, `Params` (its parameter schema, `fedsim.params`; `params` lists
+the names, by which `--defense-param` values are routed) and `from_config(task, epsilon, delta, params) ->
+instance`; `fedsim.assembly.resolve_defenses` builds them by name (docs/plugins.md). `label_extension`
+works through the label hook but is a gradient-side heuristic, so it is found under either flag.
 
 Families: `label_noise` (laplace, gaussian), `rr_on_bins`, `unbiased` (unbiased_opt),
 `randomized_response` (rr, rr_with_prior), `label_extension`, `gradient_noise` (gaussian_noise,

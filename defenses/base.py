@@ -1,23 +1,31 @@
-"""What every defence shares: typed parameters with one-line errors, the task check, claims from a ledger."""
+"""What every defence shares: a parameter schema with one-line errors, the task check, claims from a ledger."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from fedsim.errors import check
-from fedsim.params import Params
+from fedsim.params import NoParams, PluginParams, validate_params
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
 
 NO_GUARANTEE = "no formal guarantee"
+P = TypeVar("P", bound=PluginParams)
 
 
 class Defense:
-    """Mixin of both hook kinds: `tasks` it applies to and `params` it accepts (names, for routing)."""
+    """Mixin of both hook kinds: `tasks` it applies to, its parameter schema `Params` (`fedsim.params`) and
+    `params`, the names it accepts (derived from `Params`; `resolve_defenses` routes `--defense-param` by them)."""
 
     name: ClassVar[str] = "none"
+    summary: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = ("regression", "binary")
+    Params: ClassVar[type[PluginParams]] = NoParams
     params: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.params = tuple(cls.Params.model_fields)
 
     @classmethod
     def check_task(cls, task: str) -> None:
@@ -25,8 +33,9 @@ class Defense:
               f"defence {cls.name!r} applies to {' or '.join(cls.tasks)} tasks only, not {task!r}")
 
     @classmethod
-    def read_params(cls, params: dict[str, Any]) -> Params:
-        return Params(cls.name, params, cls.params)
+    def read_params(cls, params: dict[str, Any]) -> Any:
+        """The values checked against `Params` (typed, defaults filled in), or one-line `UserError`."""
+        return validate_params(cls.Params, params, f"defence {cls.name!r}")
 
 
 def heuristic_claim(name: str, what: str, **details: Any) -> PrivacyClaim:

@@ -29,11 +29,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
 from fedsim.defenses.base import ledger_claim, require_events
 from fedsim.defenses.bounds import private_quantile
 from fedsim.defenses.gradient_noise import GradientDefense
 from fedsim.errors import check
+from fedsim.params import Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.dp_sgd import attach_dp_sgd
 from fedsim.privacy.ledger import PrivacyLedger, calibrate_gaussian
@@ -48,12 +50,32 @@ def clip_rows(rows: torch.Tensor, clip: float) -> torch.Tensor:
     return rows * torch.clamp(clip / norms.clamp_min(1e-12), max=1.0)
 
 
+class DPGradientParams(PluginParams):
+    clip: Number = Field(1.0, gt=0, description="L2 clip norm C of each example's cut-gradient row.")
+    sigma: Number | None = Field(None, gt=0, description="Noise multiplier, instead of calibrating to --epsilon.")
+    top_clip: Number = Field(1.0, gt=0, description="Per-sample clip norm of the top model's DP-SGD.")
+    label_low: Number | None = Field(None, description="Public lower label bound (top-model scale, regression).")
+    label_high: Number | None = Field(None, description="Public upper label bound (with label_low).")
+    stats_epsilon: Number | None = Field(
+        None, gt=0, description="Epsilon for a private label scale when no public range is given (regression).")
+
+    @model_validator(mode="after")
+    def _label_range(self) -> DPGradientParams:
+        low, high = self.label_low, self.label_high
+        if (low is None) != (high is None):
+            raise ValueError("give both label_low and label_high, or neither")
+        if low is not None and not low < high:
+            raise ValueError(f"label range needs label_low < label_high, got {low}, {high}")
+        return self
+
+
 @GRADIENT_DEFENSES.register("dp_gradient")
 class DPGradient(GradientDefense):
     """Clip + Gaussian noise on cut gradients and DP-SGD on the top model, one ledger (module docstring)."""
 
     name = "dp_gradient"
-    params = ("clip", "sigma", "top_clip", "label_low", "label_high", "stats_epsilon")
+    summary = "Per-example clipped, Gaussian-noised cut gradients and DP-SGD top model: (eps, delta)-label-DP."
+    Params = DPGradientParams
 
     def __init__(self, epsilon: float | None, delta: float, clip: float, sigma: float | None, top_clip: float,
                  label_range: tuple[float, float] | None, stats_epsilon: float) -> None:
@@ -67,25 +89,20 @@ class DPGradient(GradientDefense):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> DPGradient:
         cls.check_task(task)
         p = cls.read_params(params)
-        sigma = p.number("sigma", low=0, low_open=True)
+        sigma, low, high, stats = p.sigma, p.label_low, p.label_high, p.stats_epsilon
         check(sigma is None or epsilon is None, "dp_gradient: give --epsilon (target) or sigma=, not both")
         check(sigma is not None or epsilon is not None, "dp_gradient needs --epsilon EPS (or sigma=NOISE)")
         if epsilon is not None:
             check_epsilon(epsilon)
         check(delta is not None, "dp_gradient needs --delta DELTA (0 < delta < 1, e.g. 1e-5)")
-        low, high = p.number("label_low"), p.number("label_high")
-        check((low is None) == (high is None), "dp_gradient: give both label_low and label_high, or neither")
-        check(low is None or low < high, f"dp_gradient: label range needs label_low < label_high, got {low}, {high}")
-        stats = p.number("stats_epsilon", None, low=0, low_open=True)
         needs_stats = task == "regression" and low is None
         check(not needs_stats or stats is not None,
               "dp_gradient on regression needs the top model's label scale: --defense-param label_low=A "
               "--defense-param label_high=B (a public range), or stats_epsilon=E to estimate it privately")
         check(not needs_stats or epsilon is None or stats < epsilon,
               f"dp_gradient: stats_epsilon ({stats}) must be below --epsilon ({epsilon})")
-        defense = cls(epsilon, check_delta(delta), p.number("clip", 1.0, low=0, low_open=True), sigma,
-                      p.number("top_clip", 1.0, low=0, low_open=True),
-                      None if low is None else (low, high), stats if needs_stats and stats else 0.0)
+        defense = cls(epsilon, check_delta(delta), p.clip, sigma, p.top_clip, None if low is None else (low, high),
+                      stats if needs_stats and stats else 0.0)
         defense.task = task
         return defense
 

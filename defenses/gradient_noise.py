@@ -12,9 +12,10 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
 from fedsim.defenses.base import Defense, heuristic_claim
-from fedsim.errors import check
+from fedsim.params import Flag, Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import GradientContext, GradientTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES
@@ -45,12 +46,26 @@ class GradientDefense(Defense, GradientTransform):
         return (sample / np.sqrt(2.0)).float() * std  # Laplace(b) has std b*sqrt(2)
 
 
+class NoiseParams(PluginParams):
+    scale: Number | None = Field(None, gt=0, description="Absolute noise std per coordinate (instead of ratio).")
+    ratio: Number | None = Field(None, gt=0, description="Noise std as a share of the batch's largest row norm / "
+                                                          "sqrt(d); 1 when scale is not given.")
+
+    @model_validator(mode="after")
+    def _scale_or_ratio(self) -> NoiseParams:
+        if self.scale is not None and self.ratio is not None:
+            raise ValueError("give scale or ratio, not both")
+        if self.scale is None and self.ratio is None:
+            self.ratio = 1.0
+        return self
+
+
 class _NoiseDefense(GradientDefense):
     """Add noise to every row: std `scale` per coordinate (absolute), or `ratio * max_i |g_i| / sqrt(d)`
     (relative to the batch's largest row, Li et al.'s "iso" baseline; default ratio 1)."""
 
     laplace: ClassVar[bool] = False
-    params = ("scale", "ratio")
+    Params = NoiseParams
 
     def __init__(self, scale: float | None, ratio: float | None) -> None:
         self.scale, self.ratio = scale, ratio
@@ -59,10 +74,7 @@ class _NoiseDefense(GradientDefense):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> _NoiseDefense:
         cls.check_task(task)
         p = cls.read_params(params)
-        scale = p.number("scale", low=0, low_open=True)
-        ratio = p.number("ratio", None if scale is not None else 1.0, low=0, low_open=True)
-        check(scale is None or ratio is None, f"{cls.name}: give scale or ratio, not both")
-        return cls(scale, ratio)
+        return cls(p.scale, p.ratio)
 
     def transform_rows(self, rows: torch.Tensor, context: GradientContext) -> torch.Tensor:
         if self.scale is not None:
@@ -80,11 +92,13 @@ class _NoiseDefense(GradientDefense):
 @GRADIENT_DEFENSES.register("gaussian_noise")
 class GaussianGradientNoise(_NoiseDefense):
     name = "gaussian_noise"
+    summary = "Isotropic Gaussian noise on cut gradients (heuristic, no formal guarantee)."
 
 
 @GRADIENT_DEFENSES.register("laplace_noise")
 class LaplaceGradientNoise(_NoiseDefense):
     name = "laplace_noise"
+    summary = "Isotropic Laplace noise on cut gradients (heuristic, no formal guarantee)."
     laplace = True
 
 
@@ -95,6 +109,7 @@ class MaxNorm(GradientDefense):
     positives from negatives on average; directions are kept (up to a random sign)."""
 
     name = "max_norm"
+    summary = "Li et al.'s max_norm: noise so every row's expected norm is the batch's largest (heuristic)."
 
     @classmethod
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> MaxNorm:
@@ -113,6 +128,11 @@ class MaxNorm(GradientDefense):
         return heuristic_claim(self.name, "max_norm equalises expected gradient norms within a batch")
 
 
+class SparsifyParams(PluginParams):
+    fraction: Number = Field(0.9, ge=0, lt=1, description="Share of each gradient's entries set to zero.")
+    error_feedback: Flag = Field(False, description="Add a sample's dropped part to its next gradient.")
+
+
 @GRADIENT_DEFENSES.register("sparsify")
 class Sparsify(GradientDefense):
     """Zero the `fraction` (default 0.9) smallest-magnitude entries of each outgoing gradient; with
@@ -120,7 +140,8 @@ class Sparsify(GradientDefense):
     party), as in deep gradient compression."""
 
     name = "sparsify"
-    params = ("fraction", "error_feedback")
+    summary = "Zero the smallest-magnitude gradient entries, optionally with error feedback (heuristic)."
+    Params = SparsifyParams
 
     def __init__(self, fraction: float, error_feedback: bool) -> None:
         self.fraction, self.error_feedback = fraction, error_feedback
@@ -130,7 +151,7 @@ class Sparsify(GradientDefense):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> Sparsify:
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(p.number("fraction", 0.9, low=0, high=1, high_open=True), p.flag("error_feedback", False))
+        return cls(p.fraction, p.error_feedback)
 
     def transform_rows(self, rows: torch.Tensor, context: GradientContext) -> torch.Tensor:
         if self.error_feedback:

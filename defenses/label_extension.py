@@ -14,12 +14,22 @@ Heuristic: no formal guarantee (the fakes are functions of other true labels).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
 from fedsim.defenses.base import Defense, heuristic_claim
+from fedsim.params import Integer, Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import LabelTransform
 from fedsim.registry import LABEL_DEFENSES
+
+
+class LabelExtensionParams(PluginParams):
+    dimension: Integer = Field(4, ge=2, description="Targets per sample: the label plus dimension - 1 fakes.")
+    variant: Literal["rle", "mle"] = Field("rle", description="Fakes: other labels (rle) or leaning to y (mle).")
+    mix: Number = Field(0.5, gt=0, le=1, description="mle only: weight of the other label in each fake.")
 
 
 @LABEL_DEFENSES.register("label_extension")
@@ -27,8 +37,9 @@ class LabelExtension(Defense, LabelTransform):
     """Extend each label with k - 1 fake coordinates (module docstring); predictions come from column 0."""
 
     name = "label_extension"
+    summary = "Qiu et al.'s label extension: k - 1 fake target columns mixed into every gradient (heuristic)."
     tasks = ("regression",)
-    params = ("dimension", "variant", "mix")
+    Params = LabelExtensionParams
 
     def __init__(self, dimension: int, variant: str, mix: float) -> None:
         self.dimension, self.variant, self.mix = dimension, variant, mix
@@ -37,8 +48,7 @@ class LabelExtension(Defense, LabelTransform):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> LabelExtension:
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(p.integer("dimension", 4, low=2), p.choice("variant", "rle", ("rle", "mle")),
-                   p.number("mix", 0.5, low=0, high=1, low_open=True))
+        return cls(p.dimension, p.variant, p.mix)
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

@@ -10,17 +10,39 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from fedsim.defenses.base import Defense, Params, ledger_claim, require_events
+from fedsim.defenses.base import Defense, ledger_claim, require_events
 from fedsim.defenses.bounds import private_bounds
-from fedsim.errors import check
+from fedsim.params import Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.privacy.mechanisms import analytic_gaussian_sigma, check_delta, check_epsilon, gaussian_noise, laplace_noise
 from fedsim.protocol import LabelTransform
 from fedsim.registry import LABEL_DEFENSES
 
-CLIP_PARAMS = ("low", "high", "bounds_share")
+
+class ClipParams(PluginParams):
+    """Clip bounds of regression labels: public (`low`, `high`) or private (`bounds_share` of epsilon)."""
+
+    low: Number | None = Field(None, description="Public lower clip bound of the labels (with high).")
+    high: Number | None = Field(None, description="Public upper clip bound of the labels (with low).")
+    bounds_share: Number | None = Field(
+        None, gt=0, lt=1, description="Share of epsilon spent on private clip bounds when low/high are not given.")
+
+    @model_validator(mode="after")
+    def _one_source_of_bounds(self) -> ClipParams:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high clip bounds, or neither")
+        if self.low is not None:
+            if not self.low < self.high:
+                raise ValueError(f"clip bounds need low < high, got low={self.low}, high={self.high}")
+            if self.bounds_share is not None:
+                raise ValueError("give public bounds (low, high) or bounds_share, not both")
+        elif self.bounds_share is None:
+            raise ValueError("needs clip bounds: --defense-param low=A --defense-param high=B (a public label "
+                             "range), or bounds_share=F to spend a share F of epsilon on estimating them privately")
+        return self
 
 
 class ClippedLabelDefense(Defense, LabelTransform):
@@ -31,14 +53,15 @@ class ClippedLabelDefense(Defense, LabelTransform):
     """
 
     tasks: ClassVar[tuple[str, ...]] = ("regression",)
-    params: ClassVar[tuple[str, ...]] = CLIP_PARAMS
+    Params = ClipParams
     needs_delta: ClassVar[bool] = False
 
     @classmethod
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict):
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(check_epsilon(epsilon), check_delta(delta) if cls.needs_delta else None, *cls.read_bounds(p))
+        return cls(check_epsilon(epsilon), check_delta(delta) if cls.needs_delta else None, p.low, p.high,
+                   p.bounds_share or 0.0)
 
     def __init__(self, epsilon: float, delta: float | None, low: float | None, high: float | None,
                  bounds_share: float) -> None:
@@ -47,20 +70,6 @@ class ClippedLabelDefense(Defense, LabelTransform):
         self.bounds_share = 0.0 if low is not None else bounds_share
         self.ledger = PrivacyLedger()
         self.report: dict[str, Any] = {}
-
-    @staticmethod
-    def read_bounds(p: Params) -> tuple[float | None, float | None, float]:
-        low, high = p.number("low"), p.number("high")
-        check((low is None) == (high is None), f"{p.owner}: give both low and high clip bounds, or neither")
-        share = p.number("bounds_share", None, low=0, high=1, low_open=True, high_open=True)
-        if low is not None:
-            check(low < high, f"{p.owner}: clip bounds need low < high, got low={low}, high={high}")
-            check(share is None, f"{p.owner}: give public bounds (low, high) or bounds_share, not both")
-            return low, high, 0.0
-        check(share is not None, f"{p.owner} needs clip bounds: --defense-param low=A --defense-param high=B "
-                                 "(a public label range), or bounds_share=F to spend a share F of epsilon on "
-                                 "estimating them privately")
-        return None, None, share
 
     def clip_range(self, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
         """The public bounds, or private ones (recorded in the ledger) spending `bounds_share` of epsilon."""
@@ -96,6 +105,7 @@ class LaplaceLabels(ClippedLabelDefense):
     """clip(y, a, b) + Laplace((b - a) / eps): eps-DP (replace-one sensitivity b - a); unbiased inside [a, b]."""
 
     name = "laplace"
+    summary = "Labels clipped to [low, high] plus Laplace noise: eps-label-DP, unbiased inside the range."
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         low, high = self.clip_range(y, rng)
@@ -116,6 +126,7 @@ class GaussianLabels(ClippedLabelDefense):
     """
 
     name = "gaussian"
+    summary = "Labels clipped to [low, high] plus analytic-Gaussian noise: (eps, delta)-label-DP."
     needs_delta = True
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:

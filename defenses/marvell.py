@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from pydantic import Field
 from scipy.optimize import minimize
 
 from fedsim.defenses.base import heuristic_claim
 from fedsim.defenses.gradient_noise import GradientDefense
+from fedsim.params import Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import GradientContext
 from fedsim.registry import GRADIENT_DEFENSES
@@ -43,13 +45,18 @@ def solve_marvell(u: float, v: float, g: float, p: float, d: int, power: float) 
     return np.clip(result.x, 0, None)
 
 
+class MarvellParams(PluginParams):
+    strength: Number = Field(1.0, gt=0, description="Noise power budget P as a multiple of the class-mean gap G.")
+
+
 @GRADIENT_DEFENSES.register("marvell")
 class Marvell(GradientDefense):
     """Optimised per-class Gaussian noise on cut gradients (module docstring); `strength` scales P."""
 
     name = "marvell"
+    summary = "Li et al.'s Marvell: per-class Gaussian noise minimising a KL bound on detection (binary)."
     tasks = ("binary",)
-    params = ("strength",)
+    Params = MarvellParams
 
     def __init__(self, strength: float) -> None:
         self.strength = strength
@@ -58,7 +65,7 @@ class Marvell(GradientDefense):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> Marvell:
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(p.number("strength", 1.0, low=0, low_open=True))
+        return cls(p.strength)
 
     def transform_rows(self, rows: torch.Tensor, context: GradientContext) -> torch.Tensor:
         positive = context.targets[:, 0] > 0.5

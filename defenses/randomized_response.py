@@ -18,9 +18,11 @@ labels' releases, so the release is eps-DP (parallel composition + post-processi
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from fedsim.defenses.base import Defense, ledger_claim, require_events
 from fedsim.errors import check
+from fedsim.params import Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability, sample_transition
@@ -87,6 +89,7 @@ class RandomizedResponse(_ClassLabelDefense):
     """k-ary randomised response (binary: flip with probability 1/(1 + e^eps)): eps-DP."""
 
     name = "rr"
+    summary = "k-ary randomised response on class labels (binary: flip with 1/(1 + e^eps)): eps-label-DP."
 
     @classmethod
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> RandomizedResponse:
@@ -99,12 +102,17 @@ class RandomizedResponse(_ClassLabelDefense):
         return randomized_response(class_labels(y, self.num_classes), self.epsilon, self.num_classes, rng)
 
 
+class RRWithPriorParams(PluginParams):
+    stage1_fraction: Number = Field(0.3, gt=0, lt=1, description="Share of labels released by plain RR (the prior).")
+
+
 @LABEL_DEFENSES.register("rr_with_prior")
 class RRWithPrior(_ClassLabelDefense):
     """Two-stage RR-with-prior with a global prior from the first stage's releases: eps-DP."""
 
     name = "rr_with_prior"
-    params = ("stage1_fraction",)
+    summary = "Ghazi et al.'s two-stage RR-with-prior (RRTop-k against a prior from stage 1): eps-label-DP."
+    Params = RRWithPriorParams
 
     def __init__(self, epsilon: float, stage1_fraction: float, num_classes: int = 2) -> None:
         super().__init__(epsilon, num_classes)
@@ -114,8 +122,7 @@ class RRWithPrior(_ClassLabelDefense):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> RRWithPrior:
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(check_epsilon(epsilon), p.number("stage1_fraction", 0.3, low=0, high=1, low_open=True,
-                                                   high_open=True))
+        return cls(check_epsilon(epsilon), p.stage1_fraction)
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         labels, k = class_labels(y, self.num_classes), self.num_classes

@@ -23,12 +23,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from fedsim.defenses.label_noise import CLIP_PARAMS, ClippedLabelDefense
+from fedsim.defenses.label_noise import ClipParams, ClippedLabelDefense
 from fedsim.errors import check
+from fedsim.params import Integer, Number
 from fedsim.privacy.mechanisms import check_epsilon, laplace_noise, randomized_response, rr_keep_probability
 from fedsim.registry import LABEL_DEFENSES
 
@@ -123,26 +124,34 @@ def brute_force(support: np.ndarray, prior: np.ndarray, epsilon: float) -> BinPl
     return min(plans, key=lambda p: p.expected_error)
 
 
+class BinnedPriorParams(ClipParams):
+    bins: Integer = Field(20, ge=2, description="Support points, equally spaced over the clip range.")
+    prior_share: Number = Field(0.1, ge=0, lt=1, description="Share of epsilon for the private prior (0: uniform).")
+
+    @model_validator(mode="after")
+    def _shares_below_one(self) -> BinnedPriorParams:
+        total = (self.bounds_share or 0.0) + self.prior_share
+        if not total < 1:
+            raise ValueError(f"bounds_share + prior_share must be < 1, got {total}")
+        return self
+
+
 class BinnedPriorDefense(ClippedLabelDefense):
     """A mechanism on a support of `bins` points over [low, high], against a prior: a Laplace-noised
     histogram (replace-one L1 sensitivity 2) with `prior_share` of epsilon, or uniform (public) at 0."""
 
-    params: ClassVar[tuple[str, ...]] = (*CLIP_PARAMS, "bins", "prior_share")
+    Params = BinnedPriorParams
 
     def __init__(self, epsilon: float, low: float | None, high: float | None, bounds_share: float, bins: int,
                  prior_share: float) -> None:
         super().__init__(epsilon, None, low, high, bounds_share)
         self.bins, self.prior_share = bins, prior_share
-        check(self.bounds_share + prior_share < 1,
-              f"{self.name}: bounds_share + prior_share must be < 1, got {self.bounds_share + prior_share}")
 
     @classmethod
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict):
         cls.check_task(task)
         p = cls.read_params(params)
-        low, high, share = cls.read_bounds(p)
-        return cls(check_epsilon(epsilon), low, high, share, p.integer("bins", 20, low=2),
-                   p.number("prior_share", 0.1, low=0, high=1, high_open=True))
+        return cls(check_epsilon(epsilon), p.low, p.high, p.bounds_share or 0.0, p.bins, p.prior_share)
 
     @property
     def mechanism_epsilon(self) -> float:
@@ -172,6 +181,7 @@ class RROnBins(BinnedPriorDefense):
     """RR-on-bins with a private prior (see the module docstring for the accounting)."""
 
     name = "rr_on_bins"
+    summary = "Ghazi et al.'s RR-on-bins: optimal eps-DP randomiser for squared loss against a private prior."
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         support, index, prior = self.support_and_prior(y, rng)

@@ -73,6 +73,7 @@ class UnbiasedOptimal(BinnedPriorDefense):
     """The optimal unbiased randomiser against a private prior (module docstring)."""
 
     name = "unbiased_opt"
+    summary = "Badanidiyuru et al.'s optimal unbiased eps-DP label randomiser (a linear program)."
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         support, _, prior = self.support_and_prior(y, rng)

@@ -46,7 +46,7 @@ def last_epoch_view(view: PartyView) -> PartyView:
 
 def with_epochs(name: str, params: dict, transcript: str) -> dict:
     """On the all-epochs transcript, attacks that can use several epochs are told to use them all."""
-    if transcript == "all" and "epochs" in attacks.ATTACKS.get(name).defaults:
+    if transcript == "all" and "epochs" in attacks.ATTACKS.get(name).Params.model_fields:
         return {"epochs": "all", **params}
     return params
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from fedsim.evaluation import exact_auc, run_auc, synthetic_scores
+from fedsim.fileio import write_atomic
 from fedsim.progress import progress_bar
 
 METHODS = ("naive_rr", "rr", "dpauc", "hist", "hist_gauss")
@@ -72,7 +71,8 @@ def accuracy(args: argparse.Namespace) -> None:
             print(f"  eps {epsilon:g}, M = {clients}: ours {r['bias']:+.4f} / {r['std']:.4f}   "
                   f"published {bias:+.4f} / {std:.4f}")
     if args.json:
-        write_atomic(Path(args.json), json.dumps(rows, indent=1).encode())
+        text = json.dumps(rows, indent=1)
+        write_atomic(Path(args.json), lambda p: p.write_text(text))
     if args.plot:
         plot(rows, args, Path(args.plot))
 
@@ -97,16 +97,8 @@ def plot(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
     np.atleast_1d(axes)[-1].legend()
     fig.suptitle(f"Private AUC on {args.dataset} (n = {rows[0]['n']:,}, exact AUC {rows[0]['exact']:.3f})")
     fig.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=path.parent or ".", suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=120)
-    os.replace(tmp.name, path)
+    write_atomic(path, lambda p: fig.savefig(p, dpi=120, format="png"))
     print(f"plot: {path}")
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent or ".", delete=False) as tmp:
-        tmp.write(payload)
-    os.replace(tmp.name, path)
 
 
 def speed(args: argparse.Namespace) -> None:

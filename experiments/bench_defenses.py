@@ -2,7 +2,7 @@
 
 For each dataset and seed: no defence; label mechanisms (laplace, gaussian, rr_on_bins, unbiased_opt) at epsilon in
 {0.5, 1, 2, 4, 8}; gradient defences at a few strengths. After training, the feature party 0 transcript
-is attacked with LBA and model completion (if `attacks.evaluate_attack` is importable) using a seeded
+is attacked with LBA and model completion (unless --no-attacks) using a seeded
 known-label fraction. Clip bounds are public a-priori ranges: diabetes [0, 400] (the progression score
 is reported between 25 and 346 in Efron et al. 2004), synthetic_regression [0, 30] (Friedman #1 without
 its unit noise lies in [0, 30]).
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fedsim.attacks import evaluate_attack
 from fedsim.config import TrainConfig
 from fedsim.progress import progress_bar
 from fedsim.training import train
@@ -83,22 +84,13 @@ def config_for(cell: Cell, dataset: str, seed: int) -> TrainConfig:
                        defense_params=params, record_last_epochs=1)
 
 
-def attack_fn():
-    """`attacks.evaluate_attack` when the attacks package provides it, else None (main-task columns only)."""
-    try:
-        from fedsim import attacks
-    except ImportError:
-        return None
-    return getattr(attacks, "evaluate_attack", None)
-
-
-def run_cell(cell: Cell, dataset: str, seed: int, evaluate_attack) -> dict[str, Any]:
-    result = train(config_for(cell, dataset, seed), record=evaluate_attack is not None)
+def run_cell(cell: Cell, dataset: str, seed: int, attacks_on: bool) -> dict[str, Any]:
+    result = train(config_for(cell, dataset, seed), record=attacks_on)
     row: dict[str, Any] = {"dataset": dataset, "seed": seed, "defense": cell.defense, "strength": cell.strength,
                            "epsilon": result.privacy.epsilon, "delta": result.privacy.delta,
                            "test_mse": result.metrics["mse"], "test_r2": result.metrics["r2"],
                            "train_s": result.train_s}
-    if evaluate_attack is not None:
+    if attacks_on:
         view = result.party_view(0)
         for name in ATTACKS:
             start = time.perf_counter()
@@ -136,7 +128,7 @@ def _work(job: tuple[str, int, Cell, bool]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     dataset, seed, cell, attacks_on = job
-    return run_cell(cell, dataset, seed, attack_fn() if attacks_on else None)
+    return run_cell(cell, dataset, seed, attacks_on)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="run at most N rows (a smoke test)")
     parser.add_argument("--no-attacks", action="store_true")
     args = parser.parse_args(argv)
-    attacks_on = not args.no_attacks and attack_fn() is not None
+    attacks_on = not args.no_attacks
     done = set()
     if args.out.exists():
         previous = pd.read_csv(args.out)

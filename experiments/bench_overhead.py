@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
+from fedsim.assembly import build_feature_party, build_label_party, load_dataset, resolve_defenses
 from fedsim.config import ModelConfig, TrainConfig
 from fedsim.reference import MonolithicTrainer
 from fedsim.runtime.local import run_local
 from fedsim.schedule import Schedule
-from fedsim.training import build_feature_party, build_label_party, load_dataset, resolve_defenses, train
+from fedsim.training import train
 
 
 def _config(batch_size: int, rows: int, hidden: int = 64) -> TrainConfig:
@@ -83,7 +84,7 @@ def _memory_child(mode: str, rows: int) -> None:
 def bench_memory(rows: int) -> dict:
     peaks = {}
     for mode in ("none", "streamed", "in_memory"):
-        out = subprocess.run([sys.executable, "-m", "experiments.bench_overhead", "--memory-child", mode,
+        out = subprocess.run([sys.executable, "-m", "fedsim.experiments.bench_overhead", "--memory-child", mode,
                               "--rows", str(rows)], check=True, capture_output=True, text=True).stdout
         peaks[mode] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
     ratio = peaks["streamed"] / peaks["none"]

@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fedsim.assembly import resolve_defenses
 from fedsim.config import TrainConfig
+from fedsim.data import DATASETS
 from fedsim.errors import UserError, check
+from fedsim.evaluation import METHODS, SYNTHETIC
+from fedsim.evaluation.runner import make_settings
+from fedsim.params import validate_params
+from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
 
 Scalar = float | int | str | bool
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
@@ -69,8 +74,6 @@ class Source(Strict):
     @property
     def missing(self) -> bool:
         """An optional built-in dataset whose extra is not installed."""
-        from fedsim.data import DATASETS
-
         return self.optional and self.name in DATASETS and not DATASETS.get(self.name).available
 
     @model_validator(mode="after")
@@ -456,8 +459,8 @@ def _auc_cells(study: AucStudy, where: str) -> list[Cell]:
 
 
 class NameChecker:
-    """Checks names against the registries; a registry whose package is not importable is not checked
-    here (its cells then fail at run time with the import error recorded)."""
+    """Checks names against the registries and parameters against each plugin's schema (`fedsim.params`),
+    so a grid fails on its first mistake before any work; only `UserError` is caught (a bug stays a bug)."""
 
     def __init__(self, where: str) -> None:
         self.where = where
@@ -468,8 +471,6 @@ class NameChecker:
 
     def dataset(self, source: Source, loc: str) -> str | None:
         """The dataset's task (None for a user file: inferred when it is read)."""
-        from fedsim.data import DATASETS
-
         if source.name is None:
             return None
         try:
@@ -483,63 +484,47 @@ class NameChecker:
         return spec.task
 
     def attack(self, entry: AttackEntry, task: str | None, loc: str) -> None:
-        """Name, task and parameters (an attack checks its parameter names and types when built)."""
+        """Name, task and parameters (through the attack's parameter schema)."""
         try:
-            from fedsim import attacks
-        except ImportError:
-            return
-        if not attacks.ATTACKS.names():
-            return
-        try:
-            cls = attacks.ATTACKS.get(entry.name)
+            cls = ATTACKS.get(entry.name)
         except UserError as exc:
             self.fail(f"{loc}.name", str(exc))
-        tasks = tuple(getattr(cls, "tasks", ()))
-        if task is not None and tasks and task not in tasks:
-            usable = [n for n in attacks.ATTACKS.names() if task in getattr(attacks.ATTACKS.get(n), "tasks", ())]
+        if task is not None and task not in cls.tasks:
+            usable = [n for n in ATTACKS.names() if task in ATTACKS.get(n).tasks]
             self.fail(f"{loc}.name", f"attack {entry.name!r} does not apply to {task} tasks (it supports "
-                                     f"{', '.join(tasks)}); {task} attacks: {', '.join(usable)}")
+                                     f"{', '.join(cls.tasks)}); {task} attacks: {', '.join(usable)}")
         try:
-            cls(dict(entry.params))
-        except (ValueError, TypeError) as exc:  # UserError is a ValueError
-            self.fail(f"{loc}.params", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            validate_params(cls.Params, entry.params, f"attack {entry.name!r}")
+        except UserError as exc:
+            self.fail(f"{loc}.params", str(exc))
 
     def defenses(self, config: TrainConfig, task: str | None, loc: str) -> None:
-        """Builds the defences once per distinct setting, so bad names and parameters fail before any work."""
+        """Builds the defences once per distinct setting (names, tasks, parameters through each defence's
+        schema, and the checks that need epsilon and the task), so they fail before any work."""
         marker = json.dumps([config.label_defense, config.gradient_defense, config.epsilon, config.delta,
                              config.defense_params, task], sort_keys=True, default=str)
         if (config.label_defense is None and config.gradient_defense is None) or marker in self._checked:
             return
         self._checked.add(marker)
-        try:
-            from fedsim import defenses
-        except ImportError:
-            return
-        for kind, name, registry in (("label", config.label_defense, defenses.LABEL_DEFENSES),
-                                     ("gradient", config.gradient_defense, defenses.GRADIENT_DEFENSES)):
-            if name is None or not registry.names():
+        for kind, name, registry in (("label", config.label_defense, LABEL_DEFENSES),
+                                     ("gradient", config.gradient_defense, GRADIENT_DEFENSES)):
+            if name is None:
                 continue
             try:
                 cls = registry.get(name)
             except UserError as exc:
                 self.fail(f"{loc}.{kind}", str(exc))
-            tasks = tuple(getattr(cls, "tasks", ()))
-            if task is not None and tasks and task not in tasks:
+            if task is not None and task not in cls.tasks:
                 self.fail(f"{loc}.{kind}", f"{kind} defence {name!r} does not apply to {task} tasks "
-                                           f"(it supports {', '.join(tasks)})")
-        if task is None or not (defenses.LABEL_DEFENSES.names() or defenses.GRADIENT_DEFENSES.names()):
+                                           f"(it supports {', '.join(cls.tasks)})")
+        if task is None:
             return
         try:
             resolve_defenses(config, task)
-        except (ValueError, TypeError, KeyError) as exc:  # UserError is a ValueError
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.fail(loc, f"{config.label_defense or config.gradient_defense}: {message}")
+        except UserError as exc:
+            self.fail(loc, str(exc))
 
     def synthetic(self, name: str, loc: str) -> None:
-        try:
-            from fedsim.evaluation import SYNTHETIC
-        except ImportError:
-            return
         try:
             SYNTHETIC.get(name)
         except UserError as exc:
@@ -548,27 +533,14 @@ class NameChecker:
     def auc_method(self, method: str, loc: str) -> bool:
         """Checks the name; returns whether the method takes an epsilon (exact does not)."""
         try:
-            from fedsim.evaluation import METHODS
-        except ImportError:
-            return True
-        if not METHODS.names():
-            return True
-        try:
-            chosen = METHODS.get(method)
+            return METHODS.get(method).needs_epsilon
         except UserError:
             self.fail(f"{loc}.name", f"unknown AUC method {method!r}; valid: {', '.join(METHODS.names())}")
-        return bool(getattr(chosen, "needs_epsilon", True))
 
     def auc_settings(self, method: AucMethodEntry, epsilon: float | None, buckets: int | None, study: AucStudy,
                      loc: str) -> None:
-        """The evaluation's own checks of a method's settings (delta, buckets, thresholds), run up front."""
-        try:
-            from fedsim.evaluation.runner import make_settings
-        except ImportError:
-            return
+        """The method's settings (delta, buckets, thresholds) through its parameter schema, up front."""
         try:
             make_settings(method.name, epsilon, method.delta, buckets, thresholds=study.thresholds)
         except UserError as exc:
             self.fail(loc, str(exc).replace("--", ""))
-        except TypeError:  # an internal signature changed: the cell reports any error when it runs
-            return

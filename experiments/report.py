@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.errors import check
-from fedsim.experiments.runner import write_atomic
+from fedsim.fileio import write_atomic
 
 BUDGET = 0.10  # the summary's allowed relative increase of the main-task loss over no defence
 SEP = " ± "

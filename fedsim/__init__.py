@@ -1,3 +1,5 @@
 """fedsim: a simulator for label privacy in vertical federated learning and split learning."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+__version__ = metadata.version("fedsim")

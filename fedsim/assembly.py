@@ -14,7 +14,6 @@ import torch
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
 from fedsim.errors import UserError, check
-from fedsim.metrics import task_metrics
 from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
 from fedsim.parties import FeatureParty, LabelParty, make_optimizer
 from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
@@ -34,7 +33,7 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
         features, target, _ = load_table(config.dataset, rng, config.rows)
         name = config.dataset
     return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
-                               config.test_fraction)
+                               config.test_fraction, release_source=True)
 
 
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
@@ -96,7 +95,7 @@ def build_feature_party(
     block = dataset.blocks[index]
     model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(block.dim, config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder)
+    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder, config.local_steps)
 
 
 def build_label_party(
@@ -140,13 +139,4 @@ def build_label_party(
     elif top_model_dp is not None:
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
-                      top_model_dp)
-
-
-def evaluate(
-    feature_parties: list[FeatureParty], label_party: LabelParty, dataset: VerticalDataset
-) -> dict[str, float]:
-    embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
-    return task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
-
-
+                      top_model_dp, config.local_steps)

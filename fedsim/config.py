@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fedsim.errors import UserError
+from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
 
 
 class ModelConfig(BaseModel):
@@ -50,6 +51,7 @@ class TrainConfig(BaseModel):
     delta: float | None = None
     defense_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     record_last_epochs: int | None = Field(None, ge=1)
+    local_steps: int = Field(1, ge=1)  # FedBCD: updates per exchange, every party reusing what it last received
 
     @field_validator("lr")
     @classmethod
@@ -68,17 +70,40 @@ class TrainConfig(BaseModel):
             raise ValueError("give --dataset NAME or --data PATH --target COLUMN")
         return self
 
+    @model_validator(mode="after")
+    def _privacy_needs_a_mechanism(self) -> TrainConfig:
+        """--epsilon/--delta without a defence would be silently ignored and the run would look private."""
+        defended = self.label_defense is not None or self.gradient_defense is not None
+        if self.epsilon is not None and not defended:
+            raise ValueError(f"--epsilon needs a defence: add {_defence_flags()}")
+        if self.delta is not None and not (defended or "top_dp_epsilon" in self.defense_params):
+            raise ValueError(f"--delta needs a defence or top-model DP-SGD (--defense-param top_dp_epsilon=EPS): "
+                             f"add {_defence_flags()}")
+        return self
+
     @property
     def source_name(self) -> str:
         return self.dataset if self.dataset is not None else str(self.data)
 
 
+def _defence_flags() -> str:
+    label = "|".join(LABEL_DEFENSES.names())
+    gradient = "|".join(GRADIENT_DEFENSES.names())
+    return f"--label-defense {label} or --gradient-defense {gradient}"
+
+
 def validated(schema: type[BaseModel], **values) -> BaseModel:
-    """Build a pydantic model, turning the first validation error into a one-line `UserError`."""
+    """Build a pydantic model, turning the first validation error into a one-line `UserError`.
+
+    A field's error names the field and the value given; a cross-field rule (empty location) prints only its
+    message, never the whole config.
+    """
     try:
         return schema(**values)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or schema.__name__
         message = error["msg"].removeprefix("Value error, ")
-        raise UserError(f"{where.replace('_', '-')}: {message} (got {error.get('input')!r})") from None
+        if not error["loc"]:  # a rule across fields: its message names the flags; the input is the whole config
+            raise UserError(message) from None
+        where = ".".join(str(p) for p in error["loc"]).replace("_", "-")
+        raise UserError(f"{where}: {message} (got {error.get('input')!r})") from None

@@ -29,8 +29,10 @@ class FeatureParty:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         recorder: TranscriptRecorder | None = None,
+        local_steps: int = 1,
     ) -> None:
         self.index = index
+        self.local_steps = local_steps  # FedBCD: updates per received gradient
         self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         self.sample_ids = np.asarray(sample_ids, dtype=np.int64)
         self.model = model
@@ -53,6 +55,10 @@ class FeatureParty:
         self.optimizer.step()
         if self.recorder is not None:
             self.recorder.record(epoch, step, self.sample_ids[self._rows], self._output, gradient)
+        for _ in range(self.local_steps - 1):  # FedBCD: more updates of the same batch from the stale gradient
+            self.optimizer.zero_grad(set_to_none=True)
+            self.model(self.features[torch.from_numpy(self._rows)]).backward(gradient)
+            self.optimizer.step()
         self._output = None
 
     @torch.no_grad()
@@ -72,6 +78,7 @@ class LabelParty:
         gradient_transform: GradientTransform | None = None,
         prediction_column: int = 0,
         top_model_dp: TopModelDP | None = None,
+        local_steps: int = 1,
     ) -> None:
         targets = np.asarray(targets, dtype=np.float32)
         self.targets = torch.from_numpy(targets.reshape(len(targets), -1).copy())
@@ -81,21 +88,34 @@ class LabelParty:
         self.gradient_transform = gradient_transform or GradientTransform()
         self.prediction_column = prediction_column
         self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
+        self.local_steps = local_steps  # FedBCD: top-model updates per received set of embeddings
         self.loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
+
+    def loss(self, rows: np.ndarray, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch's loss on the concatenated embeddings; also returns the row index and the targets."""
+        index = torch.from_numpy(rows)
+        targets = self.targets[index]
+        return self.loss_fn(self.model(torch.cat(embeddings, dim=1)), targets), index, targets
+
+    def defend(self, cut_gradients: list[torch.Tensor], index: torch.Tensor, targets: torch.Tensor, epoch: int,
+               step: int) -> list[torch.Tensor]:
+        """The gradients the feature parties receive: the gradient transform applied to each cut gradient."""
+        return [self.gradient_transform(g, GradientContext(party, epoch, step, index, targets, len(index)))
+                for party, g in enumerate(cut_gradients)]
 
     def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:
         """Loss on the concatenated embeddings, top-model update, one (defended) cut gradient per feature party."""
         inputs = [h.detach().requires_grad_(True) for h in embeddings]
-        index = torch.from_numpy(rows)
-        targets = self.targets[index]
-        loss = self.loss_fn(self.model(torch.cat(inputs, dim=1)), targets)
+        loss, index, targets = self.loss(rows, inputs)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return [
-            self.gradient_transform(h.grad, GradientContext(party, epoch, step, index, targets, len(rows)))
-            for party, h in enumerate(inputs)
-        ]
+        gradients = self.defend([h.grad for h in inputs], index, targets, epoch, step)
+        for _ in range(self.local_steps - 1):  # FedBCD: more top updates from the same (stale) embeddings
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss(rows, [h.detach() for h in inputs])[0].backward()
+            self.optimizer.step()
+        return gradients
 
     @torch.no_grad()
     def predict(self, embeddings: list[torch.Tensor]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The outcome of one training run, the same object for every runtime, and its on-disk form."""
+"""The outcome of one training run, built by `finish_run` for every runtime, and its on-disk form."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import numpy as np
 
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
+from fedsim.fileio import staged_directory
+from fedsim.metrics import task_metrics
 from fedsim.parties import FeatureParty, LabelParty
-from fedsim.privacy import PrivacyClaim
-from fedsim.rundir import FORMAT_VERSION, PartyView, save_party, write_json_atomic
+from fedsim.privacy import PrivacyClaim, combine_claims
+from fedsim.protocol import GradientTransform, LabelTransform
+from fedsim.rundir import ManifestPrivacy, PartyShape, PartyView, TranscriptManifest, save_party
 from fedsim.transcript import Transcript
 
 
@@ -36,12 +39,24 @@ class TrainResult:
         fp.model.eval()
         return PartyView(party, self.transcripts[party], self.dataset.blocks[party].train, self.dataset.train_ids,
                          fp.model, self.dataset.task, loss_name(self.dataset.task), self.config.batch_size,
-                         self.dataset.parties, manifest(self))
+                         self.dataset.parties, self.manifest())
 
     def _top_model_dp(self) -> dict[str, Any]:
         """Opacus DP-SGD on the top model, reported apart: it covers the weights, not the cut gradients."""
         top = self.label_party.top_model_dp
         return {"top_model_dp": top.report()} if top is not None else {}
+
+    def manifest(self) -> TranscriptManifest:
+        """What the transcript folder's manifest.json records about this run (also on in-memory views)."""
+        return TranscriptManifest(
+            config=self.config, dataset=self.dataset.name, task=self.dataset.task, loss=loss_name(self.dataset.task),
+            seed=self.config.seed, parties=self.dataset.parties, n_train=self.dataset.n_train,
+            epochs_recorded=self.transcripts[0].epoch_numbers if self.transcripts else [],
+            shapes=[PartyShape(party=k, features=b.dim, embedding_dim=self.config.model.embedding_dim)
+                    for k, b in enumerate(self.dataset.blocks)],
+            privacy=ManifestPrivacy(epsilon=self.privacy.epsilon, delta=self.privacy.delta,
+                                    guarantee=self.privacy.guarantee),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,28 +89,46 @@ class TrainResult:
         }
 
 
+EVAL_CHUNK = 1 << 16  # test rows per forward pass when a run is evaluated
+
+
 def loss_name(task: str) -> str:
     return "mse" if task == "regression" else "bce_with_logits"
 
 
-def manifest(result: TrainResult) -> dict[str, Any]:
+def finish_run(
+    config: TrainConfig, dataset: VerticalDataset, feature_parties: list[FeatureParty], label_party: LabelParty,
+    label_transform: LabelTransform, gradient_transform: GradientTransform, train_s: float, steps: int,
+    transcripts: list[Transcript], extra: dict[str, Any] | None = None,
+) -> TrainResult:
+    """The result of a finished run, the same for every runtime: test metrics of the trained parties and the
+    privacy claim of the label party's two hooks combined. The test set runs in row chunks, so a large one
+    never holds every hidden activation at once."""
+    predictions = [
+        label_party.predict([party.embed(dataset.blocks[party.index].test[start : start + EVAL_CHUNK])
+                             for party in feature_parties])
+        for start in range(0, dataset.n_test, EVAL_CHUNK)
+    ]
+    metrics = task_metrics(dataset.task, dataset.y_test, np.concatenate(predictions))
+    privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
+    extra = {"communication": communication(config, dataset, steps), **(extra or {})}
+    return TrainResult(config, dataset, metrics, privacy, train_s, steps, transcripts, feature_parties, label_party,
+                       extra=extra)
+
+
+def communication(config: TrainConfig, dataset: VerticalDataset, steps: int) -> dict[str, Any]:
+    """What the protocol sends, in payload bytes: per feature party, its float32 embeddings up and, down, its
+    float32 cut gradients and the batch's int64 row ids; every epoch sends every training row once, so the
+    figures are the same in both runtimes (the Flower messages add framing, not counted here). With FedBCD
+    (`local_steps` Q) each exchange is followed by Q updates, so updates = Q x exchanges."""
+    rows = config.epochs * dataset.n_train
+    dim = config.model.embedding_dim
+    party = {"embeddings_up": 4 * rows * dim, "gradients_down": 4 * rows * dim, "batch_ids_down": 8 * rows}
+    per_party = sum(party.values())
     return {
-        "format": FORMAT_VERSION,
-        "config": result.config.model_dump(mode="json"),
-        "dataset": result.dataset.name,
-        "task": result.dataset.task,
-        "loss": loss_name(result.dataset.task),
-        "reduction": "mean",
-        "seed": result.config.seed,
-        "parties": result.dataset.parties,
-        "n_train": result.dataset.n_train,
-        "epochs_recorded": result.transcripts[0].epoch_numbers if result.transcripts else [],
-        "shapes": [
-            {"party": k, "features": b.dim, "embedding_dim": result.config.model.embedding_dim}
-            for k, b in enumerate(result.dataset.blocks)
-        ],
-        "privacy": {"epsilon": result.privacy.epsilon, "delta": result.privacy.delta,
-                    "guarantee": result.privacy.guarantee},
+        "exchanges": steps, "updates_per_exchange": config.local_steps, "per_party": party,
+        "bytes_per_party_per_exchange": per_party / max(steps, 1),
+        "total_bytes": per_party * dataset.parties,
     }
 
 
@@ -109,4 +142,11 @@ def save_run(result: TrainResult, folder: Path, transcripts_written: bool = Fals
     (folder / "truth").mkdir()
     np.savez(folder / "truth" / "labels.npz", train_ids=result.dataset.train_ids, y_train=result.dataset.y_train,
              test_ids=result.dataset.test_ids, y_test=result.dataset.y_test)
-    write_json_atomic(folder / "manifest.json", manifest(result))
+    result.manifest().write(folder)
+
+
+def write_run(result: TrainResult, folder: Path, overwrite: bool = False) -> None:
+    """Save a run trained in memory as transcript folder `folder`, all or nothing."""
+    with staged_directory(folder, overwrite) as staging:
+        save_run(result, staging)
+    result.transcript_dir = folder

@@ -1,8 +1,8 @@
-"""Folders written atomically, and the on-disk form of a training run's transcripts.
+"""The on-disk form of a training run's transcripts: its typed manifest and what each feature party holds.
 
 Layout of a transcript folder (`fedsim train --transcript DIR`):
 
-    DIR/manifest.json              config, dataset, seed, task, loss, parties and shapes
+    DIR/manifest.json              `TranscriptManifest`: format, config, dataset, task, loss, parties, shapes
     DIR/party_K/epoch_NNNN/*.npy   what feature party K observed (see fedsim.transcript)
     DIR/party_K/features.npy       party K's own training features (rows aligned with sample_ids.npy)
     DIR/party_K/sample_ids.npy
@@ -13,53 +13,92 @@ Layout of a transcript folder (`fedsim train --transcript DIR`):
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
-from fedsim.config import ModelConfig
-from fedsim.errors import UserError, check
+from fedsim.config import TrainConfig
+from fedsim.errors import UserError, check, first_line
+from fedsim.fileio import write_json_atomic
 from fedsim.models import build_bottom_model
 from fedsim.transcript import Transcript
 
 FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
 
 
-def check_output_dir(path: Path, overwrite: bool) -> None:
-    check(overwrite or not path.exists(),
-          f"output directory {str(path)!r} already exists; pass --overwrite to replace it")
+class PartyShape(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    party: int = Field(ge=0)
+    features: int = Field(ge=1)
+    embedding_dim: int = Field(ge=1)
 
 
-@contextmanager
-def staged_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Write into a hidden sibling folder, then rename it to `final`; on error nothing is left behind."""
-    check_output_dir(final, overwrite)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        yield staging
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+class ManifestPrivacy(BaseModel):
+    """The run's label-DP claim (epsilon None: no formal guarantee)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: float | None
+    delta: float | None
+    guarantee: str
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+class TranscriptManifest(BaseModel):
+    """manifest.json of a transcript folder: what an attack may know about the run besides its party's files.
+
+    `format` is the version of the folder layout; a reader refuses a newer one rather than misread it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: int = FORMAT_VERSION
+    config: TrainConfig
+    dataset: str
+    task: Literal["regression", "binary"]
+    loss: Literal["mse", "bce_with_logits"]
+    reduction: Literal["mean"] = "mean"
+    seed: int
+    parties: int = Field(ge=1)
+    n_train: int = Field(ge=1)
+    epochs_recorded: list[int]
+    shapes: list[PartyShape]
+    privacy: ManifestPrivacy
+
+    def write(self, folder: Path) -> None:
+        write_json_atomic(Path(folder) / MANIFEST, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls, folder: Path) -> TranscriptManifest:
+        """The manifest of transcript folder `folder`, else a one-line `UserError` (missing, corrupt, newer)."""
+        folder = Path(folder)
+        check(folder.is_dir(), f"transcript directory {str(folder)!r} does not exist")
+        path = folder / MANIFEST
+        check(path.is_file(), f"{str(folder)!r} is not a transcript directory: {MANIFEST} is missing")
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"corrupt transcript manifest {str(path)!r}: {exc}") from None
+        version = raw.get("format") if isinstance(raw, dict) else None
+        check(isinstance(version, int) and not isinstance(version, bool),
+              f"corrupt transcript manifest {str(path)!r}: no format version")
+        check(version <= FORMAT_VERSION, f"transcript folder {str(folder)!r} has format {version}, newer than "
+                                         f"this fedsim reads ({FORMAT_VERSION}): upgrade fedsim")
+        check(version == FORMAT_VERSION, f"unsupported transcript format {version} in {str(path)!r} "
+                                         f"(this fedsim reads format {FORMAT_VERSION})")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise UserError(f"corrupt transcript manifest {str(path)!r}: {where}: {error['msg']}") from None
 
 
 @dataclass
@@ -75,7 +114,7 @@ class PartyView:
     loss: str  # "mse" | "bce_with_logits", reduction "mean" over the batch
     batch_size: int
     n_parties: int
-    manifest: dict[str, Any]
+    manifest: TranscriptManifest
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in this party's feature table."""
@@ -100,39 +139,26 @@ def save_party(folder: Path, view: PartyView) -> None:
     torch.save(view.bottom_model.state_dict(), folder / "bottom_model.pt")
 
 
-def load_manifest(directory: Path) -> dict[str, Any]:
-    directory = Path(directory)
-    check(directory.is_dir(), f"transcript directory {str(directory)!r} does not exist")
-    path = directory / "manifest.json"
-    check(path.is_file(), f"{str(directory)!r} is not a transcript directory: manifest.json is missing")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"corrupt transcript manifest {str(path)!r}: {exc}") from None
-    check(manifest.get("format") == FORMAT_VERSION, f"unsupported transcript format in {str(path)!r}")
-    return manifest
-
-
 def load_party_view(directory: Path, party: int = 0) -> PartyView:
     """Load what feature party `party` holds from a transcript folder (never the truth file)."""
     directory = Path(directory)
-    manifest = load_manifest(directory)
-    n_parties = int(manifest["parties"])
+    manifest = TranscriptManifest.read(directory)
+    n_parties = manifest.parties
     check(0 <= party < n_parties, f"party must be in 0..{n_parties - 1}, got {party}")
     folder = directory / f"party_{party}"
     try:
         transcript = Transcript.load(folder, party)
         features = np.load(folder / "features.npy")
         sample_ids = np.load(folder / "sample_ids.npy")
-        model = build_bottom_model(features.shape[1], ModelConfig(**manifest["config"]["model"]))
+        model = build_bottom_model(features.shape[1], manifest.config.model)
         model.load_state_dict(torch.load(folder / "bottom_model.pt", weights_only=True))
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise UserError(f"corrupt transcript directory {str(directory)!r}: {str(exc).splitlines()[0]}") from None
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise UserError(f"corrupt transcript directory {str(directory)!r}: {first_line(exc)}") from None
     check(len(transcript.epochs) > 0, f"transcript directory {str(directory)!r} holds no recorded epoch")
     model.eval()
     return PartyView(
         party=party, transcript=transcript, features=features, sample_ids=sample_ids, bottom_model=model,
-        task=manifest["task"], loss=manifest["loss"], batch_size=int(manifest["config"]["batch_size"]),
+        task=manifest.task, loss=manifest.loss, batch_size=manifest.config.batch_size,
         n_parties=n_parties, manifest=manifest,
     )
 

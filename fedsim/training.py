@@ -8,18 +8,16 @@ from pathlib import Path
 from fedsim.assembly import (
     build_feature_party,
     build_label_party,
-    evaluate,
     load_dataset,
     make_schedule,
     resolve_defenses,
 )
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
-from fedsim.privacy import combine_claims
+from fedsim.fileio import check_output_dir, staged_directory
 from fedsim.progress import progress_bar
 from fedsim.protocol import GradientTransform, LabelTransform
-from fedsim.run_result import TrainResult, save_run
-from fedsim.rundir import check_output_dir, staged_directory
+from fedsim.run_result import TrainResult, finish_run, save_run
 from fedsim.runtime.local import run_local
 from fedsim.transcript import Transcript, TranscriptRecorder
 
@@ -74,8 +72,7 @@ def _train_local(
         run_local(feature_parties, label_party, schedule, advance)
     train_s = time.perf_counter() - start
     transcripts = [p.recorder.finish() for p in feature_parties if p.recorder is not None]
-    privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
-    return TrainResult(config, dataset, evaluate(feature_parties, label_party, dataset), privacy, train_s,
-                       schedule.total_steps, transcripts, feature_parties, label_party)
+    return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,
+                      schedule.total_steps, transcripts)
 
 

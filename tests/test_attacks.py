@@ -94,7 +94,7 @@ def test_known_zero_allowed_only_for_attacks_that_need_none(mlp_run, ctr_run):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"name": "nope"}, "unknown attack 'nope'; valid: "),
-    ({"name": "lba", "params": {"bogus": 1}}, "has no parameter 'bogus'; valid: batch"),
+    ({"name": "lba", "params": {"bogus": 1}}, "unknown parameter 'bogus' for attack 'lba'; valid: batch"),
     ({"name": "lba", "params": {"lr": "fast"}}, "must be a finite number"),
     ({"name": "lba", "params": {"init": "zeros"}}, "must be one of"),
     ({"name": "lba", "params": {"epochs": 0}}, "'last', 'all'"),

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from fedsim.cli.app import main
-from fedsim.experiments import runner
+from fedsim.experiments import cells
 from fedsim.experiments.grid import expand, load_grid
 from fedsim.experiments.report import build_report, pareto_mask
 from fedsim.experiments.runner import run_grid
@@ -104,20 +104,20 @@ def test_binary_leakage_report_uses_auc(tmp_path):
 
 def test_a_failing_cell_is_recorded_and_retried(tmp_path, monkeypatch):
     grid, out = grid_file(tmp_path, TINY.split("[auc]")[0]), tmp_path / "out"
-    real = runner.run_leakage
+    real = cells.run_leakage
 
     def flaky(config):
         if config["train"]["seed"] == 1:
             raise RuntimeError("worker lost its disk")
         return real(config)
 
-    monkeypatch.setattr(runner, "run_leakage", flaky)
+    monkeypatch.setattr(cells, "run_leakage", flaky)
     first = run_grid(grid, out, workers=1, show_progress=False)
     assert first.failed == 3 and first.computed == 6
     table = pd.read_parquet(first.results)
     failed = table[table["status"] == "failed"]
     assert set(failed["seed"]) == {1} and failed["error"].str.contains("worker lost its disk").all()
-    monkeypatch.setattr(runner, "run_leakage", real)
+    monkeypatch.setattr(cells, "run_leakage", real)
     second = run_grid(grid, out, workers=1, show_progress=False)
     assert (second.computed, second.skipped, second.failed) == (3, 3, 0)
     assert (pd.read_parquet(second.results)["status"] == "ok").all()

@@ -12,7 +12,9 @@ import torch
 from conftest import small_config
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
+from fedsim.assembly import resolve_defenses
 from fedsim.errors import UserError
+from fedsim.params import parse_params
 from fedsim.runtime.flower.apps import client_app as feature_app_default
 from fedsim.runtime.flower.client import feature_app
 from fedsim.runtime.flower.direct import DirectGrid
@@ -207,3 +209,12 @@ def test_run_config_from_pyproject_and_bad_values():
     assert runtime == {"timeout": 60.0, "overwrite": False}
     with pytest.raises(UserError, match="parties"):
         settings_from_run_config({**defaults, "parties": 0})
+    laplace = {**defaults, "label-defense": "laplace", "epsilon": 1.0, "defense-params": "low=0 high=30"}
+    config, _ = settings_from_run_config(laplace)
+    assert config.defense_params == {"low": 0, "high": 30} == parse_params(["low=0", "high=30"], "--defense-param")
+    assert (resolve_defenses(config, "regression")[0].high, config.epsilon) == (30.0, 1.0)
+    config, _ = settings_from_run_config({**laplace, "defense-params": "low=0 high=x"})
+    with pytest.raises(UserError, match="defence 'laplace': parameter high must be a finite number; got 'x'"):
+        resolve_defenses(config, "regression")
+    with pytest.raises(UserError, match="defense-params takes KEY=VALUE"):
+        settings_from_run_config({**defaults, "defense-params": "low"})

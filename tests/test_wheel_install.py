@@ -4,6 +4,7 @@ source tree on the path), `fedsim demo` runs a tiny grid and the plugins are fou
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,9 +34,12 @@ repeats = 2
 
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
-    wheels = tmp_path / "wheels"
+    # build from a clean copy: a stale build/ folder in the checkout could put deleted modules into the wheel
+    source, wheels = tmp_path / "source", tmp_path / "wheels"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                                                ".pytest_cache", ".ruff_cache", "results"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(wheels), str(ROOT)], check=True, cwd=tmp_path)
+                    "-w", str(wheels), str(source)], check=True, cwd=tmp_path)
     wheel = next(wheels.glob("fedsim-*.whl"))
     venv = tmp_path / "venv"
     # the dependencies (torch, flwr, ...) come from this interpreter's site-packages; fedsim from the wheel only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
 
 import click
 import typer
@@ -10,23 +11,44 @@ import typer
 from fedsim.cli import attack as attack_cli
 from fedsim.cli import auc as auc_cli
 from fedsim.cli import bench as bench_cli
+from fedsim.cli import plugins as plugins_cli
 from fedsim.cli import train as train_cli
+from fedsim.cli.help import HelpCommand
 from fedsim.errors import UserError
 
 app = typer.Typer(
     name="fedsim",
-    help="Label privacy in vertical federated learning and split learning.",
+    help="Label privacy in vertical federated learning and split learning.\n\n"
+         "Start with `fedsim demo`; `fedsim COMMAND --help` describes each command.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps cleanly at 80 columns
 )
-app.command("datasets")(train_cli.datasets_command)
-app.command("train")(train_cli.train_command)
-app.command("attack")(attack_cli.attack_command)
-app.command("bench")(bench_cli.bench_command)
-app.command("report")(bench_cli.report_command)
-app.command("demo")(bench_cli.demo_command)
-app.command("auc")(auc_cli.auc_command)
+app.command("datasets", cls=HelpCommand)(train_cli.datasets_command)
+app.command("train", cls=HelpCommand)(train_cli.train_command)
+app.command("attack", cls=HelpCommand)(attack_cli.attack_command)
+app.command("bench", cls=HelpCommand)(bench_cli.bench_command)
+app.command("report", cls=HelpCommand)(bench_cli.report_command)
+app.command("demo", cls=HelpCommand)(bench_cli.demo_command)
+app.command("auc", cls=HelpCommand)(auc_cli.auc_command)
+app.command("attacks", cls=HelpCommand)(plugins_cli.attacks_command)
+app.command("defenses", cls=HelpCommand)(plugins_cli.defenses_command)
+app.command("auc-methods", cls=HelpCommand)(plugins_cli.auc_methods_command)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"fedsim {metadata.version('fedsim')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the installed version and exit."),
+) -> None:
+    """Options of `fedsim` itself."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="fedsim",
                               standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `fedsim`: the help, on stdout, as a usage error
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return _exit(2)
     except UserError as exc:
         print(f"fedsim: error: {exc}", file=sys.stderr)
         return _exit(2)

@@ -14,35 +14,42 @@ from fedsim.errors import check
 
 def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray, np.ndarray]:
     """Score and label columns of a CSV or Parquet file, with one-line errors for missing files/columns."""
-    from fedsim.data.files import read_table
+    from fedsim.data.files import read_frame
 
-    table, labels = read_table(path, label_col)
-    check(score_col in table.columns,
-          f"--score-col {score_col!r} is not a column of {str(path)!r}; columns: {', '.join(map(str, table.columns))}")
-    return table[score_col].to_numpy(), labels.to_numpy()
+    table = read_frame(path)
+    columns = ", ".join(map(str, table.columns))
+    for flag, column in (("--score-col", score_col), ("--label-col", label_col)):
+        check(column in table.columns, f"{flag} {column!r} is not a column of {str(path)!r}; columns: {columns}")
+    return table[score_col].to_numpy(), table[label_col].to_numpy()
 
 
 def auc_command(
-    data: Path = typer.Option(None, help="CSV or Parquet file with a score and a 0/1 label column."),
-    score_col: str = typer.Option("score", "--score-col"),
-    label_col: str = typer.Option("label", "--label-col"),
-    synthetic: str = typer.Option(None, help="A seeded synthetic score set: criteo | breast_cancer."),
-    method: str = typer.Option(..., help="exact | naive_rr | rr | dpauc | hist | hist_gauss."),
+    data: Path = typer.Option(None, help="CSV or Parquet file with a score column and a 0/1 label column."),
+    score_col: str = typer.Option("score", "--score-col", help="Score column of --data."),
+    label_col: str = typer.Option("label", "--label-col", help="0/1 label column of --data."),
+    synthetic: str = typer.Option(None, help="A seeded synthetic score set instead of --data: "
+                                             "{synthetic_scores}."),
+    method: str = typer.Option(..., help="AUC method: {auc_methods}."),
     epsilon: float = typer.Option(None, help="Total label-DP epsilon (> 0; inf: no noise)."),
     delta: float = typer.Option(None, help="delta of hist_gauss (default 1e-6)."),
     buckets: int = typer.Option(None, help="Score buckets (>= 2); default: a rule in n, epsilon, clients."),
     thresholds: int = typer.Option(100, help="DPAUC's number of thresholds K."),
     clients: int = typer.Option(1, help="Clients M, each adding its own noise (1: vertical / central)."),
     split: str = typer.Option("iid", help="How examples are spread over clients: iid | score_sorted."),
-    runtime: str = typer.Option("local", help="local | flower."),
-    setting: str = typer.Option("horizontal", help="horizontal (M clients) | vertical (score and label holder)."),
+    runtime: str = typer.Option("local", help="local | flower (the same computation as a Flower app)."),
+    setting: str = typer.Option("horizontal", help="horizontal (M clients) | vertical (a score holder and a "
+                                                   "label holder)."),
     threshold: float = typer.Option(None, help="Also report accuracy, precision, recall, F1 at score >= T."),
     repeats: int = typer.Option(1, help="R > 1: evaluate bias, std, RMSE and CI coverage over R releases."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Seed of the noise (and of --synthetic data)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """AUC under label differential privacy: exact, naive_rr, rr, dpauc, hist, hist_gauss."""
+    """Compute a score column's AUC under label DP.
+
+    One release with its 95% interval, or (--repeats R) bias, std, RMSE and interval coverage over R
+    releases. Methods: {auc_methods}.
+    """
     from fedsim.evaluation import run_auc, synthetic_scores
 
     check((data is None) != (synthetic is None), "give exactly one of --data PATH and --synthetic NAME")

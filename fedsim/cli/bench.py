@@ -30,9 +30,13 @@ def bench_command(
                                                         "most 8); 1 runs in this process without Ray."),
     ray_address: str = typer.Option(None, "--ray-address", help="Join an existing Ray cluster (e.g. auto)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> int:
-    """Run a benchmark grid: each cell trains once and runs all its attacks; results in DIR/results.parquet."""
+    """Run an experiment grid, resumably.
+
+    Each cell trains once and runs all its attacks; one row per (cell, attack) in DIR/results.parquet and
+    DIR/results.csv. Exit code 1 when a cell failed (a re-run retries it).
+    """
     from fedsim.experiments.runner import run_grid
 
     workers = workers or default_workers()
@@ -53,7 +57,10 @@ def report_command(
     directory: Path = typer.Argument(..., help="A folder written by `fedsim bench --out`."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
-    """Write DIR/report.md with tables per dataset and plots in DIR/plots/."""
+    """Write a grid's report: DIR/report.md and plots.
+
+    Tables per dataset, privacy-utility-leakage plots (Pareto front marked) and AUC error plots in DIR/plots/.
+    """
     from fedsim.experiments.report import build_report
 
     report = build_report(directory)
@@ -72,9 +79,13 @@ def demo_command(
     workers: int = typer.Option(None, "--workers", help="Parallel cells (default: one per core, at most 8)."),
     grid: str = typer.Option("quick", "--grid", help="The grid to run (default: the shipped quick grid)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> int:
-    """The main job on built-in data: the quick grid (leakage under label DP, private AUC), then its report."""
+    """Run the main job on built-in data and report it.
+
+    The quick grid (label leakage under label DP on diabetes, private AUC), then its report in
+    OUT/report.md; prints the headline numbers. A re-run resumes.
+    """
     from fedsim.experiments.report import build_report
     from fedsim.experiments.runner import run_grid
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: output, KEY=VALUE parsing."""
+"""Helpers shared by the CLI commands: output, and KEY=VALUE parsing (`fedsim.params.parse_params`)."""
 
 from __future__ import annotations
 
@@ -6,41 +6,15 @@ import json
 import sys
 from typing import Any
 
-from fedsim.errors import UserError
+from fedsim.fileio import to_jsonable
+from fedsim.params import parse_params
+
+__all__ = ["emit_json", "parse_params"]
 
 
 def emit_json(payload: dict[str, Any]) -> None:
     """Exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(payload, default=_jsonable) + "\n")
+    sys.stdout.write(json.dumps(to_jsonable(payload)) + "\n")
     sys.stdout.flush()
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
-def parse_value(text: str) -> float | int | bool | str:
-    lowered = text.lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
-
-
-def parse_params(items: list[str] | None, flag: str) -> dict[str, float | int | bool | str]:
-    """`KEY=VALUE` pairs to a dict (numbers and booleans parsed)."""
-    params: dict[str, float | int | bool | str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"{flag} takes KEY=VALUE, got {item!r}")
-        params[key.strip().replace("-", "_")] = parse_value(value.strip())
-    return params

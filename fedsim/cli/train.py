@@ -32,36 +32,58 @@ def datasets_command(json_output: bool = typer.Option(False, "--json", help="Pri
 
 
 def train_command(
-    dataset: str = typer.Option(None, help="Built-in dataset name (see `fedsim datasets`)."),
-    data: Path = typer.Option(None, help="A CSV or Parquet file with the features and the target."),
-    target: str = typer.Option(None, help="Target column of --data."),
-    id_column: str = typer.Option(None, "--id-column", help="Sample-id column of --data (default: row number)."),
+    dataset: str = typer.Option(None, help="Built-in dataset: {datasets} (default diabetes; `fedsim datasets` "
+                                           "lists sizes)."),
+    data: Path = typer.Option(None, help="A CSV or Parquet file with the feature columns and the target "
+                                         "(instead of --dataset)."),
+    target: str = typer.Option(None, help="Target (label) column of --data; required with --data."),
+    id_column: str = typer.Option(None, "--id-column",
+                                  help="Sample-id column of --data. Default: a column named 'id' if there is one, "
+                                       "else row numbers; a column that looks like a row id (unique integers "
+                                       "0..n-1 or 1..n) must be named here, or 'none' keeps it as a feature."),
     rows: int = typer.Option(None, help="Rows to generate (synthetic datasets only)."),
-    task: str = typer.Option(None, help="regression|binary (inferred when omitted)."),
-    parties: int = typer.Option(2, help="Number of feature parties."),
-    partition: str = typer.Option("contiguous", help="contiguous|random split of the feature columns."),
-    runtime: str = typer.Option("local", help="local|flower."),
-    epochs: int = typer.Option(20),
-    batch_size: int = typer.Option(64, "--batch-size"),
-    lr: float = typer.Option(1e-3, "--lr"),
-    embedding_dim: int = typer.Option(16, "--embedding-dim"),
+    task: str = typer.Option(None, help="regression | binary (default: binary if the target has two values)."),
+    parties: int = typer.Option(2, help="Number of feature parties K."),
+    partition: str = typer.Option("contiguous", help="How feature columns are split over the parties: "
+                                                     "contiguous | random (seeded)."),
+    runtime: str = typer.Option("local", help="local (in-process) | flower (Flower simulation on Ray)."),
+    epochs: int = typer.Option(20, help="Training epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Samples per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam) of every party."),
+    embedding_dim: int = typer.Option(16, "--embedding-dim", help="Width of each party's embedding."),
     hidden: int = typer.Option(64, help="Width of the bottom and top MLPs."),
-    top_model: str = typer.Option("mlp", "--top-model", help="mlp|linear."),
-    seed: int = typer.Option(0),
-    label_defense: str = typer.Option(None, "--label-defense"),
-    gradient_defense: str = typer.Option(None, "--gradient-defense"),
-    epsilon: float = typer.Option(None),
-    delta: float = typer.Option(None),
-    defense_param: list[str] = typer.Option(None, "--defense-param", help="KEY=VALUE, repeatable."),
-    transcript: Path = typer.Option(None, help="Save every feature party's transcript to this new folder."),
-    record_last_epochs: int = typer.Option(None, "--record-last-epochs", help="Keep only the last E epochs."),
-    stream: bool = typer.Option(False, help="Stream transcripts to disk instead of holding them in memory."),
-    overwrite: bool = typer.Option(False, help="Replace an existing --transcript folder."),
+    top_model: str = typer.Option("mlp", "--top-model", help="Top model of the label party: mlp | linear."),
+    seed: int = typer.Option(0, help="Seed of the split, the initialisation, the batches and the defences."),
+    local_steps: int = typer.Option(1, "--local-steps",
+                                    help="FedBCD: updates per exchange; every party reuses what it last received "
+                                         "for Q-1 more updates of the same batch (Q times fewer round trips)."),
+    label_defense: str = typer.Option(None, "--label-defense",
+                                      help="Label-DP mechanism applied once to the labels: {label_defenses} "
+                                           "(`fedsim defenses` shows their parameters)."),
+    gradient_defense: str = typer.Option(None, "--gradient-defense",
+                                         help="Defence applied to every cut gradient: {gradient_defenses}."),
+    epsilon: float = typer.Option(None, help="Privacy budget of the defence (needs --label-defense or "
+                                             "--gradient-defense)."),
+    delta: float = typer.Option(None, help="delta of the defence or of top-model DP-SGD (0 < delta < 1)."),
+    defense_param: list[str] = typer.Option(None, "--defense-param",
+                                            help="A defence parameter KEY=VALUE, repeatable (e.g. low=0 high=400; "
+                                                 "top_dp_epsilon=EPS adds DP-SGD on the top model)."),
+    transcript: Path = typer.Option(None, help="Save every feature party's transcript to this new folder "
+                                               "(input of `fedsim attack`)."),
+    record_last_epochs: int = typer.Option(None, "--record-last-epochs",
+                                           help="Keep only the last E epochs in the transcript."),
+    stream: bool = typer.Option(False, "--stream", help="Write transcript rows to disk as they come (needs "
+                                                        "--transcript)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --transcript folder."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     threads: int = typer.Option(1, min=1, help="Torch threads (small split models run fastest on one)."),
 ) -> None:
-    """Train a split model across a label party and K feature parties."""
+    """Train a split model: a label party and K feature parties.
+
+    Prints the test metrics, the privacy guarantee and the time; --transcript DIR saves what each feature
+    party saw, for `fedsim attack`.
+    """
     from fedsim.errors import check
     from fedsim.threads import torch_threads
     from fedsim.training import train
@@ -76,6 +98,7 @@ def train_command(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
+        local_steps=local_steps,
     )
     with torch_threads(threads):
         result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,

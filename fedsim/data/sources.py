@@ -17,6 +17,7 @@ from fedsim.errors import UserError, check
 from fedsim.registry import Registry
 
 Loader = Callable[[int | None, np.random.Generator], tuple[pd.DataFrame, pd.Series]]
+SYNTHETIC_CHUNK = 1 << 20  # rows per draw of the synthetic generators
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,21 @@ def _breast_cancer(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.Dat
 def synthetic_friedman(n_rows: int, rng: np.random.Generator, n_features: int = 10, noise: float = 1.0):
     """Friedman #1 (Friedman 1991) with extra uninformative columns: a smooth nonlinear regression."""
     check(n_rows >= 2, "synthetic datasets need --rows >= 2")
-    x = rng.random((n_rows, n_features), dtype=np.float64)
-    y = (
-        10 * np.sin(np.pi * x[:, 0] * x[:, 1])
-        + 20 * (x[:, 2] - 0.5) ** 2
-        + 10 * x[:, 3]
-        + 5 * x[:, 4]
-        + noise * rng.standard_normal(n_rows)
-    )
-    columns = [f"x{i}" for i in range(n_features)]
-    return pd.DataFrame(x.astype(np.float32), columns=columns), pd.Series(y, name="y")
+    # drawn in row chunks (the same stream as one draw) so 10M rows never hold the float64 table at once;
+    # one float32 array per column, so a consumer can free each column once it is encoded
+    columns = {f"x{i}": np.empty(n_rows, dtype=np.float32) for i in range(n_features)}
+    y = np.empty(n_rows, dtype=np.float64)
+    for start in range(0, n_rows, SYNTHETIC_CHUNK):
+        part = rng.random((min(SYNTHETIC_CHUNK, n_rows - start), n_features), dtype=np.float64)
+        span = slice(start, start + len(part))
+        for i, column in enumerate(columns.values()):
+            column[span] = part[:, i]
+        y[span] = 10 * np.sin(np.pi * part[:, 0] * part[:, 1]) + 20 * (part[:, 2] - 0.5) ** 2 + 10 * part[:, 3]
+        y[span] += 5 * part[:, 4]
+    for start in range(0, n_rows, SYNTHETIC_CHUNK):
+        span = slice(start, min(start + SYNTHETIC_CHUNK, n_rows))
+        y[span] += noise * rng.standard_normal(span.stop - start)
+    return pd.DataFrame(columns, copy=False), pd.Series(y, name="y")
 
 
 def synthetic_ctr(n_rows: int, rng: np.random.Generator, n_features: int = 16, positive_rate: float = 0.05):

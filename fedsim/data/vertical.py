@@ -12,6 +12,7 @@ from fedsim.errors import UserError, check
 
 TASKS = ("regression", "binary")
 PARTITIONS = ("contiguous", "random")
+SCAN_CHUNK = 1 << 20
 
 
 @dataclass
@@ -62,7 +63,7 @@ def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, st
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     if target.isna().any():
         raise UserError(f"target column {target.name!r} has missing (NaN) labels in {int(target.isna().sum())} rows")
-    values = target.unique()
+    values = _two_values(target)  # the distinct values if there are at most two (a full unique() is costly)
     if task is None:
         task = "binary" if len(values) == 2 else "regression"
     if task == "regression":
@@ -70,11 +71,31 @@ def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, st
         y = target.to_numpy(dtype=np.float64)
         check(bool(np.isfinite(y).all()), f"target column {target.name!r} has infinite labels")
         return y, task
-    check(len(values) == 2, f"a binary target needs exactly two distinct values; {target.name!r} has {len(values)}")
+    check(len(values) == 2,
+          f"a binary target needs exactly two distinct values; {target.name!r} has {len(target.unique())}")
     if numeric and set(np.asarray(values, dtype=np.float64)) <= {0.0, 1.0}:
         return target.to_numpy(dtype=np.float64), task
     positive = sorted(map(str, values))[1]  # the larger value (in string order) is the positive class
     return (target.astype(str) == positive).to_numpy(dtype=np.float64), task
+
+
+def _two_values(target: pd.Series) -> list:
+    """The target's distinct values when there are at most two, else the first three found (in order of
+    appearance, like `unique()`), scanning in chunks so a 10M-row column is never copied whole."""
+    values, found = target.to_numpy(), []
+    for start in range(0, len(values), SCAN_CHUNK):
+        chunk = values[start : start + SCAN_CHUNK]
+        while len(found) < 3:
+            new = np.ones(len(chunk), dtype=bool)
+            for value in found:
+                new &= chunk != value
+            hits = np.flatnonzero(new)
+            if not hits.size:
+                break
+            found.append(chunk[hits[0]])
+        if len(found) == 3:
+            break
+    return found
 
 
 def partition_columns(columns: Sequence[str], parties: int, how: str, rng: np.random.Generator) -> list[list[str]]:
@@ -89,34 +110,53 @@ def partition_columns(columns: Sequence[str], parties: int, how: str, rng: np.ra
     return [list(part) for part in np.array_split(np.array(order, dtype=object), parties)]
 
 
-def _encode_block(train: pd.DataFrame, test: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Standardise numeric columns and one-hot encode the others, fitting only on the training rows."""
-    names: list[str] = []
-    train_parts: list[np.ndarray] = []
-    test_parts: list[np.ndarray] = []
-    for column in train.columns:
-        col_train, col_test = train[column], test[column]
-        if pd.api.types.is_bool_dtype(col_train):
-            col_train, col_test = col_train.astype(np.float64), col_test.astype(np.float64)
-        if pd.api.types.is_numeric_dtype(col_train):
-            a = col_train.to_numpy(dtype=np.float64)
-            b = col_test.to_numpy(dtype=np.float64)
-            finite = np.isfinite(a)
-            mean = float(a[finite].mean()) if finite.any() else 0.0
-            std = float(a[finite].std()) if finite.any() else 1.0
-            std = std if std > 0 else 1.0
-            a = np.where(np.isfinite(a), (a - mean) / std, 0.0)  # missing values -> the training mean
-            b = np.where(np.isfinite(b), (b - mean) / std, 0.0)
-            names.append(str(column))
-            train_parts.append(a[:, None])
-            test_parts.append(b[:, None])
-        else:
-            s_train, s_test = col_train.astype(str), col_test.astype(str)
-            for category in sorted(s_train.unique()):
-                names.append(f"{column}={category}")
-                train_parts.append((s_train == category).to_numpy(dtype=np.float64)[:, None])
-                test_parts.append((s_test == category).to_numpy(dtype=np.float64)[:, None])
-    return names, np.hstack(train_parts).astype(np.float32), np.hstack(test_parts).astype(np.float32)
+def _column_stats(train_values: np.ndarray) -> tuple[float, float]:
+    """Mean and std (float64) of a numeric column's finite training values; (0, 1) when there are none."""
+    finite = np.isfinite(train_values)
+    if not finite.any():
+        return 0.0, 1.0
+    kept = train_values if finite.all() else train_values[finite]
+    std = float(kept.std())
+    return float(kept.mean()), std if std > 0 else 1.0
+
+
+def _write_standardised(values: np.ndarray, rows: np.ndarray, mean: float, std: float, out: np.ndarray) -> None:
+    """`out[i] = (values[rows[i]] - mean) / std` in float64 maths, missing values -> 0 (the training mean);
+    in chunks, so no float64 copy of a 10M-row column is held."""
+    for start in range(0, len(rows), SCAN_CHUNK):
+        part = values[rows[start : start + SCAN_CHUNK]].astype(np.float64)
+        out[start : start + len(part)] = np.where(np.isfinite(part), (part - mean) / std, 0.0)
+
+
+def _encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.ndarray,
+                  test_idx: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Standardise numeric columns and one-hot encode the others, fitting only on the training rows.
+
+    Each encoded column is written straight into the block's contiguous float32 arrays, so a 10M-row table
+    never holds a float64 copy of the whole block (only of one column at a time)."""
+    categories: dict[str, list[str] | None] = {}
+    for column in source_columns:
+        values = table[column]
+        numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        categories[column] = None if numeric else sorted(values.iloc[train_idx].astype(str).unique())
+    names = [str(c) if cats is None else f"{c}={cat}" for c, cats in categories.items() for cat in (cats or [None])]
+    train = np.empty((len(train_idx), len(names)), dtype=np.float32)
+    test = np.empty((len(test_idx), len(names)), dtype=np.float32)
+    j = 0
+    for column, cats in categories.items():
+        values = table[column]
+        if cats is None:
+            values = values.to_numpy(dtype=np.float64 if pd.api.types.is_bool_dtype(values) else None)
+            mean, std = _column_stats(values[train_idx].astype(np.float64))
+            _write_standardised(values, train_idx, mean, std, train[:, j])
+            _write_standardised(values, test_idx, mean, std, test[:, j])
+            j += 1
+            continue
+        s_train, s_test = values.iloc[train_idx].astype(str), values.iloc[test_idx].astype(str)
+        for category in cats:
+            train[:, j], test[:, j] = (s_train == category).to_numpy(), (s_test == category).to_numpy()
+            j += 1
+    return names, train, test
 
 
 def split_indices(n: int, y: np.ndarray, task: str, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -152,17 +192,28 @@ def build_vertical(
     task: str | None,
     seed: int,
     test_fraction: float = 0.2,
+    party_columns: Sequence[Sequence[str]] | None = None,
+    release_source: bool = False,
 ) -> VerticalDataset:
-    """Align per-party tables (indexed by sample id, any order) with the labels and encode each block."""
+    """Align per-party tables (indexed by sample id, any order) with the labels and encode each block.
+
+    `party_columns[k]` picks party k's columns of `party_tables[k]` (default: all of them), so parties can
+    share one table without copying it. With `release_source`, each source column is deleted from its table
+    as soon as it is encoded (for tables the caller no longer needs: a 10M-row table then never exists in
+    both its raw and its encoded form)."""
     common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
-    labels = labels.loc[common]
+    shared = all(t.index.equals(common) for t in party_tables) and labels.index.equals(common)
+    if not shared:  # reorder every table to the common ids (a one-table split already shares them)
+        labels, party_tables = labels.loc[common], [t.loc[common] for t in party_tables]
     y, task = validate_target(labels, task)
     train_idx, test_idx = split_indices(len(common), y, task, test_fraction, seed)
     blocks = []
-    for table in party_tables:
-        table = table.loc[common]
-        columns, train, test = _encode_block(table.iloc[train_idx], table.iloc[test_idx])
-        blocks.append(FeatureBlock(list(map(str, table.columns)), columns, train, test))
+    for table, source_columns in zip(party_tables, party_columns or [t.columns for t in party_tables], strict=True):
+        columns, train, test = _encode_block(table, list(source_columns), train_idx, test_idx)
+        blocks.append(FeatureBlock(list(map(str, source_columns)), columns, train, test))
+        if release_source:
+            for column in source_columns:
+                del table[column]
     ids = np.asarray(common)
     return VerticalDataset(
         name=name,
@@ -186,11 +237,13 @@ def vertical_from_table(
     seed: int,
     partition: str = "contiguous",
     test_fraction: float = 0.2,
+    release_source: bool = False,
 ) -> VerticalDataset:
-    """Partition one table's columns over `parties` feature parties (all parties hold every id)."""
+    """Partition one table's columns over `parties` feature parties (all parties hold every id);
+    `release_source` as in `build_vertical`."""
     _, task = validate_target(target, task)  # label errors first: they are the likelier mistake
     rng = np.random.default_rng([seed, 1])
     groups = partition_columns(list(features.columns), parties, partition, rng)
     if not features.index.is_unique:
         raise UserError("the table's sample ids are not unique")
-    return build_vertical(name, [features[g] for g in groups], target, task, seed, test_fraction)
+    return build_vertical(name, [features] * parties, target, task, seed, test_fraction, groups, release_source)

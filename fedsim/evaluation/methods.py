@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc, delta_method_ci
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
+from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
     debias_rr_counts,
@@ -45,6 +47,34 @@ from fedsim.privacy.mechanisms import (
 from fedsim.registry import Registry
 
 Release = dict[str, np.ndarray]
+
+
+class BucketParams(PluginParams):
+    """Settings of the bucket methods (`exact` has no epsilon: it is the non-private reference)."""
+
+    buckets: Integer | None = Field(None, ge=2, description="Quantile score buckets (default: one per distinct score).")
+    threshold: Number | None = Field(None, description="Also report accuracy, precision, recall, F1 at score >= T.")
+
+
+class EpsilonParams(PluginParams):
+    epsilon: Epsilon = Field(description="Total label-DP epsilon of the evaluation.")
+
+
+class PrivateBucketParams(BucketParams, EpsilonParams):
+    """Settings of a private bucket method."""
+
+
+HistogramParams = with_defaults(PrivateBucketParams, "HistogramParams", "Settings of the noisy-histogram methods.",
+                                descriptions={"buckets": "Quantile score buckets (default: a rule in n, epsilon "
+                                                         "and clients; see default_buckets)."})
+
+
+class GaussianHistogramParams(HistogramParams):
+    delta: Number = Field(1e-6, gt=0, lt=1, description="delta of the (epsilon, delta) guarantee.")
+
+
+class DPAUCParams(EpsilonParams):
+    thresholds: Integer = Field(100, ge=4, description="Thresholds K of DPAUC's grid (K/4 >= 1).")
 
 
 @dataclass(frozen=True)
@@ -135,11 +165,19 @@ def sum_by_bucket(releases: list[Release], key: str, size: int) -> np.ndarray:
 
 
 class AucMethod:
-    """The four steps of a private AUC method (see the module docstring); this base is the bucket family."""
+    """The four steps of a private AUC method (see the module docstring); this base is the bucket family.
+
+    `Params` is the method's settings schema (`fedsim.params`; `fedsim.evaluation.runner.make_settings`)."""
 
     name: str
-    needs_epsilon = True
+    summary: ClassVar[str] = ""
+    tasks: ClassVar[tuple[str, ...]] = ("binary",)
+    Params: ClassVar[type[PluginParams]] = PrivateBucketParams
     fine_by_default = True  # noise that does not grow with B: one bucket per distinct score is best
+
+    @property
+    def needs_epsilon(self) -> bool:
+        return "epsilon" in self.Params.model_fields
 
     def public(self, scores: np.ndarray, settings: Settings, owners: np.ndarray | None = None) -> Public:
         """Bucket edges from the scores; `owners` (client of each score, None for one client) sets the
@@ -194,7 +232,8 @@ class Exact(AucMethod):
     """The non-private reference: true counts (one bucket per distinct score: the exact AUC)."""
 
     name = "exact"
-    needs_epsilon = False
+    summary = "The non-private reference: the AUC of the true labels (no privacy)."
+    Params = BucketParams
 
     def guarantee(self, settings: Settings, public: Public) -> str:
         return "no privacy: the AUC of the true labels (the reference)"
@@ -206,6 +245,7 @@ class NaiveRR(AucMethod):
     the noise interval of this biased estimator, not an interval for the exact AUC."""
 
     name = "naive_rr"
+    summary = "Randomised response on labels, AUC computed as if true: biased towards 1/2 (baseline)."
 
     def noise_parameter(self, settings: Settings) -> float:
         return 0.0 if math.isinf(settings.epsilon) else rr_flip_probability(settings.epsilon)
@@ -238,6 +278,7 @@ class DebiasedRR(NaiveRR):
     """
 
     name = "rr"
+    summary = "Randomised response on labels, per-bucket counts de-biased: eps-label-DP."
 
     def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
                       public: Public) -> tuple[np.ndarray, np.ndarray]:
@@ -262,6 +303,8 @@ class Histogram(AucMethod):
     """
 
     name = "hist"
+    summary = "Laplace noise on per-bucket positive counts: eps-label-DP for any number of buckets."
+    Params = HistogramParams
     fine_by_default = False
 
     def noise_parameter(self, settings: Settings) -> float:
@@ -290,6 +333,8 @@ class GaussianHistogram(Histogram):
     """`hist` with Gaussian noise, sigma from the analytic Gaussian mechanism: (eps, delta)-DP."""
 
     name = "hist_gauss"
+    summary = "Gaussian noise on per-bucket positive counts (analytic Gaussian): (eps, delta)-label-DP."
+    Params = GaussianHistogramParams
 
     def noise_parameter(self, settings: Settings) -> float:
         if math.isinf(settings.epsilon):
@@ -311,6 +356,8 @@ class DPAUC(AucMethod):
     """The DPAUC baseline (faithful): Laplace on TP, FP, TN, FN at K thresholds; see `fedsim.evaluation.dpauc`."""
 
     name = "dpauc"
+    summary = "The DPAUC paper's mechanism: Laplace on TP, FP, TN, FN at K thresholds (scores in [0, 1])."
+    Params = DPAUCParams
 
     def public(self, scores: np.ndarray, settings: Settings, owners: np.ndarray | None = None) -> Public:
         check(scores.min() >= 0.0 and scores.max() <= 1.0,

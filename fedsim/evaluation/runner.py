@@ -16,12 +16,12 @@ import numpy as np
 from fedsim.errors import UserError, check
 from fedsim.evaluation.auc import exact_auc
 from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
-from fedsim.privacy.mechanisms import check_delta
+from fedsim.params import validate_params
 from fedsim.progress import progress_bar
 
 SPLITS = ("iid", "score_sorted")
 SETTINGS = ("horizontal", "vertical")
-DEFAULT_GAUSS_DELTA = 1e-6
+SHARED_SETTINGS = ("epsilon", "buckets", "thresholds")
 
 
 def validate_inputs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,24 +49,18 @@ def validate_inputs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 
 def make_settings(method: str, epsilon: float | None, delta: float | None, buckets: int | None,
                   thresholds: int, threshold: float | None = None) -> Settings:
-    """Checked settings: epsilon > 0 (inf: no noise) except for `exact`; delta for `hist_gauss` only."""
+    """Settings checked by the method's parameter schema (`AucMethod.Params`). `epsilon`, `buckets` and
+    `thresholds` are shared settings (a grid sweeps them across methods, the CLI always passes thresholds):
+    a method that does not take one ignores it. Any other setting a method does not take is an error."""
     chosen = METHODS.get(method)
-    if chosen.needs_epsilon:
-        check(epsilon is not None, f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
-        check(isinstance(epsilon, float | int) and epsilon > 0,
-              f"epsilon must be a number > 0 (inf: no noise), got {epsilon!r}")
-    else:
-        epsilon = None
-    if method == "hist_gauss":
-        delta = check_delta(DEFAULT_GAUSS_DELTA if delta is None else delta)
-    else:
-        check(delta is None, f"--delta applies to hist_gauss only; {method} is pure epsilon-DP")
-    check(buckets is None or buckets >= 2, f"buckets must be >= 2, got {buckets}")
-    check(thresholds >= 4, f"thresholds must be >= 4 (DPAUC's grid needs K/4 >= 1), got {thresholds}")
-    check(threshold is None or (method != "dpauc" and math.isfinite(threshold)),
-          "--threshold needs a finite number and a bucket method (exact, naive_rr, rr, hist, hist_gauss)")
-    return Settings(epsilon=float(epsilon) if epsilon is not None else math.inf, delta=delta, buckets=buckets,
-                    thresholds=thresholds, threshold=threshold)
+    check(epsilon is not None or not chosen.needs_epsilon,
+          f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
+    given = {"epsilon": epsilon, "delta": delta, "buckets": buckets, "thresholds": thresholds, "threshold": threshold}
+    fields = chosen.Params.model_fields
+    values = {k: v for k, v in given.items() if v is not None and (k in fields or k not in SHARED_SETTINGS)}
+    p = validate_params(chosen.Params, values, f"AUC method {method!r}").model_dump()
+    return Settings(epsilon=float(p.get("epsilon", math.inf)), delta=p.get("delta"), buckets=p.get("buckets"),
+                    thresholds=p.get("thresholds", thresholds), threshold=p.get("threshold"))
 
 
 def split_clients(scores: np.ndarray, clients: int, split: str, seed: int) -> list[np.ndarray]:

@@ -20,14 +20,23 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from fedsim.errors import check
-from fedsim.params import Params
+from fedsim.params import Number, PluginParams, validate_params
 from fedsim.privacy.ledger import PrivacyLedger
-from fedsim.privacy.mechanisms import check_delta, check_epsilon
+from fedsim.privacy.mechanisms import check_delta
 from fedsim.protocol import TrainingPlan
 
-TOP_PARAMS = ("top_dp_epsilon", "top_dp_clip")
+
+class TopModelDPParams(PluginParams):
+    """`--defense-param top_dp_*`: they combine with any defence except dp_gradient (which has its own)."""
+
+    top_dp_epsilon: Number = Field(gt=0, description="Target epsilon of Opacus DP-SGD on the top model's weights.")
+    top_dp_clip: Number = Field(1.0, gt=0, description="Per-sample gradient clip norm of that DP-SGD.")
+
+
+TOP_PARAMS = tuple(TopModelDPParams.model_fields)
 
 
 def _engine_call(method: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, plan: TrainingPlan,
@@ -59,6 +68,11 @@ def attach_dp_sgd(model: torch.nn.Module, optimizer: torch.optim.Optimizer, plan
 class TopModelDP:
     """Opacus DP-SGD on the top model to a target epsilon (see the module docstring)."""
 
+    name = "top_dp"
+    summary = "Opacus DP-SGD on the top model to a target epsilon: protects its weights, not the cut gradients."
+    tasks = ("regression", "binary")
+    Params = TopModelDPParams
+
     def __init__(self, epsilon: float, delta: float, clip: float) -> None:
         self.epsilon, self.delta, self.clip = epsilon, delta, clip
         self.engine = None
@@ -67,10 +81,9 @@ class TopModelDP:
 
     @classmethod
     def from_config(cls, delta: float | None, params: dict) -> TopModelDP:
-        p = Params("top-model DP-SGD", params, TOP_PARAMS)
+        p = validate_params(TopModelDPParams, params, "top-model DP-SGD")
         check(delta is not None, "top-model DP-SGD (top_dp_epsilon) needs --delta DELTA (0 < delta < 1)")
-        return cls(check_epsilon(p.number("top_dp_epsilon"), "top_dp_epsilon"), check_delta(delta),
-                   p.number("top_dp_clip", 1.0, low=0, low_open=True))
+        return cls(p.top_dp_epsilon, check_delta(delta), p.top_dp_clip)
 
     def attach(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, plan: TrainingPlan,
                rng: np.random.Generator) -> torch.optim.Optimizer:

@@ -81,7 +81,7 @@ def check_embeddings(content: RecordDict, party: int, epoch: int, step: int, bat
         raise PartyFault(f"{at}: embeddings have shape {tuple(array.shape)}, expected ({batch}, {dim})")
     try:
         h = array.numpy()
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, EOFError) as exc:  # TypeError: not in numpy form; EOFError: no bytes
         raise PartyFault(f"{at}: embeddings cannot be decoded: {exc}") from None
     if h.dtype != np.float32 or h.shape != (batch, dim):
         raise PartyFault(f"{at}: embeddings decode to {h.dtype} {h.shape}, expected float32 ({batch}, {dim})")

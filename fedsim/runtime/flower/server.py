@@ -23,7 +23,6 @@ from flwr.serverapp import Grid
 from fedsim.assembly import (
     build_feature_party,
     build_label_party,
-    evaluate,
     load_dataset,
     make_schedule,
     resolve_defenses,
@@ -31,11 +30,11 @@ from fedsim.assembly import (
 from fedsim.config import ModelConfig, TrainConfig, validated
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError
+from fedsim.fileio import to_jsonable, write_json_atomic
+from fedsim.params import parse_params
 from fedsim.parties import FeatureParty
-from fedsim.privacy import combine_claims
 from fedsim.progress import progress_bar
-from fedsim.run_result import TrainResult, save_run
-from fedsim.rundir import staged_directory, write_json_atomic
+from fedsim.run_result import TrainResult, finish_run, write_run
 from fedsim.runtime.flower.records import (
     COLLECT,
     SETUP,
@@ -122,7 +121,7 @@ def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
 def train_on_grid(
     grid: Grid, config: TrainConfig, dataset: VerticalDataset, timeout: float = DEFAULT_TIMEOUT_S,
     show_progress: bool = False, audit: Audit | None = None, engine: str = "simulation",
-):
+) -> TrainResult:
     """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's."""
     started = time.perf_counter()
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
@@ -161,11 +160,10 @@ def train_on_grid(
             check_ack(reply.content, k, epoch, step)
     train_s = time.perf_counter() - start
     feature_parties, transcripts = collect(link, nodes, config, dataset)
-    privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
     flower = {"engine": engine, "setup_s": setup_s, "round_trips_per_step": 1.0 + 1.0 / len(steps),
               "step_ms_median": 1000 * float(np.median(step_s)), "step_ms_max": 1000 * max(step_s)}
-    return TrainResult(config, dataset, evaluate(feature_parties, label_party, dataset), privacy, train_s,
-                       schedule.total_steps, transcripts, feature_parties, label_party, extra={"flower": flower})
+    return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,
+                      schedule.total_steps, transcripts, extra={"flower": flower})
 
 
 def collect(link: Link, nodes: list[int], config: TrainConfig,
@@ -176,14 +174,16 @@ def collect(link: Link, nodes: list[int], config: TrainConfig,
     parties, transcripts = [], []
     for k in range(len(nodes)):
         content = replies[k].content
-        try:
-            party = build_feature_party(config, dataset, k)
+        party = build_feature_party(config, dataset, k)
+        try:  # what a party can get wrong: missing records, a wrong state dict, arrays not in numpy form (TypeError)
             party.model.load_state_dict(content.array_records["model"].to_torch_state_dict())
             arrays = content.array_records["transcript"]
             epochs = json.loads(str(content.config_records["party"]["epochs"]))
+            if not (isinstance(epochs, list) and all(isinstance(e, int) for e in epochs)):
+                raise ValueError(f"epochs must be a list of integers, got {epochs!r}")
             transcript = Transcript(k, [EpochTranscript(e, *(arrays[f"{e}.{name}"].numpy() for name in ARRAYS))
                                         for e in epochs])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        except (KeyError, RuntimeError, ValueError, TypeError, EOFError) as exc:
             raise PartyFault(f"feature party {k} sent an invalid result: {exc}") from None
         parties.append(party)
         transcripts.append(transcript)
@@ -197,8 +197,13 @@ MODEL_KEYS = {"embedding-dim": "embedding_dim", "hidden": None, "top-model": "to
 
 
 def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
-    """Split a Flower run config into a `TrainConfig` and the runtime settings; "" means unset."""
+    """Split a Flower run config into a `TrainConfig` and the runtime settings; "" means unset.
+
+    `defense-params` holds the defences' KEY=VALUE pairs separated by spaces ("low=0 high=30"), read like
+    `fedsim train --defense-param` and checked by the defences' parameter schemas."""
     values = {k: v for k, v in run_config.items() if v != ""}
+    if "defense-params" in values:
+        values["defense-params"] = parse_params(str(values["defense-params"]).split(), "defense-params")
     model: dict[str, Any] = {}
     for key, field in MODEL_KEYS.items():
         if key in values:
@@ -226,14 +231,8 @@ def run_from_context(grid: Grid, context: Context) -> None:
             write_json_atomic(Path(runtime["result"]), {"error": str(exc)})
         raise
     if transcript is not None:
-        with staged_directory(transcript, overwrite) as staging:
-            save_run(result, staging)
-        result.transcript_dir = transcript
+        write_run(result, transcript, overwrite)
     payload = result.to_json()
     if "result" in runtime:
         write_json_atomic(Path(runtime["result"]), payload)
-    logging.getLogger("flwr").info("fedsim result: %s", json.dumps(payload, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else str(value)
+    logging.getLogger("flwr").info("fedsim result: %s", json.dumps(to_jsonable(payload)))

@@ -22,8 +22,7 @@ from flwr.serverapp import Grid, ServerApp
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.errors import check
-from fedsim.run_result import save_run
-from fedsim.rundir import staged_directory
+from fedsim.run_result import write_run
 from fedsim.runtime.flower.client import feature_app
 from fedsim.runtime.flower.server import DEFAULT_TIMEOUT_S, Audit, train_on_grid
 
@@ -159,7 +158,5 @@ def train_flower(
     check("result" in outcome, "the Flower simulation ended before the ServerApp finished")
     result = outcome["result"]
     if transcript_dir is not None:
-        with staged_directory(transcript_dir, overwrite) as staging:
-            save_run(result, staging)
-        result.transcript_dir = transcript_dir
+        write_run(result, transcript_dir, overwrite)
     return result

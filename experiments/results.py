@@ -1,0 +1,100 @@
+"""The results table of a grid: one row per (cell, attack), AUC cells one row each; parquet and CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fedsim.fileio import write_atomic
+
+RESULTS = "results.parquet"
+
+LEADING = ["kind", "cell", "status", "error", "dataset", "task", "parties", "runtime", "seed", "defense",
+           "strength_param", "strength", "label_defense", "gradient_defense", "epsilon", "delta",
+           "formal_epsilon", "formal_delta", "attack", "known_fraction", "known_labels", "n_attacked"]
+
+
+def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    base = {"kind": record["kind"], "cell": record["key"], "status": record["status"],
+            "error": record.get("error"), "dataset": record["labels"].get("dataset"),
+            "task": record["labels"].get("task"), "cell_s": record.get("cell_s"),
+            **{f"version_{k}": v for k, v in record.get("versions", {}).items()}}
+    if record["kind"] == "auc":
+        return [{**base, **_auc_columns(record)}]
+    config = record["config"]["train"]
+    base.update(
+        parties=config["parties"], runtime=config["runtime"], seed=config["seed"],
+        defense=record["labels"]["defense"], strength_param=record["labels"]["strength_param"],
+        strength=_number(record["labels"]["strength"]), label_defense=config["label_defense"],
+        gradient_defense=config["gradient_defense"], epsilon=config["epsilon"], delta=config["delta"],
+        defense_params=json.dumps(config["defense_params"], sort_keys=True), epochs=config["epochs"],
+        batch_size=config["batch_size"], lr=config["lr"],
+    )
+    train = record.get("train")
+    if train:
+        base.update(n_train=train["n_train"], n_test=train["n_test"], train_s=train["train_s"],
+                    steps=train["steps"], formal_epsilon=train["privacy"]["epsilon"],
+                    formal_delta=train["privacy"]["delta"], guarantee=train["privacy"]["guarantee"],
+                    **{f"test_{k}": v for k, v in train["metrics"].items()})
+    attack_runs = record.get("attacks") or [{"spec": s} for s in record["config"]["attacks"]]
+    rows = []
+    for run in attack_runs:
+        spec, outcome = run["spec"], run.get("result") or {}
+        row = {**base, "attack": spec["name"], "known_fraction": spec["known_fraction"],
+               "attack_party": spec["party"], "attack_params": json.dumps(spec["params"], sort_keys=True)}
+        if "error" in run:
+            row["error"] = run["error"]
+        if outcome:
+            row.update(known_labels=outcome.get("known_labels"), n_attacked=outcome.get("n_attacked"),
+                       baseline_mean_mse=outcome.get("baseline_mean_mse"),
+                       attack_s=(outcome.get("timing") or {}).get("attack_s"),
+                       **{f"attack_{k}": v for k, v in (outcome.get("metrics") or {}).items()},
+                       **{f"readout_{name}_{k}": v for name, metrics in (outcome.get("readouts") or {}).items()
+                          for k, v in metrics.items()})
+        rows.append(row)
+    return rows
+
+
+def _auc_columns(record: dict[str, Any]) -> dict[str, Any]:
+    config, outcome = record["config"], record.get("auc") or {}
+    ci = outcome.get("ci95") or [None, None]
+    return {
+        "seed": config["seed"], "method": config["method"], "epsilon": config["epsilon"],
+        "delta": config["delta"], "clients": config["clients"], "buckets": config["buckets"],
+        "thresholds": config["thresholds"], "split": config["split"], "repeats": config["repeats"],
+        "formal_epsilon": outcome.get("epsilon"), "formal_delta": outcome.get("delta"),
+        "n": outcome.get("n"), "estimate": outcome.get("estimate"), "ci_low": ci[0], "ci_high": ci[1],
+        "exact": outcome.get("exact"), "bias": outcome.get("bias"), "std": outcome.get("std"),
+        "rmse": outcome.get("rmse"), "ci_coverage": outcome.get("ci_coverage"), "auc_s": record.get("auc_s"),
+        "score_model": record.get("score_model"),
+    }
+
+
+def _number(value: Any) -> float | None:
+    """A defence strength as a number; None where there is none or it is not numeric (a swept name)."""
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def results_frame(records: list[dict[str, Any]]):
+    import pandas as pd
+
+    rows = [row for record in records for row in result_rows(record)]
+    frame = pd.DataFrame(rows)
+    ordered = [c for c in LEADING if c in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+
+def write_results(out: Path, records: list[dict[str, Any]]) -> Path:
+    """results.parquet and results.csv, each written to a temporary name and renamed into place."""
+    frame = results_frame(records)
+    path = out / RESULTS
+    for target, writer in ((path, lambda p: frame.to_parquet(p, index=False)),
+                           (out / "results.csv", lambda p: frame.to_csv(p, index=False))):
+        write_atomic(target, writer)
+    return path

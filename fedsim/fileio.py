@@ -1,0 +1,78 @@
+"""All-or-nothing file and folder writes, and the one conversion of results to plain JSON values.
+
+Every writer fills a hidden temporary sibling and renames it into place (`os.replace` is atomic on one
+file system), so a killed process leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedsim.errors import check
+
+
+def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
+    """Let `writer` fill a temporary sibling of `path`, then rename it into place (all or nothing).
+
+    Temporary files end in `.tmp`, so a folder's leftovers from a killed run can be swept by that pattern.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """`payload` (numpy values converted by `to_jsonable`) as indented, key-sorted JSON, written atomically."""
+    text = json.dumps(to_jsonable(payload), indent=2, sort_keys=True)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def to_jsonable(value: Any) -> Any:
+    """A copy of `value` that `json.dumps` accepts: numpy and torch scalars and arrays become Python numbers
+    and lists, tuples become lists, paths become strings, mapping keys become strings."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy arrays, torch tensors
+        return value.tolist()
+    return value
+
+
+def check_output_dir(path: Path, overwrite: bool) -> None:
+    check(overwrite or not path.exists(),
+          f"output directory {str(path)!r} already exists; pass --overwrite to replace it")
+
+
+@contextmanager
+def staged_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Write into a hidden sibling folder, then rename it to `final`; on error nothing is left behind."""
+    check_output_dir(final, overwrite)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
