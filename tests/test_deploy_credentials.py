@@ -8,13 +8,14 @@ import stat
 from pathlib import Path
 
 import pytest
+import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flwr.cli.supernode.register import try_load_public_key
 
-from fedsim.deploy.__main__ import main
+from fedsim.cli.app import app, main
 from fedsim.deploy.credentials import (
     CA_FILE,
     SERVER_CERT_FILE,
@@ -136,22 +137,35 @@ def test_expired_and_not_yet_valid_certificates_are_refused(tmp_path):
 
 def test_command_line_one_line_errors_exit_2(tmp_path, capsys):
     out = tmp_path / "keys"
-    assert main(["keys", "--out", str(out), "--supernodes", "1", "--host", "10.0.0.9"]) == 0
+    assert main(["deploy", "keys", "--out", str(out), "--supernodes", "1", "--host", "10.0.0.9"]) == 0
     printed = capsys.readouterr().out
     assert "superlink.key  SECRET" in printed and "ca.pem  public" in printed
-    assert main(["check", "--ca", str(out / CA_FILE), "--cert", str(out / SERVER_CERT_FILE),
+    assert main(["deploy", "check", "--ca", str(out / CA_FILE), "--cert", str(out / SERVER_CERT_FILE),
                  "--key", str(out / SERVER_KEY_FILE), "--node-key", str(out / node_key_file(0)),
                  "--public-key", str(out / node_public_file(0))]) == 0
     assert capsys.readouterr().out == "credentials ok\n"
     for argv in (["keys", "--out", str(out)],
                  ["keys", "--out", str(tmp_path / "new"), "--host", "a b"],
+                 ["keys", "--out", str(tmp_path / "new"), "--supernodes", "many"],
                  ["check", "--ca", str(out / CA_FILE), "--cert", str(out / SERVER_CERT_FILE)],
                  ["check", "--ca", str(tmp_path / "nope.pem")],
                  ["check", "--ca", str(out / CA_FILE), "--public-key", str(out / CA_FILE)]):
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("fedsim: error: ") and err.count("\n") == 1, err
+        assert main(["deploy", *argv]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("fedsim: error: ")
+        assert captured.err.count("\n") == 1, captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
+
+
+@pytest.mark.parametrize("command", ["keys", "check"])
+def test_help_fits_80_columns_and_describes_every_flag(capsys, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["deploy", command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "--no-" not in out and "\\[" not in out
+    click_command = typer.main.get_command(app).commands["deploy"].commands[command]
+    assert all(param.help for param in click_command.params)
 
 
 def test_a_certificate_chain_with_an_intermediate_ca_verifies(tmp_path):

@@ -11,6 +11,7 @@ import typer
 from fedsim.cli import attack as attack_cli
 from fedsim.cli import auc as auc_cli
 from fedsim.cli import bench as bench_cli
+from fedsim.cli import deploy as deploy_cli
 from fedsim.cli import plugins as plugins_cli
 from fedsim.cli import train as train_cli
 from fedsim.cli.help import HelpCommand
@@ -35,6 +36,7 @@ app.command("auc", cls=HelpCommand)(auc_cli.auc_command)
 app.command("attacks", cls=HelpCommand)(plugins_cli.attacks_command)
 app.command("defenses", cls=HelpCommand)(plugins_cli.defenses_command)
 app.command("auc-methods", cls=HelpCommand)(plugins_cli.auc_methods_command)
+app.add_typer(deploy_cli.app, name="deploy")
 
 
 def _print_version(value: bool) -> None:

@@ -32,7 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from fedsim.errors import UserError, check
-from fedsim.rundir import staged_directory
+from fedsim.fileio import staged_directory
 
 CURVE = ec.SECP384R1()
 LOOPBACK = ("localhost", "127.0.0.1", "::1")  # the SuperLink's own ServerApp process connects on loopback
