@@ -2,12 +2,21 @@
 
     python -m fedsim.experiments.bench_auc accuracy --plot auc_error.png [--json auc.json]   # ~10 min on 2 cores
     python -m fedsim.experiments.bench_auc speed [--rows 10000000]
+    python -m fedsim.experiments.bench_auc federation   # M = 1 / 10 / 1000, with and without secure aggregation
+    python -m fedsim.experiments.bench_auc scalar       # scalar_laplace next to the floor sqrt(2)/(eps min(n+, n-))
+    python -m fedsim.experiments.bench_auc coverage     # every method's 95% interval on the small sets
 
 accuracy: on the seeded Criteo stand-in (n = 458,407, 25.59% positives, AUC ~0.766), every private method
 at total epsilon {0.1, 1, 8} and M {1, 10, 1000} clients (IID; `--splits iid score_sorted` adds the
 non-IID split), R = 50 releases each: bias, std, RMSE, 95%-CI coverage against the exact AUC, one table,
 a log-scale plot of RMSE vs epsilon per M, and DPAUC next to the numbers published from the authors' logs.
 `--dataset breast_cancer` runs the 285-row small-data case instead.
+
+federation: on the Criteo stand-in at eps = 1, `hist` and `hist_gauss` at M = 1 / 10 / 1000 IID clients, each
+client adding its own noise or (`--secure-aggregation`) a share of one central noise, next to DPAUC; RMSE,
+bias, coverage and wall time per release (in process). scalar: `scalar_laplace` RMSE against the floor
+sqrt(2)/(eps min(n+, n-)) and `hist` at one client. coverage: 95%-interval coverage of the exact AUC and the
+RMSE of the reported ([0, 1]) and raw estimates, every method, on breast_cancer and rare_positive.
 
 speed: the exact AUC and `hist` (eps = 1, default buckets) on 10M scores against scikit-learn's
 roc_auc_score on the same arrays, interleaved (sklearn, exact, hist, sklearn, ...) and best of 3 each, so
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -30,6 +40,8 @@ from fedsim.progress import progress_bar
 METHODS = ("naive_rr", "rr", "dpauc", "hist", "hist_gauss")
 EPSILONS = (0.1, 1.0, 8.0)
 CLIENTS = (1, 10, 1000)
+SMALL_SETS = ("breast_cancer", "rare_positive")
+COVERAGE_METHODS = ("naive_rr", "rr", "dpauc", "hist", "hist_gauss", "scalar_laplace")
 GAUSS_DELTA = 1e-6
 # DPAUC, K = 100, IID, 50 repeats: (bias, std) from the authors' released logs (averaged over 3 epochs).
 PUBLISHED_DPAUC = {(1.0, 1): (-0.0002, 0.0005), (1.0, 10): (-0.0010, 0.0017), (1.0, 1000): (-0.024, 0.016),
@@ -123,6 +135,71 @@ def speed(args: argparse.Namespace) -> None:
         print(f"  {name:24s} {best[name]:7.3f} s  {best[name] / base:5.2f}x sklearn  AUC {values[name]:.6f}")
 
 
+def run_cell(scores: np.ndarray, labels: np.ndarray, method: str, epsilon: float, repeats: int, seed: int,
+             **options: object) -> dict:
+    """One `run_auc` cell with its wall time per release."""
+    started = time.perf_counter()
+    result = run_auc(method, scores, labels, epsilon, delta=GAUSS_DELTA if method == "hist_gauss" else None,
+                     repeats=repeats, seed=seed, show_progress=False, **options)
+    result["seconds_per_release"] = (time.perf_counter() - started) / repeats
+    return result
+
+
+def federation(args: argparse.Namespace) -> None:
+    """hist / hist_gauss with and without secure aggregation next to DPAUC, at M = 1 / 10 / 1000 (IID)."""
+    scores, labels = synthetic_scores(args.dataset, args.seed)
+    cells = [(m, c, secure) for c in args.clients for m in ("hist", "hist_gauss", "dpauc")
+             for secure in (False, True) if not (secure and (m == "dpauc" or c == 1))]
+    rows = []
+    with progress_bar(len(cells), "federation cells") as advance:
+        for method, clients, secure in cells:
+            rows.append(run_cell(scores, labels, method, args.epsilon, args.repeats, args.seed, clients=clients,
+                                 secure_aggregation=secure))
+            advance(1)
+    print(f"{args.dataset}: exact AUC {rows[0]['exact']:.6f}, n = {rows[0]['n']:,}, eps = {args.epsilon:g}, "
+          f"{args.repeats} releases per cell, IID clients")
+    print("| M | method | secure aggregation | B or K | RMSE | bias | CI coverage | s / release |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        size = r.get("buckets", r.get("thresholds"))
+        print(f"| {r['clients']} | {r['method']} | {'yes' if r.get('secure_aggregation') else 'no'} | {size} | "
+              f"{r['rmse']:.2e} | {r['bias']:+.1e} | {r['ci_coverage']:.2f} | {r['seconds_per_release']:.3f} |")
+    central = {r["method"]: r["rmse"] for r in rows if r["clients"] == 1}
+    for r in rows:
+        if r.get("secure_aggregation"):
+            print(f"  secure {r['method']} at M = {r['clients']}: RMSE {r['rmse'] / central[r['method']]:.2f}x "
+                  f"the M = 1 RMSE")
+
+
+def scalar(args: argparse.Namespace) -> None:
+    """scalar_laplace next to the floor sqrt(2)/(eps min(n+, n-)) and next to hist at one client."""
+    print("| dataset | eps | floor | scalar_laplace RMSE | / floor | CI coverage | hist RMSE |")
+    print("|---|---|---|---|---|---|---|")
+    for dataset in args.datasets:
+        scores, labels = synthetic_scores(dataset, args.seed)
+        minority = min(int(labels.sum()), int(labels.size - labels.sum()))
+        for epsilon in args.epsilons:
+            floor = math.sqrt(2.0) / (epsilon * minority)
+            ours = run_cell(scores, labels, "scalar_laplace", epsilon, args.repeats, args.seed)
+            hist = run_cell(scores, labels, "hist", epsilon, args.repeats, args.seed)
+            print(f"| {dataset} | {epsilon:g} | {floor:.2e} | {ours['rmse']:.2e} | {ours['rmse'] / floor:.2f} | "
+                  f"{ours['ci_coverage']:.2f} | {hist['rmse']:.2e} |")
+
+
+def coverage(args: argparse.Namespace) -> None:
+    """Every method's 95% interval on the small sets: coverage of the exact AUC, RMSE of the reported
+    (clipped to [0, 1]) and of the raw estimate."""
+    print("| dataset | eps | method | coverage | RMSE | RMSE raw | bias |")
+    print("|---|---|---|---|---|---|---|")
+    for dataset in args.datasets:
+        scores, labels = synthetic_scores(dataset, args.seed)
+        for epsilon in args.epsilons:
+            for method in args.methods:
+                r = run_cell(scores, labels, method, epsilon, args.repeats, args.seed)
+                print(f"| {dataset} | {epsilon:g} | {method} | {r['ci_coverage']:.3f} | {r['rmse']:.2e} | "
+                      f"{r['rmse_raw']:.2e} | {r['bias']:+.1e} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,8 +216,27 @@ def main() -> None:
     fast = sub.add_parser("speed")
     fast.add_argument("--rows", type=int, default=10_000_000)
     fast.add_argument("--seed", type=int, default=0)
+    fed = sub.add_parser("federation")
+    fed.add_argument("--dataset", default="criteo")
+    fed.add_argument("--epsilon", type=float, default=1.0)
+    fed.add_argument("--clients", nargs="+", type=int, default=list(CLIENTS))
+    fed.add_argument("--repeats", type=int, default=50)
+    fed.add_argument("--seed", type=int, default=0)
+    one = sub.add_parser("scalar")
+    one.add_argument("--datasets", nargs="+", default=["criteo", *SMALL_SETS])
+    one.add_argument("--epsilons", nargs="+", type=float, default=list(EPSILONS))
+    one.add_argument("--repeats", type=int, default=200)
+    one.add_argument("--seed", type=int, default=0)
+    cov = sub.add_parser("coverage")
+    cov.add_argument("--datasets", nargs="+", default=list(SMALL_SETS))
+    cov.add_argument("--epsilons", nargs="+", type=float, default=[1.0, 8.0])
+    cov.add_argument("--methods", nargs="+", default=list(COVERAGE_METHODS))
+    cov.add_argument("--repeats", type=int, default=200)
+    cov.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    accuracy(args) if args.command == "accuracy" else speed(args)
+    commands = {"accuracy": accuracy, "speed": speed, "federation": federation, "scalar": scalar,
+                "coverage": coverage}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsim.attacks import evaluate_attack
+from fedsim.audit import audit_training
 from fedsim.config import TrainConfig
 from fedsim.errors import UserError
 from fedsim.evaluation import run_auc
@@ -63,7 +64,8 @@ def _traceback(exc: BaseException) -> str:
 
 
 def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
-    """Train once, then run every listed attack on the same transcript."""
+    """Train once, then run every listed attack on the same transcript; with an audit, also a canary audit
+    (a second training run, with canaries planted)."""
     result = train(TrainConfig(**config["train"]), record=True)
     body: dict[str, Any] = {
         "train": {
@@ -84,6 +86,11 @@ def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
             body["attacks"].append({"spec": spec, "result": to_jsonable(outcome)})
         except Exception as exc:  # recorded with its traceback; the cell's other attacks still run
             body["attacks"].append({"spec": spec, "error": _describe(exc), "traceback": _traceback(exc)})
+    if config.get("audit"):
+        audit = config["audit"]
+        body["audit"] = to_jsonable(audit_training(
+            TrainConfig(**config["train"]), attack=audit["attack"], canaries=audit["canaries"],
+            confidence=audit["confidence"], seed=result.config.seed))
     return body
 
 
@@ -93,7 +100,9 @@ def run_auc_cell(config: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     outcome = run_auc(config["method"], scores, labels, config["epsilon"], delta=config["delta"],
                       buckets=config["buckets"], thresholds=config["thresholds"], clients=config["clients"],
-                      split=config["split"], repeats=config["repeats"], seed=config["seed"], show_progress=False)
+                      split=config["split"], repeats=config["repeats"], seed=config["seed"], show_progress=False,
+                      secure_aggregation=config.get("secure_aggregation", False),
+                      min_clients=config.get("min_clients"))
     return {"auc": to_jsonable(outcome), "auc_s": time.perf_counter() - start, "score_model": model}
 
 

@@ -3,7 +3,8 @@
 A grid has up to two kinds of study. `[leakage]` (or several `[[leakage]]` tables, e.g. one per dataset
 with its own public label range): datasets x feature parties x runtimes x defences (each through
 its epsilons or a swept strength parameter) x seeds, where every cell trains once and then runs all the
-listed attacks (each at its known-label fractions) on the same transcript. `[auc]`: score sources x
+listed attacks (each at its known-label fractions) on the same transcript; with `[leakage.audit]`, each
+cell also runs a one-run canary audit (its own training run). `[auc]`: score sources x
 methods x epsilons x clients x buckets x seeds for private AUC. Every mistake in a grid file is reported
 as one line naming the key and what is allowed, before any work starts.
 """
@@ -25,12 +26,15 @@ from fedsim.config import TrainConfig
 from fedsim.data import DATASETS
 from fedsim.errors import UserError, check
 from fedsim.evaluation import METHODS, SYNTHETIC
+from fedsim.evaluation.methods import check_layout
 from fedsim.evaluation.runner import make_settings
+from fedsim.evaluation.secure_aggregation import check_secure
 from fedsim.params import validate_params
 from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
 
 Scalar = float | int | str | bool
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
+AUC_CELL_FORMAT = 2  # AUC cells only; 2: estimates clipped to [0, 1], test-inversion intervals (issue 12)
 # TrainConfig fields that the axes of a leakage study set, so `training` may not set them.
 AXIS_FIELDS = {"dataset", "data", "target", "rows", "parties", "runtime", "seed", "label_defense",
                "gradient_defense", "epsilon", "delta", "defense_params"}
@@ -175,6 +179,15 @@ class AttackEntry(Strict):
         return values
 
 
+class AuditEntry(Strict):
+    """A one-run canary audit beside every cell of the study (`fedsim.audit`): a second training run with
+    canaries planted, so the results show each setting's empirical epsilon next to its formal one."""
+
+    canaries: int | None = Field(None, ge=1)  # default: min(1000, half the training rows)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    attack: str | None = None  # default: residual (regression), direction_scoring (binary)
+
+
 class LeakageStudy(Strict):
     """Split training under defences, attacked by a curious feature party."""
 
@@ -185,6 +198,7 @@ class LeakageStudy(Strict):
     defenses: list[DefenseEntry]
     attacks: list[AttackEntry]
     training: dict[str, Any] = Field(default_factory=dict)
+    audit: AuditEntry | None = None
 
     @field_validator("datasets", "parties", "runtimes", "seeds", "defenses", "attacks")
     @classmethod
@@ -213,10 +227,13 @@ class LeakageStudy(Strict):
 
 
 class AucMethodEntry(Strict):
-    """A private AUC method; `delta` for the (epsilon, delta) ones (hist_gauss)."""
+    """A private AUC method; `delta` for the (epsilon, delta) ones (hist_gauss); `secure_aggregation` (hist,
+    hist_gauss, clients >= 2) for one central noise shared by the clients, sized for `min_clients` of them."""
 
     name: str
     delta: float | None = Field(None, gt=0, lt=1)
+    secure_aggregation: bool = False
+    min_clients: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -373,6 +390,9 @@ def _leakage_cells(study: LeakageStudy, where: str, at: str) -> list[Cell]:
         task = checker.dataset(source, f"{at}.datasets.{d_index}")
         for a_index, attack in enumerate(study.attacks):
             checker.attack(attack, task, f"{at}.attacks.{a_index}")
+        if study.audit is not None and study.audit.attack is not None:
+            checker.attack(AttackEntry(name=study.audit.attack), task, f"{at}.audit.attack")
+        audit = {} if study.audit is None else {"audit": study.audit.model_dump()}
         attacks = [
             {"name": a.name, "known_fraction": f, "known": a.known, "params": a.params, "party": a.party}
             for a in study.attacks for f in ([None] if a.known is not None else a.known_fractions)
@@ -392,7 +412,7 @@ def _leakage_cells(study: LeakageStudy, where: str, at: str) -> list[Cell]:
                             checker.defenses(config, task, f"{at}.defenses.{e_index}")
                             cells.append(Cell("leakage", {
                                 "format": CELL_FORMAT, "kind": "leakage",
-                                "train": config.model_dump(mode="json"), "attacks": attacks,
+                                "train": config.model_dump(mode="json"), "attacks": attacks, **audit,
                             }, {"dataset": source.label, "task": task, "defense": variant["name"],
                                 "strength": variant["strength"], "strength_param": variant["strength_param"]}))
     return cells
@@ -445,14 +465,17 @@ def _auc_cells(study: AucStudy, where: str) -> list[Cell]:
             for clients in study.clients:
                 for buckets in study.buckets or [None]:
                     checker.auc_settings(method, epsilon, buckets, study, f"auc.methods.{m_index}")
+                    checker.auc_layout(method, clients, f"auc.methods.{m_index}")
+                    secure = ({"secure_aggregation": True, "min_clients": method.min_clients}
+                              if method.secure_aggregation else {})
                     for source in (s for s in study.sources if not s.missing):
                         for seed in study.seeds:
                             config = {
-                                "format": CELL_FORMAT, "kind": "auc",
+                                "format": AUC_CELL_FORMAT, "kind": "auc",
                                 "source": source.model_dump(mode="json", exclude_none=True),
                                 "method": method.name, "epsilon": epsilon, "delta": method.delta,
                                 "clients": clients, "buckets": buckets, "thresholds": study.thresholds,
-                                "split": study.split, "repeats": study.repeats, "seed": seed,
+                                "split": study.split, "repeats": study.repeats, "seed": seed, **secure,
                             }
                             cells.append(Cell("auc", config, {"dataset": source.label, "task": "binary"}))
     return cells
@@ -544,3 +567,19 @@ class NameChecker:
             make_settings(method.name, epsilon, method.delta, buckets, thresholds=study.thresholds)
         except UserError as exc:
             self.fail(loc, str(exc).replace("--", ""))
+
+    def auc_layout(self, method: AucMethodEntry, clients: int, loc: str) -> None:
+        """Clients against the method (one label holder) and secure aggregation's own checks (method,
+        clients >= 2, min_clients <= clients), up front."""
+        try:
+            check_layout(METHODS.get(method.name), clients)
+        except UserError as exc:
+            self.fail(loc, str(exc).replace("--", ""))
+        if not method.secure_aggregation:
+            if method.min_clients is not None:
+                self.fail(f"{loc}.min_clients", "min_clients applies with secure_aggregation = true only")
+            return
+        try:
+            check_secure(method.name, clients, method.min_clients)
+        except UserError as exc:
+            self.fail(loc, f"with {clients} client{'s' * (clients > 1)}: " + str(exc).replace("--", ""))

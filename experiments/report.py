@@ -137,9 +137,14 @@ def _settings(group: pd.DataFrame, m: Measures) -> pd.DataFrame:
     """One row per (defence, strength): the loss and each attack's leakage (mean, std over seeds)."""
     keys = ["defense_key", "strength_key"]
     cells = group.drop_duplicates("cell")
+    audited = {}
+    if "empirical_epsilon" in cells.columns:  # a study with [leakage.audit]: empirical next to formal epsilon
+        cells = cells.assign(violation=cells["audit_verdict"] == "violation")
+        audited = dict(empirical_mean=("empirical_epsilon", "mean"), empirical_std=("empirical_epsilon", "std"),
+                       violations=("violation", "sum"), audit_confidence=("audit_confidence", "first"))
     base = cells.groupby(keys, dropna=False).agg(
         loss_mean=(m.loss, "mean"), loss_std=(m.loss, "std"), seeds=("seed", "nunique"),
-        formal_epsilon=("formal_epsilon", "max"), strength_param=("strength_param", "first"),
+        formal_epsilon=("formal_epsilon", "max"), strength_param=("strength_param", "first"), **audited,
     )
     leak = group.groupby(keys + ["attack_label"], dropna=False)[m.leak].agg(["mean", "std"]).unstack("attack_label")
     for attack in leak.columns.get_level_values(1).unique():
@@ -168,12 +173,18 @@ def _fmt(mean: float, std: float) -> str:
 
 def _leakage_table(settings: pd.DataFrame, m: Measures) -> str:
     attacks = [c.removeprefix("leak_mean:") for c in settings.columns if c.startswith("leak_mean:")]
-    header = ["defence", "strength", "formal ε", m.loss_name] + [f"{a} {m.leak_name.split()[-1]}"
-                                                                      for a in attacks] + ["seeds"]
+    audited = "empirical_mean" in settings.columns
+    header = ["defence", "strength", "formal ε"]
+    if audited:
+        level = settings["audit_confidence"].dropna()
+        header += [f"empirical ε (audit, {level.iloc[0]:.0%})" if len(level) else "empirical ε (audit)",
+                   "violations"]
+    header += [m.loss_name] + [f"{a} {m.leak_name.split()[-1]}" for a in attacks] + ["seeds"]
     rows = []
     for _, r in settings.iterrows():
         formal = "none" if pd.isna(r["formal_epsilon"]) else f"{r['formal_epsilon']:.4g}"
-        rows.append([r["defense_key"], _strength_text(r), formal, _fmt(r["loss_mean"], r["loss_std"])]
+        audit = [_fmt(r["empirical_mean"], r["empirical_std"]), f"{int(r['violations'])}"] if audited else []
+        rows.append([r["defense_key"], _strength_text(r), formal, *audit, _fmt(r["loss_mean"], r["loss_std"])]
                     + [_fmt(r[f"leak_mean:{a}"], r[f"leak_std:{a}"]) for a in attacks] + [str(r["seeds"])])
     return _markdown_table(header, rows)
 

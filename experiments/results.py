@@ -12,7 +12,8 @@ RESULTS = "results.parquet"
 
 LEADING = ["kind", "cell", "status", "error", "dataset", "task", "parties", "runtime", "seed", "defense",
            "strength_param", "strength", "label_defense", "gradient_defense", "epsilon", "delta",
-           "formal_epsilon", "formal_delta", "attack", "known_fraction", "known_labels", "n_attacked"]
+           "formal_epsilon", "formal_delta", "empirical_epsilon", "audit_verdict", "attack", "known_fraction",
+           "known_labels", "n_attacked"]
 
 
 def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -37,6 +38,11 @@ def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                     steps=train["steps"], formal_epsilon=train["privacy"]["epsilon"],
                     formal_delta=train["privacy"]["delta"], guarantee=train["privacy"]["guarantee"],
                     **{f"test_{k}": v for k, v in train["metrics"].items()})
+    audit = record.get("audit")
+    if audit:
+        base.update(empirical_epsilon=audit["empirical_epsilon"], audit_verdict=audit["verdict"],
+                    audit_confidence=audit["confidence"], audit_canaries=audit["canaries"],
+                    audit_guesses=audit["guesses"], audit_correct=audit["correct"], audit_attack=audit["attack"])
     attack_runs = record.get("attacks") or [{"spec": s} for s in record["config"]["attacks"]]
     rows = []
     for run in attack_runs:

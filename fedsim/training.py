@@ -29,12 +29,16 @@ def train(
     stream: bool = False,
     record: bool = True,
     show_progress: bool = False,
+    dataset: VerticalDataset | None = None,
 ) -> TrainResult:
-    """Train once with the configured runtime; optionally save every feature party's transcript to a folder."""
+    """Train once with the configured runtime; optionally save every feature party's transcript to a folder.
+
+    `dataset` replaces the config's own (`load_dataset(config)`), e.g. with planted labels for an audit.
+    """
     if transcript_dir is not None:
         transcript_dir = Path(transcript_dir)
         check_output_dir(transcript_dir, overwrite)
-    dataset = load_dataset(config)
+    dataset = load_dataset(config) if dataset is None else dataset
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     if config.runtime == "flower":
         from fedsim.runtime.flower import train_flower  # Flower and Ray load only when asked for (seconds)

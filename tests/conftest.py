@@ -17,3 +17,13 @@ def small_config(**overrides) -> TrainConfig:
 @pytest.fixture
 def config() -> TrainConfig:
     return small_config()
+
+
+@pytest.fixture()
+def csv(tmp_path):
+    """Writes scores and labels to a score,label CSV and returns its path (the `fedsim auc --data` input)."""
+    def write(scores, labels) -> str:
+        path = tmp_path / "scores.csv"
+        path.write_text("score,label\n" + "".join(f"{s},{y}\n" for s, y in zip(scores, labels, strict=True)))
+        return str(path)
+    return write

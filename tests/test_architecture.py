@@ -19,6 +19,7 @@ LAYERS = {
     "fedsim.attacks": PLUGINS,
     "fedsim.defenses": PLUGINS,
     "fedsim.experiments": EXPERIMENTS,
+    "fedsim.audit": EXPERIMENTS,
     "fedsim.cli": TOP,
     "fedsim.__main__": TOP,
     "fedsim.runtime.flower.apps": TOP,

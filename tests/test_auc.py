@@ -163,15 +163,6 @@ def test_run_auc_rejects_mismatched_lengths() -> None:
         run_auc("hist", np.zeros(3), np.array([0, 1]), 1.0)
 
 
-@pytest.fixture()
-def csv(tmp_path):
-    def write(scores, labels) -> str:
-        path = tmp_path / "scores.csv"
-        path.write_text("score,label\n" + "".join(f"{s},{y}\n" for s, y in zip(scores, labels, strict=True)))
-        return str(path)
-    return write
-
-
 @pytest.mark.parametrize(("rows", "args", "message"), [
     (([0.1, 0.2, 0.3], [0, 2, 1]), ["--method", "hist", "--epsilon", "1"], "labels must be 0 or 1"),
     (([0.1, 0.2, 0.3], [1, 1, 1]), ["--method", "hist", "--epsilon", "1"], "single class"),

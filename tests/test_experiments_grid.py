@@ -6,6 +6,7 @@ import pytest
 
 from fedsim.cli.app import main
 from fedsim.errors import UserError
+from fedsim.experiments.cells import run_auc_cell
 from fedsim.experiments.grid import config_hash, expand, load_grid, parse_grid, shipped_grids
 
 BASE = """
@@ -104,11 +105,32 @@ def test_sweep_of_a_heuristic_defence(tmp_path):
      ["auc.methods.0", "unknown AUC method 'histo'", "hist"]),
     ("name = 't'\n[auc]\nsources = [{synthetic = 'kriteo'}]\nmethods = ['hist']\nepsilons = [1.0]\n",
      ["auc.sources.0.synthetic", "criteo"]),
+    ("name = 't'\n[auc]\nsources = ['breast_cancer']\nmethods = [{name = 'rr', secure_aggregation = true}]\n"
+     "epsilons = [1.0]\nclients = [4]\n", ["auc.methods.0", "integer histogram"]),
+    ("name = 't'\n[auc]\nsources = ['breast_cancer']\nmethods = [{name = 'hist', secure_aggregation = true}]\n"
+     "epsilons = [1.0]\n", ["auc.methods.0", "with 1 client", "nothing to aggregate"]),
+    ("name = 't'\n[auc]\nsources = ['breast_cancer']\nmethods = [{name = 'hist', secure_aggregation = true, "
+     "min_clients = 5}]\nepsilons = [1.0]\nclients = [4]\n", ["auc.methods.0", "min-clients"]),
+    ("name = 't'\n[auc]\nsources = ['breast_cancer']\nmethods = [{name = 'hist', min_clients = 2}]\n"
+     "epsilons = [1.0]\nclients = [4]\n", ["auc.methods.0.min_clients", "secure_aggregation"]),
 ])
 def test_bad_grids_fail_in_one_line(tmp_path, text, expected):
     message = error_of(tmp_path, text)
     for fragment in expected:
         assert fragment in message, message
+
+
+def test_auc_study_with_and_without_secure_aggregation(tmp_path):
+    text = ("name = 't'\n[auc]\nsources = ['breast_cancer']\nepsilons = [1.0]\nclients = [4, 8]\n"
+            "methods = ['hist', {name = 'hist', secure_aggregation = true, min_clients = 3}, 'scalar_laplace']\n")
+    with pytest.raises(UserError, match="one label holder"):
+        expand(load_grid(write(tmp_path, text))[0])
+    text = text.replace(", 'scalar_laplace'", "").replace("['breast_cancer']", "[{synthetic = 'breast_cancer'}]")
+    cells = expand(load_grid(write(tmp_path, text))[0])
+    secure = [c.config for c in cells if c.config.get("secure_aggregation")]
+    assert len(cells) == 4 and len(secure) == 2 and {c["min_clients"] for c in secure} == {3}
+    outcome = run_auc_cell(secure[0])["auc"]
+    assert outcome["secure_aggregation"] is True and outcome["min_clients"] == 3 and 0 <= outcome["estimate"] <= 1
 
 
 def test_bench_cli_rejects_a_bad_grid_before_any_work(tmp_path, capsys):

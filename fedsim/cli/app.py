@@ -10,6 +10,7 @@ import typer
 
 from fedsim.cli import attack as attack_cli
 from fedsim.cli import auc as auc_cli
+from fedsim.cli import audit as audit_cli
 from fedsim.cli import bench as bench_cli
 from fedsim.cli import deploy as deploy_cli
 from fedsim.cli import plugins as plugins_cli
@@ -36,6 +37,7 @@ app.command("auc", cls=HelpCommand)(auc_cli.auc_command)
 app.command("attacks", cls=HelpCommand)(plugins_cli.attacks_command)
 app.command("defenses", cls=HelpCommand)(plugins_cli.defenses_command)
 app.command("auc-methods", cls=HelpCommand)(plugins_cli.auc_methods_command)
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(deploy_cli.app, name="deploy")
 
 

@@ -23,6 +23,17 @@ def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray,
     return table[score_col].to_numpy(), table[label_col].to_numpy()
 
 
+def load_scores(data: Path | None, score_col: str, label_col: str, synthetic: str | None,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and labels from --data or --synthetic (exactly one; shared with `fedsim audit auc`)."""
+    from fedsim.evaluation import synthetic_scores
+
+    check((data is None) != (synthetic is None), "give exactly one of --data PATH and --synthetic NAME")
+    if data is not None:
+        return read_scores(data, score_col, label_col)
+    return synthetic_scores(synthetic, seed)
+
+
 def auc_command(
     data: Path = typer.Option(None, help="CSV or Parquet file with a score column and a 0/1 label column."),
     score_col: str = typer.Option("score", "--score-col", help="Score column of --data."),
@@ -35,6 +46,14 @@ def auc_command(
     buckets: int = typer.Option(None, help="Score buckets (>= 2); default: a rule in n, epsilon, clients."),
     thresholds: int = typer.Option(100, help="DPAUC's number of thresholds K."),
     clients: int = typer.Option(1, help="Clients M, each adding its own noise (1: vertical / central)."),
+    secure_aggregation: bool = typer.Option(False, "--secure-aggregation",
+                                            help="hist | hist_gauss with M >= 2: each client adds a share of one "
+                                                 "central noise, the server learns only the sum (SecAgg+ over "
+                                                 "Flower)."),
+    min_clients: int = typer.Option(None, "--min-clients",
+                                    help="With --secure-aggregation: size the shares for T of the M clients "
+                                         "(dropout tolerance; default M). Fewer contributors: weaker, reported "
+                                         "epsilon."),
     split: str = typer.Option("iid", help="How examples are spread over clients: iid | score_sorted."),
     runtime: str = typer.Option("local", help="local | flower (the same computation as a Flower app)."),
     setting: str = typer.Option("horizontal", help="horizontal (M clients) | vertical (a score holder and a "
@@ -50,23 +69,21 @@ def auc_command(
     One release with its 95% interval, or (--repeats R) bias, std, RMSE and interval coverage over R
     releases. Methods: {auc_methods}.
     """
-    from fedsim.evaluation import run_auc, synthetic_scores
+    from fedsim.evaluation import run_auc
 
-    check((data is None) != (synthetic is None), "give exactly one of --data PATH and --synthetic NAME")
-    if data is not None:
-        scores, labels = read_scores(data, score_col, label_col)
-    else:
-        scores, labels = synthetic_scores(synthetic, seed)
+    scores, labels = load_scores(data, score_col, label_col, synthetic, seed)
     result = run_auc(method, scores, labels, epsilon, delta=delta, buckets=buckets, thresholds=thresholds,
                      clients=clients, split=split, repeats=repeats, seed=seed, runtime=runtime,
-                     show_progress=not quiet, threshold=threshold, setting=setting)
+                     show_progress=not quiet, threshold=threshold, setting=setting,
+                     secure_aggregation=secure_aggregation, min_clients=min_clients)
     if json_output:
         emit_json(result)
         return
     console = Console()
     low, high = result["ci95"]
+    secure = ", secure aggregation" if secure_aggregation else ""
     console.print(f"[bold]{method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
-                  f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}, {runtime})")
+                  f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}{secure}, {runtime})")
     if repeats > 1:
         console.print(f"over {repeats} releases: exact {result['exact']:.6f}, bias {result['bias']:+.2e}, "
                       f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")

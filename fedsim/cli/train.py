@@ -31,6 +31,27 @@ def datasets_command(json_output: bool = typer.Option(False, "--json", help="Pri
     Console().print(table)
 
 
+def train_config(
+    dataset: str | None, data: Path | None, target: str | None, id_column: str | None, rows: int | None,
+    task: str | None, parties: int, partition: str, runtime: str, epochs: int, batch_size: int, lr: float,
+    embedding_dim: int, hidden: int, top_model: str, seed: int, local_steps: int, label_defense: str | None,
+    gradient_defense: str | None, epsilon: float | None, delta: float | None, defense_param: list[str] | None,
+    record_last_epochs: int | None = None,
+) -> TrainConfig:
+    """The run's validated config from the `fedsim train` options (shared with `fedsim audit train`)."""
+    model = validated(ModelConfig, embedding_dim=embedding_dim, bottom_hidden=hidden, top_hidden=hidden,
+                      top_model=top_model)
+    return validated(
+        TrainConfig, dataset=(dataset or "diabetes") if data is None else None,
+        data=str(data) if data else None, target=target,
+        id_column=id_column, rows=rows, task=task, parties=parties, partition=partition, runtime=runtime,
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
+        gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
+        defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
+        local_steps=local_steps,
+    )
+
+
 def train_command(
     dataset: str = typer.Option(None, help="Built-in dataset: {datasets} (default diabetes; `fedsim datasets` "
                                            "lists sizes)."),
@@ -89,17 +110,9 @@ def train_command(
     from fedsim.training import train
 
     check(stream is False or transcript is not None, "--stream needs --transcript DIR")
-    model = validated(ModelConfig, embedding_dim=embedding_dim, bottom_hidden=hidden, top_hidden=hidden,
-                      top_model=top_model)
-    config = validated(
-        TrainConfig, dataset=(dataset or "diabetes") if data is None else None,
-        data=str(data) if data else None, target=target,
-        id_column=id_column, rows=rows, task=task, parties=parties, partition=partition, runtime=runtime,
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
-        gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
-        defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
-        local_steps=local_steps,
-    )
+    config = train_config(dataset, data, target, id_column, rows, task, parties, partition, runtime, epochs,
+                          batch_size, lr, embedding_dim, hidden, top_model, seed, local_steps, label_defense,
+                          gradient_defense, epsilon, delta, defense_param, record_last_epochs)
     with torch_threads(threads):
         result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
                        record=transcript is not None, show_progress=not quiet)

@@ -1,8 +1,10 @@
 """Private evaluation: the AUC (and threshold metrics) a score holder can compute from label-DP releases.
 
-`run_auc(method, scores, labels, epsilon, ...)` returns the `fedsim auc` JSON dict; `METHODS` lists the
-methods (exact, naive_rr, rr, dpauc, hist, hist_gauss); `synthetic_scores(name, seed)` gives seeded test
-sets (criteo, breast_cancer); `threshold_metrics` and `laplace_mse` go beyond AUC from the same releases.
+`run_auc(method, scores, labels, epsilon, ...)` returns the `fedsim auc` JSON dict (`secure_aggregation=True`
+with hist / hist_gauss and M >= 2 clients: one central noise shared by the clients); `METHODS` lists the
+methods (exact, naive_rr, rr, dpauc, hist, hist_gauss, scalar_laplace); `synthetic_scores(name, seed)` gives
+seeded test sets (criteo, rare_positive, breast_cancer); `threshold_metrics` and `laplace_mse` go beyond AUC
+from the same releases.
 """
 
 from fedsim.evaluation.auc import bucketed_auc, exact_auc

@@ -15,10 +15,19 @@ Neighbouring datasets differ in one example's label (scores are public). Guarant
 - `hist_gauss`: the same counts + N(0, sigma^2), sigma from the analytic Gaussian mechanism at L2
   sensitivity 1: (eps, delta)-DP.
 - `dpauc`: the DPAUC paper's mechanism (see `fedsim.evaluation.dpauc`).
+- `scalar_laplace`: one label holder releases only the AUC, with Laplace noise at sensitivity 1/L, L a floor
+  on min(n+, n-) taken from a Laplace-noised positive count: eps-DP in total (proof in
+  `fedsim.evaluation.scalar`).
 - `exact`: no privacy (the reference); labels are released in the clear.
 
-In the horizontal setting each of M clients adds its own noise (local DP); in the vertical setting the
-label holder is the single client (M = 1) and receives the public scores or bucket ids from the score holder.
+In the horizontal setting each of M clients adds its own noise (local DP), or with secure aggregation
+(`fedsim.evaluation.secure_aggregation`, `hist` and `hist_gauss` only) a share of one central noise; in the
+vertical setting the label holder is the single client (M = 1) and receives the public scores or bucket ids
+from the score holder.
+
+Intervals: the bucket methods use the test-inversion interval of `fedsim.evaluation.intervals` (it holds on
+rare positives, where the delta method under-covers); `dpauc` a parametric bootstrap; `scalar_laplace` an
+exact interval from the Laplace tails.
 """
 
 from __future__ import annotations
@@ -32,8 +41,10 @@ from pydantic import Field
 
 from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc, delta_method_ci
+from fedsim.evaluation import scalar
+from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
+from fedsim.evaluation.intervals import ratio_interval
 from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
@@ -94,7 +105,7 @@ class Public:
 
     edges: np.ndarray
     epsilon: float
-    noise: float = 0.0  # Laplace scale, Gaussian sigma or RR flip probability, per method
+    noise: float = 0.0  # Laplace scale, Gaussian sigma, RR flip probability or scalar_laplace's share of eps
     info: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # where accuracy, precision, recall and F1 are wanted
 
@@ -174,6 +185,7 @@ class AucMethod:
     tasks: ClassVar[tuple[str, ...]] = ("binary",)
     Params: ClassVar[type[PluginParams]] = PrivateBucketParams
     fine_by_default = True  # noise that does not grow with B: one bucket per distinct score is best
+    one_label_holder: ClassVar[bool] = False  # True: the method needs all labels in one place (clients = 1)
 
     @property
     def needs_epsilon(self) -> bool:
@@ -220,7 +232,7 @@ class AucMethod:
         metrics = None
         if public.threshold is not None:
             metrics = threshold_metrics(counts, sizes, public.edges, public.threshold)
-        return Estimate(bucketed_auc(counts, sizes), delta_method_ci(counts, sizes, variances), metrics)
+        return Estimate(bucketed_auc(counts, sizes), ratio_interval(counts, sizes, variances), metrics)
 
     def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
                       public: Public) -> tuple[np.ndarray, np.ndarray]:
@@ -386,6 +398,46 @@ class DPAUC(AucMethod):
         return Estimate(auc, ci)
 
 
+class ScalarLaplace(AucMethod):
+    """Only the AUC is released: Laplace noise on it, calibrated to 1/L for a floor L on min(n+, n-) taken from
+    a Laplace-noised positive count (`fedsim.evaluation.scalar` proves the bound). One label holder; the
+    interval is exact (Laplace tails), not asymptotic."""
+
+    name = "scalar_laplace"
+    summary = "Laplace noise on the AUC itself, at sensitivity 1/L for a private floor L on min(n+, n-)."
+    Params = EpsilonParams
+
+    one_label_holder = True
+
+    def public(self, scores: np.ndarray, settings: Settings, owners: np.ndarray | None = None) -> Public:
+        share = scalar.default_share(scores.size, settings.epsilon)
+        return Public(np.empty(0), settings.epsilon, share, {"share": share})
+
+    def describe(self, settings: Settings, public: Public) -> str:
+        return (f"{settings.epsilon:g}-label-DP: {public.noise:.3g} of epsilon on a Laplace-noised positive count, "
+                "the rest on Laplace noise on the AUC at sensitivity 1/L, L a floor on min(n+, n-) derived from "
+                "that count (proof in fedsim.evaluation.scalar)")
+
+    def prepare(self, scores: np.ndarray, labels: np.ndarray, public: Public) -> scalar.Statistics:
+        return scalar.statistics(scores, labels)
+
+    def release(self, data: scalar.Statistics, public: Public, rng: np.random.Generator) -> Release:
+        out = scalar.scalar_release(data, public.epsilon, public.noise, rng)
+        return {"auc": np.array([out.auc]), "noisy_positives": np.array([out.noisy_positives]),
+                "floor": np.array([out.floor]), "n": np.array([data.n])}
+
+    def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
+        (sent,) = releases
+        out = scalar.ScalarRelease(float(sent["noisy_positives"][0]), int(sent["floor"][0]), float(sent["auc"][0]))
+        return Estimate(out.auc, scalar.scalar_interval(out, int(sent["n"][0]), public.epsilon, public.noise))
+
+
+def check_layout(method: AucMethod, clients: int) -> None:
+    """A method that needs every label in one place runs with one client only (one-line UserError)."""
+    check(not method.one_label_holder or clients == 1,
+          f"{method.name} releases one AUC for one label holder: use --clients 1, got {clients}")
+
+
 def client_rng(seed: int, repeat: int, client: int) -> np.random.Generator:
     """Client `client`'s noise stream in repeat `repeat` (the same in every runtime)."""
     return np.random.default_rng([seed, 1, repeat, client])
@@ -397,5 +449,5 @@ def server_rng(seed: int, repeat: int) -> np.random.Generator:
 
 
 METHODS: Registry[AucMethod] = Registry("AUC method")
-for _method in (Exact(), NaiveRR(), DebiasedRR(), DPAUC(), Histogram(), GaussianHistogram()):
+for _method in (Exact(), NaiveRR(), DebiasedRR(), DPAUC(), Histogram(), GaussianHistogram(), ScalarLaplace()):
     METHODS.add(_method.name, _method)

@@ -15,7 +15,18 @@ import numpy as np
 
 from fedsim.errors import UserError, check
 from fedsim.evaluation.auc import exact_auc
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
+from fedsim.evaluation.intervals import unit_estimate, unit_interval
+from fedsim.evaluation.methods import (
+    METHODS,
+    AucMethod,
+    Estimate,
+    Public,
+    Settings,
+    check_layout,
+    client_rng,
+    server_rng,
+)
+from fedsim.evaluation.secure_aggregation import SecureRun, check_secure, run_secure_local
 from fedsim.params import validate_params
 from fedsim.progress import progress_bar
 
@@ -111,13 +122,28 @@ def run_local(method: AucMethod, settings: Settings, scores: np.ndarray, labels:
 
 
 def summarise(estimates: list[Estimate], exact: float) -> dict[str, float]:
-    """Bias, std, RMSE and 95%-interval coverage of the estimates against the exact AUC."""
-    values = np.array([e.estimate for e in estimates])
-    low, high = np.array([e.ci95 for e in estimates]).T
+    """Bias, std, RMSE and 95%-interval coverage of the reported estimates (in [0, 1]) against the exact AUC,
+    and the mean and RMSE of the raw ones (`mean_raw`, `rmse_raw`)."""
+    raw = np.array([e.estimate for e in estimates])
+    values = np.clip(raw, 0.0, 1.0)
+    low, high = np.array([unit_interval(e.ci95) for e in estimates]).T
     return {"exact": exact, "mean": float(values.mean()), "bias": float(values.mean() - exact),
             "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
             "rmse": float(np.sqrt(np.mean((values - exact) ** 2))),
-            "ci_coverage": float(np.mean((low <= exact) & (exact <= high)))}
+            "ci_coverage": float(np.mean((low <= exact) & (exact <= high))),
+            "mean_raw": float(raw.mean()), "rmse_raw": float(np.sqrt(np.mean((raw - exact) ** 2)))}
+
+
+def run_secure(method: str, settings: Settings, scores: np.ndarray, labels: np.ndarray, parts: list[np.ndarray],
+               repeats: int, seed: int, runtime: str, min_clients: int | None) -> SecureRun:
+    """The secure-aggregation histogram, in process or over Flower's SecAgg+ (the same integers)."""
+    if runtime == "flower":
+        from fedsim.evaluation.secagg_flower import run_secure_flower  # Flower and Ray load only when asked for
+
+        return run_secure_flower(method, scores, labels, parts, settings.epsilon, settings.delta, settings.buckets,
+                                 repeats, seed, min_clients)
+    return run_secure_local(method, scores, labels, parts, settings.epsilon, settings.delta, settings.buckets,
+                            repeats, seed, min_clients)
 
 
 def _finite(value: float | None) -> float | None:
@@ -128,37 +154,56 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
             delta: float | None = None, buckets: int | None = None, thresholds: int = 100, clients: int = 1,
             split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
             show_progress: bool = True, threshold: float | None = None,
-            setting: str = "horizontal") -> dict[str, Any]:
-    """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate, ci95 (+ exact, bias, std, rmse,
-    ci_coverage when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs without noise
-    (reported as null: no guarantee). Extra keys: clients, split, runtime, seed, repeats, buckets (or
-    DPAUC's thresholds and its 4K / 2K accounting), guarantee (one sentence).
+            setting: str = "horizontal", secure_aggregation: bool = False,
+            min_clients: int | None = None) -> dict[str, Any]:
+    """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate (clipped to [0, 1]), estimate_raw
+    (before clipping: average these over releases), ci95 (within [0, 1]) (+ exact, bias, std, rmse,
+    ci_coverage, mean_raw, rmse_raw when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs
+    without noise (reported as null: no guarantee). Extra keys: clients, split, runtime, seed, repeats,
+    buckets (or DPAUC's thresholds and its 4K / 2K accounting), guarantee (one sentence).
 
     `setting`: horizontal (M clients with scores and labels) or vertical (a score holder and one label
     holder; clients must be 1). In-process both are the same computation; over Flower (`runtime="flower"`)
-    they are different apps (see `fedsim.evaluation.flower_app`)."""
+    they are different apps (see `fedsim.evaluation.flower_app`).
+
+    `secure_aggregation` (hist, hist_gauss; M >= 2 clients): each client adds a share of one central noise
+    and the server learns only the sum (`fedsim.evaluation.secure_aggregation`; over Flower, SecAgg+). Shares
+    are sized for `min_clients` (default M) contributors; the JSON adds secure_aggregation, min_clients,
+    contributors, noise, noise_parameter and achieved_epsilon. M = 1 is refused: one client's release
+    already carries one central noise, there is nothing to aggregate."""
     scores, labels = validate_inputs(scores, labels)
     settings = make_settings(method, epsilon, delta, buckets, thresholds, threshold)
+    check(min_clients is None or secure_aggregation, "--min-clients applies with --secure-aggregation only")
+    if secure_aggregation:
+        check_secure(method, clients, min_clients)
+        check(threshold is None, "--threshold is not available with --secure-aggregation")
     check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
     check(seed >= 0, f"seed must be >= 0, got {seed}")
     check(runtime in ("local", "flower"), f"unknown runtime {runtime!r}; valid: local, flower")
     check(setting in SETTINGS, f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
     check(setting == "horizontal" or clients == 1, "the vertical setting has one label holder: use --clients 1")
     chosen = METHODS.get(method)
+    check_layout(chosen, clients)
     parts = split_clients(scores, clients, split, seed)
-    if runtime == "flower":
-        from fedsim.evaluation.flower_app import run_flower  # Flower and Ray load only when asked for
-
-        public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed, setting)
+    if secure_aggregation:
+        run = run_secure(method, settings, scores, labels, parts, repeats, seed, runtime, min_clients)
+        estimates, info = run.estimates, run.info()
     else:
-        public, estimates = run_local(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
+        if runtime == "flower":
+            from fedsim.evaluation.flower_app import run_flower  # Flower and Ray load only when asked for
+
+            public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed, setting)
+        else:
+            public, estimates = run_local(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
+        info = {**public.info, "guarantee": chosen.guarantee(settings, public)}
     first = estimates[0]
-    info = {k: _finite(v) if isinstance(v, float) else v for k, v in public.info.items()}
+    info = {k: _finite(v) if isinstance(v, float) else v for k, v in info.items()}
     result: dict[str, Any] = {
         "method": method, "epsilon": _finite(settings.epsilon) if chosen.needs_epsilon else None,
-        "delta": settings.delta, "n": int(scores.size), "estimate": first.estimate, "ci95": list(first.ci95),
+        "delta": settings.delta, "n": int(scores.size), "estimate": unit_estimate(first.estimate),
+        "estimate_raw": first.estimate, "ci95": list(unit_interval(first.ci95)),
         "clients": clients, "split": split, "setting": setting, "runtime": runtime, "seed": seed, "repeats": repeats,
-        **info, "guarantee": chosen.guarantee(settings, public),
+        **info,
     }
     if first.metrics is not None:
         result["at_threshold"] = first.metrics

@@ -4,6 +4,8 @@
   exact AUC about 0.766): binormal scores z ~ N(d y, 1) with d = sqrt(2) Phi^-1(0.766), mapped into (0, 1)
   by a shifted sigmoid so that most scores lie below 0.5, as click-through scores do (this matters for
   DPAUC's threshold grid, which is denser below 0.2; the AUC itself is unchanged by the monotone map).
+- `rare_positive`: 5,000 scores with 165 positives (3.3%), binormal with AUC about 0.95 (a good classifier
+  of a rare event): de-biased counts are noisy relative to n+ and the delta method breaks down.
 - `breast_cancer`: scikit-learn's 569-row set, a logistic regression fitted on a stratified half and
   scored on the other half (n = 285): the small-data case where label-DP AUC is hard.
 """
@@ -23,14 +25,25 @@ SYNTHETIC: Registry[Callable[[int], tuple[np.ndarray, np.ndarray]]] = Registry("
 CRITEO_ROWS, CRITEO_POSITIVES, CRITEO_AUC = 458_407, 117_317, 0.766
 
 
+def binormal(rows: int, positives: int, auc: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`positives` random labels of `rows`; z ~ N(d y, 1) with d = sqrt(2) Phi^-1(auc); scores sigmoid(z - 1.5)."""
+    labels = np.zeros(rows, dtype=np.int8)
+    labels[rng.choice(rows, positives, replace=False)] = 1
+    z = rng.standard_normal(rows) + math.sqrt(2.0) * norm.ppf(auc) * labels
+    return 1.0 / (1.0 + np.exp(-(z - 1.5))), labels
+
+
 @SYNTHETIC.register("criteo")
 def criteo(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([seed, 7])
-    labels = np.zeros(CRITEO_ROWS, dtype=np.int8)
-    labels[rng.choice(CRITEO_ROWS, CRITEO_POSITIVES, replace=False)] = 1
-    separation = math.sqrt(2.0) * norm.ppf(CRITEO_AUC)
-    z = rng.standard_normal(CRITEO_ROWS) + separation * labels
-    return 1.0 / (1.0 + np.exp(-(z - 1.5))), labels
+    return binormal(CRITEO_ROWS, CRITEO_POSITIVES, CRITEO_AUC, np.random.default_rng([seed, 7]))
+
+
+RARE_ROWS, RARE_POSITIVES, RARE_AUC = 5_000, 165, 0.95
+
+
+@SYNTHETIC.register("rare_positive")
+def rare_positive(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return binormal(RARE_ROWS, RARE_POSITIVES, RARE_AUC, np.random.default_rng([seed, 8]))
 
 
 @SYNTHETIC.register("breast_cancer")

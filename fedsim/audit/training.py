@@ -1,0 +1,130 @@
+"""`fedsim audit train`: a one-run canary audit of a training run and its defence.
+
+1. Canaries: m training rows (seeded; default min(1000, half the rows)) whose labels are set, each by its
+   own secret fair coin, to one of two public values: 0/1 for binary tasks; for regression the ends of the
+   defence's public clip range, two values the user names (inside that range), or, when the defence has no
+   public range, the 5% and 95% quantiles of the other training labels (chosen before the coins).
+2. One training run on the planted dataset, through `fedsim.training.train`.
+3. The curious feature party attacks its own view; its known labels are non-canary rows only.
+4. The canaries are ranked by the attack's estimate and guessed (`fedsim.audit.report`); the guesses give
+   the one-run lower bound on epsilon (`fedsim.privacy.audit_bound`), compared with the run's formal claim.
+
+Default attacks (measured with `python -m fedsim.experiments.bench_audit`): regression `linear` (the
+cut gradient is linear in the released label for MSE, and the closed form reads it back cheaply),
+binary `direction_scoring` (under BCE the gradient's sign along the top model's gradient is the released
+label's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fedsim.assembly import load_dataset
+from fedsim.attacks import ATTACKS, AttackerKnowledge
+from fedsim.attacks.base import ATTACK_SEED, ParamValue
+from fedsim.attacks.evaluate import known_count, run_attack
+from fedsim.audit.report import audit_statistic, choose_canaries, secret_bits
+from fedsim.config import TrainConfig
+from fedsim.data import VerticalDataset
+from fedsim.errors import UserError, check
+from fedsim.privacy.audit_bound import check_confidence
+from fedsim.training import train
+
+DEFAULT_ATTACKS = {"regression": "residual", "binary": "direction_scoring"}
+MAX_CANARIES = 1000
+# the defence parameters that name a public label range, per defence family
+PUBLIC_RANGES = (("low", "high"), ("label_low", "label_high"))
+
+
+def default_canaries(n_train: int) -> int:
+    return max(1, min(MAX_CANARIES, n_train // 2))
+
+
+def public_label_range(config: TrainConfig) -> tuple[float, float] | None:
+    """The defence's public label clip range, when its parameters give one."""
+    params = config.defense_params
+    for low, high in PUBLIC_RANGES:
+        if low in params and high in params:
+            return float(params[low]), float(params[high])
+    return None
+
+
+def canary_values(config: TrainConfig, dataset: VerticalDataset, others: np.ndarray,
+                  values: tuple[float, float] | None) -> tuple[float, float]:
+    """The two public label values a canary can take (module docstring, step 1)."""
+    if dataset.task == "binary":
+        check(values is None or tuple(values) == (0.0, 1.0),
+              f"a binary task's canaries take the labels 0 and 1; got canary values {values}")
+        return 0.0, 1.0
+    clip = public_label_range(config)
+    if values is None:
+        if clip is not None:
+            return clip
+        low, high = np.quantile(dataset.y_train[others], [0.05, 0.95])
+        check(low < high, "the training labels have no spread: give two canary values")
+        return float(low), float(high)
+    low, high = float(values[0]), float(values[1])
+    check(low < high, f"canary values need low < high, got {low} and {high}")
+    if clip is not None:
+        check(clip[0] <= low and high <= clip[1],
+              f"canary values {low:g} and {high:g} lie outside the defence's public clip range "
+              f"[{clip[0]:g}, {clip[1]:g}]; give values inside it")
+    return low, high
+
+
+def plant(dataset: VerticalDataset, rows: np.ndarray, labels: np.ndarray) -> VerticalDataset:
+    """A copy of `dataset` whose training labels at `rows` are replaced by `labels`."""
+    y = dataset.y_train.copy()
+    y[rows] = labels
+    return dataclasses.replace(dataset, y_train=y)
+
+
+def choose_attack(name: str | None, task: str) -> str:
+    name = DEFAULT_ATTACKS[task] if name is None else name
+    attack_cls = ATTACKS.get(name)
+    if task not in attack_cls.tasks:
+        valid = ", ".join(n for n in ATTACKS.names() if task in ATTACKS.get(n).tasks)
+        raise UserError(f"attack {name!r} applies to {'/'.join(attack_cls.tasks)} tasks, not {task}; "
+                        f"attacks for {task}: {valid}")
+    return name
+
+
+def audit_training(config: TrainConfig, attack: str | None = None, canaries: int | None = None,
+                   confidence: float = 0.95, seed: int = 0, values: tuple[float, float] | None = None,
+                   attack_params: dict[str, ParamValue] | None = None, known_fraction: float = 0.01,
+                   party: int = 0, guesses: int | Sequence[int] | None = None,
+                   show_progress: bool = False) -> dict[str, Any]:
+    """Plant canaries, train once, attack, bound epsilon; returns the `fedsim audit train --json` object."""
+    check_confidence(confidence)
+    dataset = load_dataset(config)
+    n = dataset.n_train
+    m = default_canaries(n) if canaries is None else canaries
+    check(1 <= m < n, f"--canaries must be between 1 and {n - 1} (the run has {n} training rows), got {m}")
+    check(0 <= party < dataset.parties, f"party must be in 0..{dataset.parties - 1}, got {party}")
+    name = choose_attack(attack, dataset.task)
+    ATTACKS.get(name)(attack_params)  # parameter errors before the training run, not after it
+    rows = choose_canaries(n, m, seed)
+    others = np.setdiff1d(np.arange(n), rows)
+    low, high = canary_values(config, dataset, others, values)
+    bits = secret_bits(m, seed)
+    planted = plant(dataset, rows, np.where(bits == 1, high, low))
+    result = train(config, record=True, show_progress=show_progress, dataset=planted)
+    view = result.party_view(party)
+    n_known = known_count(len(others), known_fraction, None)
+    known = np.sort(np.random.default_rng([seed, ATTACK_SEED, 0]).choice(others, n_known, replace=False))
+    knowledge = AttackerKnowledge(view.sample_ids[known], planted.y_train[known])
+    outcome, _ = run_attack(view, name, attack_params, knowledge, seed, show_progress)
+    estimate = np.full(n, np.nan)
+    estimate[view.rows_of(np.asarray(outcome.ids))] = outcome.estimates
+    privacy = result.privacy
+    try:
+        report = audit_statistic(bits, estimate[rows], confidence, privacy.epsilon, privacy.delta, name, guesses)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    report.update(canary_values=[low, high], known_labels=n_known, party=party, guarantee=privacy.guarantee,
+                  test=result.metrics)
+    return report
