@@ -12,6 +12,7 @@ from fedsim.cli import attack as attack_cli
 from fedsim.cli import auc as auc_cli
 from fedsim.cli import audit as audit_cli
 from fedsim.cli import bench as bench_cli
+from fedsim.cli import deploy as deploy_cli
 from fedsim.cli import plugins as plugins_cli
 from fedsim.cli import train as train_cli
 from fedsim.cli.help import HelpCommand
@@ -37,6 +38,7 @@ app.command("attacks", cls=HelpCommand)(plugins_cli.attacks_command)
 app.command("defenses", cls=HelpCommand)(plugins_cli.defenses_command)
 app.command("auc-methods", cls=HelpCommand)(plugins_cli.auc_methods_command)
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(deploy_cli.app, name="deploy")
 
 
 def _print_version(value: bool) -> None:

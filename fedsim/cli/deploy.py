@@ -1,0 +1,64 @@
+"""`fedsim deploy keys|check`: throwaway credentials for a Flower deployment with TLS and SuperNode
+authentication, and checks of any set before Flower starts (docs/deployment.md). The work is in
+`fedsim.deploy.credentials`; a bad input is a `UserError` (one line, exit code 2, nothing written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fedsim.cli.help import HelpCommand
+from fedsim.deploy import credentials
+from fedsim.errors import check
+
+app = typer.Typer(name="deploy", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
+                  help="Credentials for a secure Flower deployment.\n\nTLS on the SuperLink and SuperNode "
+                       "authentication with registered keys (docs/deployment.md).")
+
+
+@app.command("keys", cls=HelpCommand)
+def keys_command(
+    out: Annotated[Path, typer.Option("--out", help="New folder for the credentials.")],
+    supernodes: Annotated[int, typer.Option("--supernodes", help="Key pairs to make: one per feature party.")] = 2,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Name or IP address the SuperNodes dial, added to the certificate (repeatable); "
+                       "localhost, 127.0.0.1 and ::1 are always in it.")] = None,
+    days: Annotated[int, typer.Option("--days", help="Days the certificates stay valid.")] = 30,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out folder.")] = False,
+) -> None:
+    """Make throwaway credentials for a trial.
+
+    A CA (its key is not kept), the SuperLink's TLS certificate and key, and one key pair per SuperNode.
+    """
+    for path in credentials.generate(out, supernodes, host or [], days, overwrite):
+        secret = path.suffix == ".key"
+        print(f"{path}  {'SECRET (mode 600): keep on its owner' if secret else 'public'}")
+
+
+@app.command("check", cls=HelpCommand)
+def check_command(
+    ca: Annotated[Path, typer.Option("--ca", help="CA certificate (PEM) that verifies the SuperLink.")],
+    cert: Annotated[Path | None, typer.Option("--cert", help="SuperLink TLS certificate (PEM).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="SuperLink TLS private key (PEM).")] = None,
+    node_key: Annotated[Path | None, typer.Option("--node-key", help="A SuperNode's private key (OpenSSH).")] = None,
+    public_key: Annotated[list[Path] | None, typer.Option(
+        "--public-key", help="A SuperNode public key to register (OpenSSH; repeatable).")] = None,
+) -> None:
+    """Check credential files before Flower starts.
+
+    Present, parseable, the certificate matching its key and verifying against the CA, none expired.
+    """
+    check((cert is None) == (key is None), "--cert and --key go together (the SuperLink's certificate and its key)")
+    if cert is not None and key is not None:
+        credentials.check_server_credentials(ca, cert, key)
+    else:
+        credentials.check_root_certificate(ca)
+    if node_key is not None:
+        credentials.check_node_key(node_key)
+    for path in public_key or []:
+        credentials.check_public_key(path)
+    print("credentials ok")

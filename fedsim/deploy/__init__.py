@@ -1,0 +1,1 @@
+"""Secure deployment across organisations: TLS and SuperNode-authentication credentials (docs/deployment.md)."""
