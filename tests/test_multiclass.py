@@ -138,3 +138,13 @@ def test_a_format_1_manifest_reads_as_before(tmp_path):
     (folder / "manifest.json").write_text(json.dumps({**old, "format": 1}))
     manifest = TranscriptManifest.read(folder)
     assert manifest.n_classes == 2 and manifest.classes == ["0", "1"]
+
+
+def test_flower_parity_multiclass():
+    from conftest import small_config
+    from test_flower import assert_same_run, run_direct
+
+    config = small_config(dataset="synthetic_multiclass", rows=300, parties=2, epochs=2)
+    local, flower = train(config), run_direct(config)
+    assert local.dataset.task == "multiclass" and set(local.metrics) >= {"accuracy", "macro_f1"}
+    assert_same_run(local, flower)
