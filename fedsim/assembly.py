@@ -118,15 +118,16 @@ def build_label_party(
     if dataset.task == "regression":
         offset, scale = targets.mean(axis=0), targets.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
-    else:
-        offset, scale = np.zeros(targets.shape[1]), np.ones(targets.shape[1])
+    else:  # classification: logits, no normalisation; multiclass has one logit per class
+        outputs = dataset.n_classes if dataset.task == "multiclass" else targets.shape[1]
+        offset, scale = np.zeros(outputs), np.ones(outputs)
     normalization = gradient_transform.target_normalization(targets, np.random.default_rng([config.seed, 32]))
     if normalization is not None:
         offset, scale = normalization
     in_dim = config.model.embedding_dim * dataset.parties
     model = seeded_init(
         [config.seed, 20],
-        lambda: TopModel(build_top_net(in_dim, targets.shape[1], config.model), torch.tensor(offset),
+        lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
                          torch.tensor(scale)),
     )
     plan = make_plan(config, dataset)

@@ -34,7 +34,7 @@ class TrainConfig(BaseModel):
     target: str | None = None
     id_column: str | None = None
     rows: int | None = Field(None, ge=2)
-    task: Literal["regression", "binary"] | None = None
+    task: Literal["regression", "binary", "multiclass"] | None = None
     parties: int = Field(2, ge=1)
     partition: Literal["contiguous", "random"] = "contiguous"
     test_fraction: float = Field(0.2, gt=0, lt=1)

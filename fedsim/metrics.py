@@ -28,7 +28,49 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
     return out
 
 
+def top_k(n_classes: int) -> int:
+    """The k of `top_k_accuracy`: 3, or K - 1 for fewer than four classes (top-K of K classes is always 1)."""
+    return max(1, min(3, n_classes - 1))
+
+
+def class_indices(estimates: np.ndarray) -> np.ndarray:
+    """Class indices from (n,) indices or (n, K) class scores (the arg-max)."""
+    estimates = np.asarray(estimates)
+    return estimates.argmax(axis=1) if estimates.ndim == 2 else np.rint(estimates).astype(np.int64)
+
+
+def multiclass_metrics(y_true: np.ndarray, estimates: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro F1 (over the classes that occur in the truth or the estimates) of class estimates:
+    (n,) class indices or (n, K) class scores."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y_true, y_pred = np.asarray(y_true).astype(np.int64), class_indices(estimates)
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+
+
+def multiclass_task_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Main-task metrics of (n, K) class probabilities: accuracy, macro F1, top-k accuracy with
+    k = `top_k(K)` (the true class among the k most probable) and log loss."""
+    from sklearn.metrics import log_loss, top_k_accuracy_score
+
+    proba = np.asarray(proba, dtype=np.float64)
+    labels = np.arange(proba.shape[1])
+    out = multiclass_metrics(y_true, proba)
+    k = top_k(proba.shape[1])
+    out["top_k_accuracy"] = (out["accuracy"] if k == 1 else
+                             float(top_k_accuracy_score(y_true, proba, k=k, labels=labels)))
+    clipped = np.clip(proba, 1e-7, 1.0)
+    out["log_loss"] = float(log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels))
+    return out
+
+
 def task_metrics(task: str, y_true: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """Test metrics: regression mse, rmse, mae, r2; binary auc, accuracy, log_loss; multiclass accuracy,
+    macro_f1, top_k_accuracy, log_loss (`prediction`: values, positive-class probabilities, (n, K) class
+    probabilities)."""
+    if task == "multiclass":
+        return multiclass_task_metrics(y_true, prediction)
     return regression_metrics(y_true, prediction) if task == "regression" else binary_metrics(y_true, prediction)
 
 
@@ -39,13 +81,17 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def attack_metrics(task: str, y_true: np.ndarray, estimates: np.ndarray) -> dict[str, float]:
-    """Attack scores on the attacked samples: regression mse, rmse, mae, r2, spearman; binary auc, accuracy.
+    """Attack scores on the attacked samples: regression mse, rmse, mae, r2, spearman; binary auc, accuracy;
+    multiclass accuracy, macro_f1 (the leak on the unknown labels).
 
-    `estimates` are label values (regression) or positive-class scores in [0, 1] (binary, >= 0.5 = positive).
+    `estimates` are label values (regression), positive-class scores in [0, 1] (binary, >= 0.5 = positive),
+    or class indices (n,) or class scores (n, K) (multiclass, the arg-max is the estimate).
     A metric that is undefined (e.g. Spearman of a constant guess) is left out.
     """
     y_true, estimates = np.asarray(y_true, dtype=np.float64), np.asarray(estimates, dtype=np.float64)
-    if task == "regression":
+    if task == "multiclass":
+        out = multiclass_metrics(y_true, estimates)
+    elif task == "regression":
         out = regression_metrics(y_true, estimates)
         if np.ptp(estimates) > 0 and np.ptp(y_true) > 0:
             out["spearman"] = spearman(y_true, estimates)

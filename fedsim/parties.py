@@ -18,6 +18,23 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, fused=True)
 
 
+# The label party's loss per task, reduction "mean" over the batch (named by fedsim.run_result.loss_name).
+LOSSES: dict[str, type[nn.Module]] = {
+    "regression": nn.MSELoss, "binary": nn.BCEWithLogitsLoss, "multiclass": nn.CrossEntropyLoss,
+}
+
+
+def target_tensor(targets: np.ndarray, task: str) -> torch.Tensor:
+    """The training targets as the loss takes them: (n, m) float32 columns (regression, binary), or for
+    multiclass (n,) int64 class indices or (n, K) float32 class-probability rows (soft labels, which
+    `nn.CrossEntropyLoss` accepts as well)."""
+    targets = np.asarray(targets)
+    if task == "multiclass" and (targets.ndim == 1 or targets.shape[1] == 1):
+        return torch.from_numpy(targets.reshape(-1).astype(np.int64))
+    targets = targets.astype(np.float32)
+    return torch.from_numpy(targets.reshape(len(targets), -1).copy())
+
+
 class FeatureParty:
     """Holds one block of feature columns and a bottom model; sends embeddings, applies returned gradients."""
 
@@ -79,15 +96,14 @@ class LabelParty:
         prediction_column: int = 0,
         top_model_dp: TopModelDP | None = None,
     ) -> None:
-        targets = np.asarray(targets, dtype=np.float32)
-        self.targets = torch.from_numpy(targets.reshape(len(targets), -1).copy())
+        self.targets = target_tensor(targets, task)
         self.task = task
         self.model = model
         self.optimizer = optimizer
         self.gradient_transform = gradient_transform or GradientTransform()
         self.prediction_column = prediction_column
         self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
-        self.loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
+        self.loss_fn = LOSSES[task]()
 
     def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:
         """Loss on the concatenated embeddings, top-model update, one (defended) cut gradient per feature party."""
@@ -105,8 +121,12 @@ class LabelParty:
 
     @torch.no_grad()
     def predict(self, embeddings: list[torch.Tensor]) -> np.ndarray:
-        """Predictions for the label: the regression value, or the positive-class probability."""
-        out = self.model(torch.cat(embeddings, dim=1))[:, self.prediction_column]
+        """Predictions for the label: the regression value, the positive-class probability, or (multiclass) the
+        (n, K) class probabilities."""
+        out = self.model(torch.cat(embeddings, dim=1))
+        if self.task == "multiclass":
+            return torch.softmax(out, dim=1).double().numpy()
+        out = out[:, self.prediction_column]
         if self.task == "binary":
             out = torch.sigmoid(out)
         return out.double().numpy()

@@ -51,6 +51,7 @@ class TrainResult:
         return TranscriptManifest(
             config=self.config, dataset=self.dataset.name, task=self.dataset.task, loss=loss_name(self.dataset.task),
             seed=self.config.seed, parties=self.dataset.parties, n_train=self.dataset.n_train,
+            n_classes=self.dataset.n_classes, classes=self.dataset.classes,
             epochs_recorded=self.transcripts[0].epoch_numbers if self.transcripts else [],
             shapes=[PartyShape(party=k, features=b.dim, embedding_dim=self.config.model.embedding_dim)
                     for k, b in enumerate(self.dataset.blocks)],
@@ -89,8 +90,12 @@ class TrainResult:
         }
 
 
+LOSS_NAMES = {"regression": "mse", "binary": "bce_with_logits", "multiclass": "cross_entropy"}
+
+
 def loss_name(task: str) -> str:
-    return "mse" if task == "regression" else "bce_with_logits"
+    """The label party's loss (fedsim.parties.LOSSES), reduction "mean", as the manifest names it."""
+    return LOSS_NAMES[task]
 
 
 def finish_run(

@@ -42,7 +42,9 @@ def train_command(
                                        "else row numbers; a column that looks like a row id (unique integers "
                                        "0..n-1 or 1..n) must be named here, or 'none' keeps it as a feature."),
     rows: int = typer.Option(None, help="Rows to generate (synthetic datasets only)."),
-    task: str = typer.Option(None, help="regression | binary (default: binary if the target has two values)."),
+    task: str = typer.Option(None, help="regression | binary | multiclass (default: binary if the target has "
+                                        "two values, multiclass if it has more and they are not numbers, else "
+                                        "regression)."),
     parties: int = typer.Option(2, help="Number of feature parties K."),
     partition: str = typer.Option("contiguous", help="How feature columns are split over the parties: "
                                                      "contiguous | random (seeded)."),

@@ -10,7 +10,8 @@ import pandas as pd
 
 from fedsim.errors import UserError, check
 
-TASKS = ("regression", "binary")
+TASKS = ("regression", "binary", "multiclass")
+CLASSIFICATION = ("binary", "multiclass")
 PARTITIONS = ("contiguous", "random")
 
 
@@ -41,6 +42,12 @@ class VerticalDataset:
     y_test: np.ndarray
     dropped_ids: int = 0
     dropped_by_party: list[int] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)  # class names, index = class id; empty for regression
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (2 for binary, K for multiclass); 0 for regression."""
+        return len(self.classes)
 
     @property
     def parties(self) -> int:
@@ -56,7 +63,18 @@ class VerticalDataset:
 
 
 def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str]:
-    """Check the label column and infer the task: two distinct values -> binary, numeric otherwise -> regression."""
+    """Check the label column and infer the task (see `encode_target`); returns the labels and the task."""
+    y, task, _ = encode_target(target, task)
+    return y, task
+
+
+def encode_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str, list[str]]:
+    """Check the label column, infer the task and encode the labels as float64: values (regression), 0/1
+    (binary) or class indices 0..K-1 (multiclass); also returns the class names (index = class id).
+
+    Inference: two distinct values -> binary; a non-numeric column with more values -> multiclass; numeric
+    otherwise -> regression (an integer column is multiclass only with `--task multiclass`).
+    """
     check(task is None or task in TASKS, f"task {task!r} is not one of: {', '.join(TASKS)}")
     check(len(target) > 0, "the dataset has no rows")
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
@@ -64,17 +82,36 @@ def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, st
         raise UserError(f"target column {target.name!r} has missing (NaN) labels in {int(target.isna().sum())} rows")
     values = target.unique()
     if task is None:
-        task = "binary" if len(values) == 2 else "regression"
+        task = "binary" if len(values) == 2 else ("regression" if numeric or len(values) < 2 else "multiclass")
     if task == "regression":
-        check(numeric, f"target column {target.name!r} is not numeric; a regression target must be numbers")
+        check(numeric, f"target column {target.name!r} is not numeric; a regression target must be numbers "
+                       f"(or use --task multiclass for classes)")
         y = target.to_numpy(dtype=np.float64)
         check(bool(np.isfinite(y).all()), f"target column {target.name!r} has infinite labels")
-        return y, task
-    check(len(values) == 2, f"a binary target needs exactly two distinct values; {target.name!r} has {len(values)}")
+        return y, task, []
+    if task == "multiclass":
+        return _encode_classes(target, values, numeric)
+    check(len(values) == 2, f"a binary target needs exactly two distinct values; {target.name!r} has "
+                            f"{len(values)}" + ("; use --task multiclass" if len(values) > 2 else ""))
     if numeric and set(np.asarray(values, dtype=np.float64)) <= {0.0, 1.0}:
-        return target.to_numpy(dtype=np.float64), task
-    positive = sorted(map(str, values))[1]  # the larger value (in string order) is the positive class
-    return (target.astype(str) == positive).to_numpy(dtype=np.float64), task
+        return target.to_numpy(dtype=np.float64), task, ["0", "1"]
+    names = sorted(map(str, values))  # the larger value (in string order) is the positive class
+    return (target.astype(str) == names[1]).to_numpy(dtype=np.float64), task, names
+
+
+def _encode_classes(target: pd.Series, values: np.ndarray, numeric: bool) -> tuple[np.ndarray, str, list[str]]:
+    """Class indices of a multiclass target: classes sorted by value (numbers numerically, else as strings)."""
+    check(len(values) >= 2, f"a multiclass target needs at least two classes; {target.name!r} has {len(values)}")
+    if numeric:
+        numbers = np.asarray(values, dtype=np.float64)
+        check(bool(np.all(np.isfinite(numbers) & (numbers == np.round(numbers)))),
+              f"a multiclass target must hold class names or whole numbers; {target.name!r} has fractional "
+              f"values (use --task regression)")
+        order = np.sort(numbers)
+        return np.searchsorted(order, target.to_numpy(dtype=np.float64)).astype(np.float64), "multiclass", [
+            str(int(v)) for v in order]
+    names = sorted(map(str, values))
+    return (pd.Categorical(target.astype(str), categories=names).codes.astype(np.float64), "multiclass", names)
 
 
 def partition_columns(columns: Sequence[str], parties: int, how: str, rng: np.random.Generator) -> list[list[str]]:
@@ -120,14 +157,23 @@ def _encode_block(train: pd.DataFrame, test: pd.DataFrame) -> tuple[list[str], n
 
 
 def split_indices(n: int, y: np.ndarray, task: str, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/test split, stratified for binary tasks so both splits hold both classes."""
+    """Seeded train/test split, stratified for classification (when every class has two rows or more) so both
+    splits hold every class."""
     from sklearn.model_selection import train_test_split
 
     check(0 < test_fraction < 1, f"test fraction must lie in (0, 1), got {test_fraction}")
     check(n >= 2, f"need at least 2 aligned samples to split into train and test, got {n}")
-    stratify = y if task == "binary" and np.bincount(y.astype(int)).min() >= 2 else None
+    stratify = y if task in CLASSIFICATION and np.bincount(y.astype(int)).min() >= 2 else None
     train, test = train_test_split(np.arange(n), test_size=test_fraction, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)
+
+
+def check_train_classes(y_train: np.ndarray, y_test: np.ndarray, classes: list[str]) -> None:
+    """Every class of the test split must occur in the training split: the model cannot learn it otherwise."""
+    missing = sorted(set(np.unique(y_test).astype(int)) - set(np.unique(y_train).astype(int)))
+    if missing:
+        raise UserError(f"class {classes[missing[0]]!r} occurs only in the test split; every class needs training "
+                        f"rows (give it more rows or drop it)")
 
 
 def align_parties(label_ids: pd.Index, party_ids: Sequence[pd.Index]) -> tuple[pd.Index, int, list[int]]:
@@ -156,8 +202,10 @@ def build_vertical(
     """Align per-party tables (indexed by sample id, any order) with the labels and encode each block."""
     common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
     labels = labels.loc[common]
-    y, task = validate_target(labels, task)
+    y, task, classes = encode_target(labels, task)
     train_idx, test_idx = split_indices(len(common), y, task, test_fraction, seed)
+    if task in CLASSIFICATION:
+        check_train_classes(y[train_idx], y[test_idx], classes)
     blocks = []
     for table in party_tables:
         table = table.loc[common]
@@ -174,6 +222,7 @@ def build_vertical(
         y_test=y[test_idx],
         dropped_ids=dropped,
         dropped_by_party=dropped_by_party,
+        classes=classes,
     )
 
 
