@@ -95,7 +95,8 @@ def build_feature_party(
     block = dataset.blocks[index]
     model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(block.dim, config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder)
+    scale = config.malicious_update_scale if index == config.malicious_party else 1.0
+    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder, scale)
 
 
 def build_label_party(
@@ -130,8 +131,9 @@ def build_label_party(
         lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
                          torch.tensor(scale)),
     )
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     plan = make_plan(config, dataset)
+    model = gradient_transform.wrap_top_model(model, plan)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
     private = gradient_transform.privatize_top_model(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     if private is not None:

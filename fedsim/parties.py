@@ -46,8 +46,14 @@ class FeatureParty:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         recorder: TranscriptRecorder | None = None,
+        update_scale: float = 1.0,
     ) -> None:
+        """`update_scale` is the party's own choice of step size: every step of its optimizer is multiplied by
+        it (its learning rate is; exact for Adam and SGD). A malicious party picks > 1 to make the top model
+        lean on its features (Fu et al.'s active model completion); the run config records it."""
         self.index = index
+        for group in optimizer.param_groups:
+            group["lr"] *= update_scale
         self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         self.sample_ids = np.asarray(sample_ids, dtype=np.int64)
         self.model = model
@@ -109,7 +115,7 @@ class LabelParty:
         inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
         index = torch.from_numpy(rows)
         targets = self.targets[index]
-        loss = self.loss_fn(self.model(torch.cat(inputs, dim=1)), targets)
+        loss = self.gradient_transform.training_loss(self.model, torch.cat(inputs, dim=1), targets, self.loss_fn)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

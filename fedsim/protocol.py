@@ -1,12 +1,14 @@
 """The label party's two hook points, filled by `defenses/`: a label transform (once) and a gradient
-transform (every outgoing cut gradient). The defaults do nothing."""
+transform (every outgoing cut gradient, and the label party's training objective). The defaults do nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from fedsim.privacy.claims import PrivacyClaim
 
@@ -64,6 +66,17 @@ class GradientTransform:
 
     def __call__(self, grad: torch.Tensor, context: GradientContext) -> torch.Tensor:
         return grad
+
+    def wrap_top_model(self, model: nn.Module, plan: TrainingPlan) -> nn.Module:
+        """The module the label party trains and predicts with on the concatenated embeddings, built once
+        before its optimizer (so added layers train with the top model); the default is the top model."""
+        return model
+
+    def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                      loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The label party's objective on one batch (`inputs`: the concatenated embeddings, with gradient);
+        its gradient with respect to the embeddings is the cut gradient. The default is the task loss."""
+        return loss_fn(model(inputs), targets)
 
     def target_normalization(self, targets: np.ndarray,
                              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:

@@ -79,6 +79,10 @@ def train_command(
     stream: bool = typer.Option(False, "--stream", help="Write transcript rows to disk as they come (needs "
                                                         "--transcript)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --transcript folder."),
+    malicious_update_scale: float = typer.Option(1.0, "--malicious-update-scale",
+                                                 help="Feature party --malicious-party multiplies every step of "
+                                                      "its bottom model by this (Fu et al.'s active attack)."),
+    malicious_party: int = typer.Option(0, "--malicious-party", help="Which feature party scales its steps."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     threads: int = typer.Option(1, min=1, help="Torch threads (small split models run fastest on one)."),
@@ -103,6 +107,7 @@ def train_command(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
+        malicious_party=malicious_party, malicious_update_scale=malicious_update_scale,
     )
     with torch_threads(threads):
         result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
