@@ -33,7 +33,7 @@ Scalar = float | int | str | bool
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
 # TrainConfig fields added after CELL_FORMAT 1, left out of a cell's config at their default so that the
 # cells of existing grids keep their keys (and a re-run keeps resuming).
-LATER_FIELDS = {"label_party_features": 0}
+LATER_FIELDS = {"label_party_features": 0, "malicious_party": 0, "malicious_update_scale": 1.0}
 # TrainConfig fields that the axes of a leakage study set, so `training` may not set them.
 AXIS_FIELDS = {"dataset", "data", "target", "rows", "parties", "runtime", "seed", "label_defense",
                "gradient_defense", "epsilon", "delta", "defense_params"}

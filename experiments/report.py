@@ -145,13 +145,14 @@ def dcs_frame(group: pd.DataFrame) -> pd.DataFrame:
     and DCS against the undefended MP, and T-DCS, their mean over the attacks (VFLAIR averages MP and AP over
     repeats before scoring). Empty without a no-defence setting: the ideal point needs its MP."""
     keys = ["defense_key", "strength_key"]
-    mp = group.drop_duplicates("cell").groupby(keys, dropna=False)["test_accuracy"].mean()
+    cells = group.drop_duplicates("cell").groupby(keys, dropna=False)
+    frame = cells.agg(mp=("test_accuracy", "mean"), strength_param=("strength_param", "first"))
     ap = group.groupby(keys + ["attack_label"], dropna=False)["attack_accuracy"].mean().unstack("attack_label")
-    none = [k for k in mp.index if k[0] == "none"]
-    if not none:
+    none = frame["mp"][frame.index.get_level_values("defense_key") == "none"]
+    if none.empty:
         return pd.DataFrame()
-    mp_ideal = float(mp.loc[none[0]])
-    frame = pd.DataFrame({"mp": mp}).join(ap.add_prefix("ap:"))
+    mp_ideal = float(none.iloc[0])
+    frame = frame.join(ap.add_prefix("ap:"))
     for attack in ap.columns:
         frame[f"dcs:{attack}"] = [defense_capability_score(m, a, mp_ideal) if pd.notna(a) else np.nan
                                   for m, a in zip(frame["mp"], frame[f"ap:{attack}"], strict=True)]
