@@ -82,7 +82,7 @@ def resolve_top_model_dp(config: TrainConfig) -> TopModelDP | None:
 def make_plan(config: TrainConfig, dataset: VerticalDataset) -> TrainingPlan:
     schedule = make_schedule(config, dataset)
     return TrainingPlan(dataset.task, dataset.n_train, config.batch_size, config.epochs, schedule.steps_per_epoch,
-                        dataset.parties, tuple([config.model.embedding_dim] * dataset.parties))
+                        dataset.parties, tuple([config.model.embedding_dim] * dataset.parties), dataset.n_classes)
 
 
 def make_schedule(config: TrainConfig, dataset: VerticalDataset) -> Schedule:
@@ -132,7 +132,7 @@ def build_label_party(
                          torch.tensor(scale)),
     )
     plan = make_plan(config, dataset)
-    model = gradient_transform.wrap_top_model(model, plan)
+    model = gradient_transform.wrap_top_model(model, plan, np.random.default_rng([config.seed, 34]))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
     private = gradient_transform.privatize_top_model(model, optimizer, plan, np.random.default_rng([config.seed, 33]))

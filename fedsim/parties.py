@@ -115,7 +115,8 @@ class LabelParty:
         inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
         index = torch.from_numpy(rows)
         targets = self.targets[index]
-        loss = self.gradient_transform.training_loss(self.model, torch.cat(inputs, dim=1), targets, self.loss_fn)
+        loss = self.gradient_transform.training_loss(self.model, torch.cat(inputs, dim=1), targets, index,
+                                                     self.loss_fn)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -24,6 +24,7 @@ class TrainingPlan:
     steps_per_epoch: int
     parties: int
     embedding_dims: tuple[int, ...]
+    n_classes: int = 0  # K of a multiclass task (its top model's logits); 2 binary, 0 regression
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,16 @@ class GradientTransform:
     def __call__(self, grad: torch.Tensor, context: GradientContext) -> torch.Tensor:
         return grad
 
-    def wrap_top_model(self, model: nn.Module, plan: TrainingPlan) -> nn.Module:
+    def wrap_top_model(self, model: nn.Module, plan: TrainingPlan, rng: np.random.Generator) -> nn.Module:
         """The module the label party trains and predicts with on the concatenated embeddings, built once
         before its optimizer (so added layers train with the top model); the default is the top model."""
         return model
 
-    def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+    def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,
                       loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """The label party's objective on one batch (`inputs`: the concatenated embeddings, with gradient);
-        its gradient with respect to the embeddings is the cut gradient. The default is the task loss."""
+        """The label party's objective on one batch (`inputs`: the concatenated embeddings, with gradient;
+        `rows`: the batch's positions in the training table); its gradient with respect to the embeddings is
+        the cut gradient and it trains the top model. The default is the task loss on the targets."""
         return loss_fn(model(inputs), targets)
 
     def target_normalization(self, targets: np.ndarray,

@@ -40,8 +40,8 @@ def synthetic_view(top: str = "sum", n: int = 600, k: int = 4, d: int | None = N
         residual = torch.softmax(logits, 1) - torch.nn.functional.one_hot(torch.from_numpy(y[order]), k)
         grad = (residual @ weight) / torch.from_numpy(counts)[:, None]
         recorded.append(EpochTranscript(epoch, ids[order], steps, h[order].float().numpy(), grad.float().numpy()))
-    manifest = SimpleNamespace(config=SimpleNamespace(epochs=epochs, malicious_party=0, malicious_update_scale=1.0))
+    config = SimpleNamespace(epochs=epochs, malicious_party=0, malicious_update_scale=1.0)
+    manifest = SimpleNamespace(config=config, n_classes=k)
     view = PartyView(party=0, transcript=Transcript(0, recorded), features=x, sample_ids=ids, bottom_model=bottom,
                      task="multiclass", loss="cross_entropy", batch_size=batch, n_parties=2, manifest=manifest)
-    view.n_classes = k
     return view, y.astype(np.float64)
