@@ -57,3 +57,17 @@ def test_nothing_left_for_the_feature_parties_is_exit_2(capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
     assert "--label-party-features 3 leaves 1 of 4 feature columns for 2 feature parties" in err
+
+
+def test_split_matches_monolithic_multiclass_with_the_label_partys_block():
+    """Per-parameter Adam: the split run (own block included) is the monolithic model's computation."""
+    from fedsim.metrics import task_metrics
+    from fedsim.reference import predict_monolithic, train_monolithic
+
+    config = small_config(dataset="synthetic_multiclass", rows=1500, parties=2, label_party_features=5, epochs=4)
+    split = train(config, record=False)
+    mono = task_metrics("multiclass", split.dataset.y_test,
+                        predict_monolithic(train_monolithic(config, split.dataset), split.dataset))
+    assert split.metrics["log_loss"] == pytest.approx(mono["log_loss"], rel=1e-3)
+    assert split.metrics["accuracy"] == pytest.approx(mono["accuracy"], abs=0.01)
+    assert split.metrics["accuracy"] > 0.4  # 5 classes: 0.2 by chance
