@@ -3,6 +3,8 @@ malicious party's step scale, and the task checks."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -100,3 +102,35 @@ def test_update_scale_multiplies_every_step(optimizer):
         party.backward(torch.ones(4, 2), 0, 0)
         steps.append(torch.cat([(p.detach() - b).reshape(-1) for p, b in zip(model.parameters(), before, strict=True)]))
     assert torch.allclose(steps[1], 3.0 * steps[0], rtol=1e-5, atol=1e-8)
+
+
+def test_malicious_scale_is_recorded_and_active_completion_runs(tmp_path, capsys):
+    from fedsim.cli.app import main
+
+    folder = tmp_path / "run"
+    code = main(["train", "--dataset", "iris", "--task", "multiclass", "--epochs", "2", "--batch-size", "16",
+                 "--malicious-update-scale", "4", "--transcript", str(folder), "--quiet", "--json"])
+    assert code == 0
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["config"]["malicious_update_scale"] == 4.0 and manifest["config"]["malicious_party"] == 0
+    capsys.readouterr()
+    code = main(["attack", "--transcript", str(folder), "--attack", "active_model_completion", "--known", "12",
+                 "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["update_scale"] == 4.0 and 0 <= out["metrics"]["accuracy"] <= 1
+
+
+def test_a_malicious_party_that_does_not_exist_is_one_line(capsys):
+    from fedsim.cli.app import main
+
+    code = main(["train", "--dataset", "iris", "--parties", "2", "--malicious-party", "2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "malicious party 2 does not exist" in err
+
+
+def test_mean_baseline_is_the_known_class_frequencies():
+    view, y = synthetic_view("sum", k=4)
+    knowledge = draw_known(view, y, 0.1, None, 0)
+    result, _ = run_attack(view, "mean", None, knowledge)
+    freq = np.bincount(knowledge.known_labels.astype(int), minlength=4) / len(knowledge.known_labels)
+    assert np.allclose(result.estimates, freq[None, :])
