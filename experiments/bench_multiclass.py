@@ -2,13 +2,14 @@
 defence's strength against the attacks' accuracy and the main task's.
 
     python -m fedsim.experiments.bench_multiclass                  # digits and synthetic_multiclass, seed 0
-    python -m fedsim.experiments.bench_multiclass --seeds 0 1 2 --out bench_multiclass.csv
+    python -m fedsim.experiments.bench_multiclass --seeds 0 1 2 --out bench_multiclass  # + CSVs
 
 Attacks: one honest run per dataset (MLP top model, the last 2 epochs recorded, 5% known labels) and one in
 which party 0 scales its steps (active model completion). Baselines: `mean` (the known labels' class
-frequencies, so the majority class) and model completion (a top model fitted on the known labels' embeddings, no gradients). The exact shape of
-direct label inference (an identity/sum top on K-wide logits) has no top model in fedsim's runtimes, so a
-synthetic transcript of that shape (fedsim.attacks.synthetic_transcripts) is attacked too.
+frequencies, so the majority class) and model completion (a top model fitted on the known labels'
+embeddings, no gradients). The exact shape of direct label inference (an identity/sum top on K-wide logits)
+has no top model in fedsim's runtimes, so a synthetic transcript of that shape
+(fedsim.attacks.synthetic_transcripts) is attacked too.
 Defences: digits, each defence at increasing strength; attacks direction_scoring, direct_label_inference and
 model_completion. Prints markdown tables (mean over seeds); not a timed test.
 """
