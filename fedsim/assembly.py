@@ -33,7 +33,7 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
         features, target, _ = load_table(config.dataset, rng, config.rows)
         name = config.dataset
     return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
-                               config.test_fraction)
+                               config.test_fraction, config.label_party_features)
 
 
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
@@ -124,7 +124,8 @@ def build_label_party(
     normalization = gradient_transform.target_normalization(targets, np.random.default_rng([config.seed, 32]))
     if normalization is not None:
         offset, scale = normalization
-    in_dim = config.model.embedding_dim * dataset.parties
+    own = build_own_party(config, dataset)
+    in_dim = config.model.embedding_dim * (dataset.parties + (own is not None))
     model = seeded_init(
         [config.seed, 20],
         lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
@@ -142,4 +143,15 @@ def build_label_party(
     elif top_model_dp is not None:
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
-                      top_model_dp)
+                      top_model_dp, own)
+
+
+def build_own_party(config: TrainConfig, dataset: VerticalDataset) -> FeatureParty | None:
+    """The label party's own block and bottom model (`--label-party-features`), or None. A `FeatureParty`
+    object held inside the label party, with no transcript: nothing it computes is sent anywhere."""
+    block = dataset.label_block
+    if block is None:
+        return None
+    model = seeded_init([config.seed, 40], lambda: build_bottom_model(block.dim, config.model))
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    return FeatureParty(dataset.parties, block.train, dataset.train_ids, model, optimizer)

@@ -36,6 +36,7 @@ class TrainConfig(BaseModel):
     rows: int | None = Field(None, ge=2)
     task: Literal["regression", "binary", "multiclass"] | None = None
     parties: int = Field(2, ge=1)
+    label_party_features: int = Field(0, ge=0)  # columns the label party keeps for its own bottom model
     partition: Literal["contiguous", "random"] = "contiguous"
     test_fraction: float = Field(0.2, gt=0, lt=1)
     runtime: Literal["local", "flower"] = "local"

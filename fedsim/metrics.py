@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -99,3 +101,24 @@ def attack_metrics(task: str, y_true: np.ndarray, estimates: np.ndarray) -> dict
         out = binary_metrics(y_true, np.clip(estimates, 0.0, 1.0))
         out.pop("log_loss", None)
     return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
+DCS_BETA = 0.5  # VFLAIR's weight of the main-task term (the attack term gets 1 - beta)
+
+
+def defense_capability_score(mp: float, ap: float, mp_ideal: float, ap_ideal: float = 0.0,
+                             beta: float = DCS_BETA) -> float:
+    """VFLAIR's Defense Capability Score of a defence against one attack, in (0, 1], higher is better.
+
+    DCS = 1 / (1 + D), D = sqrt((1 - beta) * max(AP - AP*, 0)^2 + beta * max(MP* - MP, 0)^2), beta = 0.5,
+    where MP is the main-task performance (test accuracy), AP the attack performance (label-recovery
+    accuracy), and the ideal defence (AP*, MP*) = (0, MP of the same setting without defence).
+    Source: Zou et al., "VFLAIR: A Research Library and Benchmark for Vertical Federated Learning"
+    (ICLR 2024, arXiv:2310.09827), section "Defense Capability Score", and its reference implementation,
+    `cal_dcs(mp, ap, mp0, ap0=0, beta=0.5)` in FLAIR-THU/VFLAIR src/metrics/data_process.py, whose one-sided
+    differences (an AP below AP* or an MP above MP* costs nothing) and ideal MP* = the undefended MP
+    (not 1) are followed here, so the numbers are comparable with VFLAIR's tables. T-DCS (the mean over the
+    attacks of one type) is the mean of these scores; here every attack is a label-inference attack.
+    """
+    distance = math.sqrt((1 - beta) * max(ap - ap_ideal, 0.0) ** 2 + beta * max(mp_ideal - mp, 0.0) ** 2)
+    return 1.0 / (1.0 + distance)

@@ -95,6 +95,7 @@ class LabelParty:
         gradient_transform: GradientTransform | None = None,
         prediction_column: int = 0,
         top_model_dp: TopModelDP | None = None,
+        own: FeatureParty | None = None,
     ) -> None:
         self.targets = target_tensor(targets, task)
         self.task = task
@@ -104,10 +105,14 @@ class LabelParty:
         self.prediction_column = prediction_column
         self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
         self.loss_fn = LOSSES[task]()
+        # the label party's own feature block and bottom model (--label-party-features): its embeddings join the
+        # feature parties' (last) before the top model; they and their gradients never leave the label party
+        self.own = own
 
     def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:
         """Loss on the concatenated embeddings, top-model update, one (defended) cut gradient per feature party."""
-        inputs = [h.detach().requires_grad_(True) for h in embeddings]
+        own = [self.own.forward(rows)] if self.own is not None else []
+        inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
         index = torch.from_numpy(rows)
         targets = self.targets[index]
         loss = self.gradient_transform.training_loss(self.model, torch.cat(inputs, dim=1), targets, index,
@@ -115,16 +120,20 @@ class LabelParty:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.own is not None:  # its own bottom model's update: undefended, nothing is sent
+            self.own.backward(inputs.pop().grad, epoch, step)
         return [
             self.gradient_transform(h.grad, GradientContext(party, epoch, step, index, targets, len(rows)))
             for party, h in enumerate(inputs)
         ]
 
     @torch.no_grad()
-    def predict(self, embeddings: list[torch.Tensor]) -> np.ndarray:
+    def predict(self, embeddings: list[torch.Tensor], own_features: np.ndarray | None = None) -> np.ndarray:
         """Predictions for the label: the regression value, the positive-class probability, or (multiclass) the
-        (n, K) class probabilities."""
-        out = self.model(torch.cat(embeddings, dim=1))
+        (n, K) class probabilities. `own_features`: the same rows of the label party's own block, if it has one."""
+        assert (self.own is None) == (own_features is None), "own features go with the label party's own block"
+        own = [self.own.embed(own_features)] if self.own is not None else []
+        out = self.model(torch.cat([*embeddings, *own], dim=1))
         if self.task == "multiclass":
             return torch.softmax(out, dim=1).double().numpy()
         out = out[:, self.prediction_column]

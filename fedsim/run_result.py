@@ -106,7 +106,8 @@ def finish_run(
     """The result of a finished run, the same for every runtime: test metrics of the trained parties and the
     privacy claim of the label party's two hooks combined."""
     embeddings = [party.embed(dataset.blocks[party.index].test) for party in feature_parties]
-    metrics = task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings))
+    own = dataset.label_block.test if dataset.label_block is not None else None
+    metrics = task_metrics(dataset.task, dataset.y_test, label_party.predict(embeddings, own))
     privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
     return TrainResult(config, dataset, metrics, privacy, train_s, steps, transcripts, feature_parties, label_party,
                        extra=extra or {})

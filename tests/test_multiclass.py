@@ -138,3 +138,29 @@ def test_a_format_1_manifest_reads_as_before(tmp_path):
     (folder / "manifest.json").write_text(json.dumps({**old, "format": 1}))
     manifest = TranscriptManifest.read(folder)
     assert manifest.n_classes == 2 and manifest.classes == ["0", "1"]
+
+
+def test_flower_parity_multiclass():
+    from conftest import small_config
+    from test_flower import assert_same_run, run_direct
+
+    config = small_config(dataset="synthetic_multiclass", rows=300, parties=2, epochs=2)
+    local, flower = train(config), run_direct(config)
+    assert local.dataset.task == "multiclass" and set(local.metrics) >= {"accuracy", "macro_f1"}
+    assert_same_run(local, flower)
+
+
+@pytest.mark.parametrize(("labels", "task", "message"), [
+    (["a", "b", "c"] * 10, "binary", "exactly two distinct values; 'y' has 3; use --task multiclass"),
+    (["a"] * 30, "multiclass", "at least two classes; 'y' has 1"),
+])
+def test_cli_bad_class_columns_exit_2_and_write_nothing(tmp_path, capsys, labels, task, message):
+    from fedsim.cli.app import main
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x1": np.arange(30.0), "x2": np.ones(30), "y": labels}).to_csv(path, index=False)
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(path), "--target", "y", "--task", task, "--transcript", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and err.count("\n") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # no transcript, no staging folder

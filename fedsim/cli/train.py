@@ -46,6 +46,11 @@ def train_command(
                                         "two values, multiclass if it has more and they are not numbers, else "
                                         "regression)."),
     parties: int = typer.Option(2, help="Number of feature parties K."),
+    label_party_features: int = typer.Option(0, "--label-party-features", min=0,
+                                             help="The label party keeps N feature columns (the last N; with "
+                                                  "--partition random, N at random) for its own bottom model, "
+                                                  "whose embeddings never leave it; the feature parties split the "
+                                                  "rest. Default 0: it holds only the labels."),
     partition: str = typer.Option("contiguous", help="How feature columns are split over the parties: "
                                                      "contiguous | random (seeded)."),
     runtime: str = typer.Option("local", help="local (in-process) | flower (Flower simulation on Ray)."),
@@ -97,7 +102,8 @@ def train_command(
     config = validated(
         TrainConfig, dataset=(dataset or "diabetes") if data is None else None,
         data=str(data) if data else None, target=target,
-        id_column=id_column, rows=rows, task=task, parties=parties, partition=partition, runtime=runtime,
+        id_column=id_column, rows=rows, task=task, parties=parties, label_party_features=label_party_features,
+        partition=partition, runtime=runtime,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,

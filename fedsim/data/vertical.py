@@ -43,6 +43,7 @@ class VerticalDataset:
     dropped_ids: int = 0
     dropped_by_party: list[int] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)  # class names, index = class id; empty for regression
+    label_block: FeatureBlock | None = None  # the label party's own columns (--label-party-features), if any
 
     @property
     def n_classes(self) -> int:
@@ -198,19 +199,27 @@ def build_vertical(
     task: str | None,
     seed: int,
     test_fraction: float = 0.2,
+    label_table: pd.DataFrame | None = None,
 ) -> VerticalDataset:
-    """Align per-party tables (indexed by sample id, any order) with the labels and encode each block."""
+    """Align per-party tables (indexed by sample id, any order) with the labels and encode each block.
+
+    `label_table` holds the label party's own feature columns, indexed like `labels` (same party, same ids).
+    """
+    check(label_table is None or label_table.index.equals(labels.index),
+          "the label party's feature table must list the same sample ids as its labels")
     common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
     labels = labels.loc[common]
     y, task, classes = encode_target(labels, task)
     train_idx, test_idx = split_indices(len(common), y, task, test_fraction, seed)
     if task in CLASSIFICATION:
         check_train_classes(y[train_idx], y[test_idx], classes)
-    blocks = []
-    for table in party_tables:
+
+    def encode(table: pd.DataFrame) -> FeatureBlock:
         table = table.loc[common]
         columns, train, test = _encode_block(table.iloc[train_idx], table.iloc[test_idx])
-        blocks.append(FeatureBlock(list(map(str, table.columns)), columns, train, test))
+        return FeatureBlock(list(map(str, table.columns)), columns, train, test)
+
+    blocks = [encode(table) for table in party_tables]
     ids = np.asarray(common)
     return VerticalDataset(
         name=name,
@@ -223,6 +232,7 @@ def build_vertical(
         dropped_ids=dropped,
         dropped_by_party=dropped_by_party,
         classes=classes,
+        label_block=encode(label_table) if label_table is not None else None,
     )
 
 
@@ -235,11 +245,33 @@ def vertical_from_table(
     seed: int,
     partition: str = "contiguous",
     test_fraction: float = 0.2,
+    label_party_features: int = 0,
 ) -> VerticalDataset:
-    """Partition one table's columns over `parties` feature parties (all parties hold every id)."""
+    """Partition one table's columns over `parties` feature parties (all parties hold every id).
+
+    With `label_party_features` N > 0 the label party first keeps N columns for its own bottom model: the last
+    N columns (contiguous) or N drawn at random (random, seeded); the feature parties split the rest.
+    """
     _, task = validate_target(target, task)  # label errors first: they are the likelier mistake
+    columns = list(features.columns)
+    own = label_party_columns(columns, label_party_features, parties, partition, np.random.default_rng([seed, 2]))
     rng = np.random.default_rng([seed, 1])
-    groups = partition_columns(list(features.columns), parties, partition, rng)
+    groups = partition_columns([c for c in columns if c not in set(own)], parties, partition, rng)
     if not features.index.is_unique:
         raise UserError("the table's sample ids are not unique")
-    return build_vertical(name, [features[g] for g in groups], target, task, seed, test_fraction)
+    return build_vertical(name, [features[g] for g in groups], target, task, seed, test_fraction,
+                          features[own] if own else None)
+
+
+def label_party_columns(columns: Sequence[str], count: int, parties: int, how: str,
+                        rng: np.random.Generator) -> list[str]:
+    """The `count` columns the label party keeps: the last ones (contiguous) or a seeded random draw."""
+    check(count >= 0, f"--label-party-features must be >= 0, got {count}")
+    if count == 0:
+        return []
+    check(count <= len(columns) - parties,
+          f"--label-party-features {count} leaves {len(columns) - count} of {len(columns)} feature columns for "
+          f"{parties} feature parties; use --label-party-features <= {len(columns) - parties}")
+    if how == "contiguous":
+        return list(columns[len(columns) - count:])
+    return [columns[i] for i in np.sort(rng.choice(len(columns), count, replace=False))]
