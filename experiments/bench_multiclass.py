@@ -40,9 +40,9 @@ DEFENCES: list[tuple[str, str, dict[str, Any], float | None]] = [  # (flag, name
     *[("label", "rr", {}, eps) for eps in (8.0, 2.0, 1.0)],
     *[("label", "rr_with_prior", {}, eps) for eps in (2.0, 1.0)],
     *[("gradient", "grad_perturb", {}, eps) for eps in (80.0, 30.0, 10.0)],
-    *[("gradient", "mid", {"lambda_mi": lam}, None) for lam in (0.001, 0.01, 0.1)],
-    *[("gradient", "dcor", {"lambda_dcor": lam}, None) for lam in (0.3, 1.0, 3.0)],
-    *[("gradient", "cae", {"confusion": c}, None) for c in (0.5, 1.0)],
+    *[("gradient", "mid", {"lambda_mi": lam}, None) for lam in (0.0, 0.0001, 0.001, 0.01, 0.1)],
+    *[("gradient", "dcor", {"lambda_dcor": lam}, None) for lam in (0.3, 1.0, 3.0, 10.0)],
+    *[("gradient", "cae", {"confusion": c}, None) for c in (0.0, 0.5, 1.0)],
     ("gradient", "cae", {"confusion": 1.0, "discrete_bins": 5}, None),
 ]
 
