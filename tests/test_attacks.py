@@ -43,7 +43,7 @@ def test_registry_is_filled_on_import():
             "direction_scoring"} <= set(attacks.ATTACKS.names())
     for name in ATTACKS.names():
         cls = ATTACKS.get(name)
-        assert cls.name == name and set(cls.tasks) <= {"regression", "binary"}
+        assert cls.name == name and set(cls.tasks) <= {"regression", "binary", "multiclass"}
         assert isinstance(cls.needs_known_labels, bool)
 
 
