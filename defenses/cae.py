@@ -95,7 +95,8 @@ class ConfusionalAutoencoder(Defense, GradientTransform):
         p = cls.read_params(params)
         return cls(p.confusion, p.discrete_bins, p.steps)
 
-    def wrap_top_model(self, model: nn.Module, plan: TrainingPlan, rng: np.random.Generator) -> nn.Module:
+    def wrap_top_model(self, model: nn.Module, in_dim: int, plan: TrainingPlan,
+                       rng: np.random.Generator) -> nn.Module:
         self.encoder, decoder = train_autoencoder(plan.n_classes, self.confusion, self.steps,
                                                   int(rng.integers(2**62)))
         self.soft_labels = self.encoder(torch.eye(plan.n_classes))

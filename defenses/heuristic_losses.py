@@ -89,11 +89,12 @@ class MutualInformationDefense(Defense, GradientTransform):
         p = cls.read_params(params)
         return cls(p.lambda_mi, p.bottleneck)
 
-    def wrap_top_model(self, model: nn.Module, plan: TrainingPlan, rng: np.random.Generator) -> nn.Module:
+    def wrap_top_model(self, model: nn.Module, in_dim: int, plan: TrainingPlan,
+                       rng: np.random.Generator) -> nn.Module:
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**62)))
-            self.vib = VariationalBottleneck(model, sum(plan.embedding_dims), self.bottleneck, generator)
+            self.vib = VariationalBottleneck(model, in_dim, self.bottleneck, generator)
         return self.vib
 
     def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,

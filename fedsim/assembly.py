@@ -133,7 +133,7 @@ def build_label_party(
                          torch.tensor(scale)),
     )
     plan = make_plan(config, dataset)
-    model = gradient_transform.wrap_top_model(model, plan, np.random.default_rng([config.seed, 34]))
+    model = gradient_transform.wrap_top_model(model, in_dim, plan, np.random.default_rng([config.seed, 34]))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
     private = gradient_transform.privatize_top_model(model, optimizer, plan, np.random.default_rng([config.seed, 33]))

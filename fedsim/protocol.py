@@ -68,9 +68,11 @@ class GradientTransform:
     def __call__(self, grad: torch.Tensor, context: GradientContext) -> torch.Tensor:
         return grad
 
-    def wrap_top_model(self, model: nn.Module, plan: TrainingPlan, rng: np.random.Generator) -> nn.Module:
-        """The module the label party trains and predicts with on the concatenated embeddings, built once
-        before its optimizer (so added layers train with the top model); the default is the top model."""
+    def wrap_top_model(self, model: nn.Module, in_dim: int, plan: TrainingPlan,
+                       rng: np.random.Generator) -> nn.Module:
+        """The module the label party trains and predicts with on the concatenated embeddings (`in_dim` wide,
+        the label party's own block included), built once before its optimizer (so added layers train with
+        the top model); the default is the top model."""
         return model
 
     def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,
