@@ -1,4 +1,7 @@
-"""The trivial baseline: every attacked sample gets the known labels' mean. Every attack must beat it."""
+"""The trivial baseline: every attacked sample gets the known labels' mean. Every attack must beat it.
+
+Multiclass: the mean of the known labels' one-hot rows, i.e. their class frequencies (arg-max: the majority
+class)."""
 
 from __future__ import annotations
 
@@ -14,9 +17,13 @@ from fedsim.rundir import PartyView
 class MeanAttack(Attack):
     name = "mean"
     summary = "Baseline: every attacked sample gets the known labels' mean; every attack must beat it."
-    tasks = ("regression", "binary")
+    tasks = ("regression", "binary", "multiclass")
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         split = split_known(view, knowledge, view.task)
+        if view.task == "multiclass":
+            k = int(view.n_classes)
+            freq = np.bincount(split.known_labels.astype(np.int64), minlength=k) / len(split.known_labels)
+            return AttackResult(view.sample_ids[split.unknown], np.tile(freq, (len(split.unknown), 1)))
         estimate = float(np.mean(split.known_labels))
         return AttackResult(view.sample_ids[split.unknown], np.full(len(split.unknown), estimate))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
-from fedsim.attacks.observations import Surrogate, build_surrogate, split_known, torch_seed
+from fedsim.attacks.observations import Split, Surrogate, build_surrogate, split_known, torch_seed
 from fedsim.params import Integer, Number, PluginParams
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -36,33 +36,58 @@ class ModelCompletionParams(SurrogateParams):
 
 def fit_on_known(model: Surrogate, h: torch.Tensor, y: torch.Tensor, task: str, steps: int, lr: float,
                  weight_decay: float) -> None:
-    """Full-batch Adam on the known pairs, in standardised label units (regression) or BCE (binary)."""
+    """Full-batch Adam on the known pairs, in standardised label units (regression), BCE (binary) or softmax
+    cross-entropy on class indices (multiclass)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in range(steps):
         p = model(h)
-        loss = F.binary_cross_entropy_with_logits(p, y) if task == "binary" else ((p - y) / model.std).pow(2).mean()
+        if task == "multiclass":
+            loss = F.cross_entropy(p, y.long())
+        elif task == "binary":
+            loss = F.binary_cross_entropy_with_logits(p, y)
+        else:
+            loss = ((p - y) / model.std).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
 
 def predict(model: Surrogate, h: torch.Tensor, task: str) -> np.ndarray:
+    """Label values (regression), positive-class probabilities (binary) or (n, K) class probabilities."""
     with torch.no_grad():
         p = model(h)
-    return (torch.sigmoid(p) if task == "binary" else p).double().numpy()
+    if task == "multiclass":
+        p = torch.softmax(p, dim=1)
+    elif task == "binary":
+        p = torch.sigmoid(p)
+    return p.double().numpy()
+
+
+def output_width(view: PartyView) -> int:
+    """Outputs of a surrogate top model: K logits for multiclass, else one."""
+    return int(view.n_classes) if view.task == "multiclass" else 1
+
+
+def completed_model(view: PartyView, knowledge: AttackerKnowledge, params: dict, explicit: set[str],
+                    rng: np.random.Generator) -> tuple[Surrogate, torch.Tensor, Split]:
+    """The surrogate top model fitted on the known labels, the party's embeddings of its training samples and
+    the known/unknown split."""
+    split = split_known(view, knowledge, view.task)
+    embeddings = view.embed()
+    model = build_surrogate(embeddings.shape[1], params, explicit, knowledge, split, torch_seed(rng),
+                            out_dim=output_width(view))
+    fit_on_known(model, embeddings[split.known], torch.from_numpy(split.known_labels).float(), view.task,
+                 params["steps"], params["lr"], params["weight_decay"])
+    return model, embeddings, split
 
 
 @ATTACKS.register("model_completion")
 class ModelCompletion(Attack):
     name = "model_completion"
     summary = "Fu et al.'s passive model completion: a top model fitted on the known labels only, no gradients."
-    tasks = ("regression", "binary")
+    tasks = ("regression", "binary", "multiclass")
     Params = ModelCompletionParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        split = split_known(view, knowledge, view.task)
-        embeddings = view.embed()
-        model = build_surrogate(embeddings.shape[1], self.params, self.explicit, knowledge, split, torch_seed(rng))
-        fit_on_known(model, embeddings[split.known], torch.from_numpy(split.known_labels).float(), view.task,
-                     self.params["steps"], self.params["lr"], self.params["weight_decay"])
+        model, embeddings, split = completed_model(view, knowledge, self.params, self.explicit, rng)
         return AttackResult(view.sample_ids[split.unknown], predict(model, embeddings[split.unknown], view.task))

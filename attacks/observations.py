@@ -138,9 +138,10 @@ class Surrogate(nn.Module):
 
 def build_surrogate(
     in_dim: int, params: dict, explicit: set[str], knowledge: AttackerKnowledge, split: Split,
-    seed: int, timed: bool = False,
+    seed: int, timed: bool = False, out_dim: int = 1,
 ) -> Surrogate:
-    """MLP/linear surrogate; the attacker's architecture guess fills what the parameters leave unset."""
+    """MLP/linear surrogate with `out_dim` outputs (K logits for multiclass); the attacker's architecture guess
+    fills what the parameters leave unset."""
     kind, hidden, depth = params["surrogate"], params["hidden"], params["depth"]
     guess = knowledge.top_model_guess
     if guess is not None:
@@ -152,7 +153,7 @@ def build_surrogate(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-        net = nn.Linear(width, 1) if kind == "linear" else mlp(width, int(hidden), int(depth), 1)
+        net = nn.Linear(width, out_dim) if kind == "linear" else mlp(width, int(hidden), int(depth), out_dim)
     return Surrogate(net, split.mean, split.std, timed)
 
 

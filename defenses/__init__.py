@@ -9,15 +9,20 @@ works through the label hook but is a gradient-side heuristic, so it is found un
 
 Families: `label_noise` (laplace, gaussian), `rr_on_bins`, `unbiased` (unbiased_opt),
 `randomized_response` (rr, rr_with_prior), `label_extension`, `gradient_noise` (gaussian_noise,
-laplace_noise, max_norm, sparsify), `dp_gradient`, `marvell`. Opacus DP-SGD on the top model
+laplace_noise, max_norm, sparsify), `dp_gradient`, `marvell`, `grad_perturb` (label-DP cut gradients through
+per-step randomised labels), `heuristic_losses` (mid, dcor) and `cae` (CAE / DCAE), the last three acting on
+the label party's objective (`GradientTransform.wrap_top_model` / `training_loss`). Opacus DP-SGD on the top model
 (`top_dp_*` parameters) is a core facility: `fedsim.privacy.dp_sgd`.
 """
 
 from __future__ import annotations
 
 from fedsim.defenses import (  # noqa: F401  (populate the registries)
+    cae,
     dp_gradient,
+    grad_perturb,
     gradient_noise,
+    heuristic_losses,
     label_extension,
     label_noise,
     marvell,

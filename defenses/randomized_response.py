@@ -12,7 +12,12 @@ The label party holds no features, so its prior is a global one: a random `stage
 labels (default 0.3) goes through plain RR; the debiased class frequencies of those released labels are
 the prior for RRWithPrior on the rest (the two-stage scheme of the paper, LP-2ST, with a constant prior).
 Every label is randomised exactly once with an eps-DP mechanism whose parameters depend only on other
-labels' releases, so the release is eps-DP (parallel composition + post-processing).
+labels' releases, so the release is eps-DP (parallel composition + post-processing). The prior costs no
+budget of its own: it is post-processing of the stage-1 releases, each made with the full eps (the report
+gives its share of the labels, `stage1_fraction`, and `prior_epsilon` 0 on top of eps).
+
+K, the number of classes, is 2 for a binary task and max(label) + 1 for a multiclass one: the dataset
+refuses a class that occurs only in the test split, so every class 0..K-1 occurs among the training labels.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability, sample_transition
 from fedsim.protocol import LabelTransform
 from fedsim.registry import LABEL_DEFENSES
+
+
+def class_count(y: np.ndarray, task: str) -> int:
+    """K of the labels (module docstring): 2 for binary, max(label) + 1 for multiclass."""
+    return 2 if task == "binary" else int(np.max(y)) + 1
 
 
 def class_labels(y: np.ndarray, num_classes: int) -> np.ndarray:
@@ -68,10 +78,10 @@ def rr_with_prior(labels: np.ndarray, prior: np.ndarray, epsilon: float, rng: np
 
 
 class _ClassLabelDefense(Defense, LabelTransform):
-    tasks = ("binary",)
+    tasks = ("binary", "multiclass")
 
-    def __init__(self, epsilon: float, num_classes: int = 2) -> None:
-        self.epsilon, self.num_classes = epsilon, num_classes
+    def __init__(self, epsilon: float) -> None:
+        self.epsilon = epsilon
         self.ledger = PrivacyLedger()
         self.report: dict = {}
 
@@ -98,8 +108,10 @@ class RandomizedResponse(_ClassLabelDefense):
         return cls(check_epsilon(epsilon))
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
-        self.ledger.randomized_response(self.epsilon, self.num_classes, what="every label once")
-        return randomized_response(class_labels(y, self.num_classes), self.epsilon, self.num_classes, rng)
+        k = class_count(y, task)
+        self.ledger.randomized_response(self.epsilon, k, what="every label once")
+        self.report.update(classes=k, keep_probability=rr_keep_probability(self.epsilon, k))
+        return randomized_response(class_labels(y, k), self.epsilon, k, rng)
 
 
 class RRWithPriorParams(PluginParams):
@@ -114,8 +126,8 @@ class RRWithPrior(_ClassLabelDefense):
     summary = "Ghazi et al.'s two-stage RR-with-prior (RRTop-k against a prior from stage 1): eps-label-DP."
     Params = RRWithPriorParams
 
-    def __init__(self, epsilon: float, stage1_fraction: float, num_classes: int = 2) -> None:
-        super().__init__(epsilon, num_classes)
+    def __init__(self, epsilon: float, stage1_fraction: float) -> None:
+        super().__init__(epsilon)
         self.stage1_fraction = stage1_fraction
 
     @classmethod
@@ -125,7 +137,8 @@ class RRWithPrior(_ClassLabelDefense):
         return cls(check_epsilon(epsilon), p.stage1_fraction)
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
-        labels, k = class_labels(y, self.num_classes), self.num_classes
+        k = class_count(y, task)
+        labels = class_labels(y, k)
         stage1 = rng.random(len(labels)) < self.stage1_fraction
         out = np.empty_like(labels)
         out[stage1] = randomized_response(labels[stage1], self.epsilon, k, rng)
@@ -135,6 +148,7 @@ class RRWithPrior(_ClassLabelDefense):
         prior = np.clip((freq - other) / (keep - other), 1e-6, None)  # debiased RR frequencies
         out[~stage1] = rr_with_prior(labels[~stage1], prior, self.epsilon, rng)
         self.ledger.randomized_response(self.epsilon, k, what="every label once (stage 1: RR, stage 2: RRTop-k*)")
-        self.report.update(prior=[float(v) for v in prior / prior.sum()], top_k=top_k_size(prior, self.epsilon),
-                           stage1_fraction=self.stage1_fraction)
+        self.report.update(classes=k, prior=[float(v) for v in prior / prior.sum()],
+                           top_k=top_k_size(prior, self.epsilon), stage1_fraction=self.stage1_fraction,
+                           prior_epsilon=0.0)
         return out

@@ -35,6 +35,9 @@ from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
 Scalar = float | int | str | bool
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
 AUC_CELL_FORMAT = 2  # AUC cells only; 2: estimates clipped to [0, 1], test-inversion intervals (issue 12)
+# TrainConfig fields added after CELL_FORMAT 1, left out of a cell's config at their default so that the
+# cells of existing grids keep their keys (and a re-run keeps resuming).
+LATER_FIELDS = {"label_party_features": 0, "malicious_party": 0, "malicious_update_scale": 1.0}
 # TrainConfig fields that the axes of a leakage study set, so `training` may not set them.
 AXIS_FIELDS = {"dataset", "data", "target", "rows", "parties", "runtime", "seed", "label_defense",
                "gradient_defense", "epsilon", "delta", "defense_params"}
@@ -412,10 +415,16 @@ def _leakage_cells(study: LeakageStudy, where: str, at: str) -> list[Cell]:
                             checker.defenses(config, task, f"{at}.defenses.{e_index}")
                             cells.append(Cell("leakage", {
                                 "format": CELL_FORMAT, "kind": "leakage",
-                                "train": config.model_dump(mode="json"), "attacks": attacks, **audit,
+                                "train": train_dump(config), "attacks": attacks, **audit,
                             }, {"dataset": source.label, "task": task, "defense": variant["name"],
                                 "strength": variant["strength"], "strength_param": variant["strength_param"]}))
     return cells
+
+
+def train_dump(config: TrainConfig) -> dict[str, Any]:
+    """A cell's training config as JSON, without the `LATER_FIELDS` that are at their default."""
+    dump = config.model_dump(mode="json")
+    return {k: v for k, v in dump.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
 def _defense_variants(defense: DefenseEntry) -> list[dict[str, Any]]:

@@ -12,6 +12,9 @@ table and the error (RMSE over repeats) against epsilon per method, log-log, one
 Regression: loss = test MSE, leakage = attack R^2. Binary: loss = 1 - test AUC, leakage = attack (leak) AUC.
 Results without references (older tables) fall back to raw leakage. Headlines are plain sentences (no
 markdown): the CLI prints them.
+Multiclass: loss = 1 - test accuracy, leakage = attack accuracy (on the unknown labels). Classification
+sections also get VFLAIR's Defense Capability Score per defence setting and attack, and its mean over the
+attacks, T-DCS (`fedsim.metrics.defense_capability_score`: MP = test accuracy, AP = attack accuracy).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pandas as pd
 
 from fedsim.errors import check
 from fedsim.fileio import write_atomic
+from fedsim.metrics import DCS_BETA, defense_capability_score
 
 BUDGET = 0.10  # the summary's allowed relative increase of the main-task loss over no defence
 SEP = " ± "
@@ -61,6 +65,8 @@ class Measures:
     def of(task: str) -> Measures:
         if task == "binary":
             return Measures("loss", "1 - test AUC", "", "attack_auc", "attack AUC", "AUC")
+        if task == "multiclass":
+            return Measures("loss", "1 - test accuracy", "", "attack_accuracy", "attack accuracy", "accuracy")
         return Measures("test_mse", "test MSE", " (squared label units)", "attack_r2", "attack R²", "R²")
 
 
@@ -121,6 +127,8 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
     group = group.copy()
     if task == "binary":
         group["loss"] = 1 - group["test_auc"]
+    if task == "multiclass":
+        group["loss"] = 1 - group["test_accuracy"]
     group["defense_key"] = group["defense"].astype(str)
     group["strength_key"] = group["strength"].astype(float)
     group["attack_label"] = _attack_labels(group)
@@ -150,6 +158,10 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
                      f"(best attack per setting):\n")
         lines += [f"- {s}" for s in summary]
     report.headlines += _leakage_headlines(settings, m, dataset, floors) + summary
+    if task in ("binary", "multiclass") and {"test_accuracy", "attack_accuracy"} <= set(group.columns):
+        table, best = _dcs_section(group, dataset)
+        lines += ["", table]
+        report.headlines += best
     return "\n".join(lines) + "\n"
 
 
@@ -227,6 +239,52 @@ def _measured(setup: Setup, m: Measures, floors: Floors) -> str:
         text += (f" Advantage = attack {m.metric_name} − {m.metric_name} of the best features-only reference "
                  f"(what the party could predict from its own features and known labels without the protocol).")
     return text
+
+
+# ---- VFLAIR's Defense Capability Score ----
+
+def dcs_frame(group: pd.DataFrame) -> pd.DataFrame:
+    """Per (defence, strength): MP (mean test accuracy over seeds), each attack's AP (mean attack accuracy)
+    and DCS against the undefended MP, and T-DCS, their mean over the attacks (VFLAIR averages MP and AP over
+    repeats before scoring). Empty without a no-defence setting: the ideal point needs its MP."""
+    keys = ["defense_key", "strength_key"]
+    cells = group.drop_duplicates("cell").groupby(keys, dropna=False)
+    frame = cells.agg(mp=("test_accuracy", "mean"), strength_param=("strength_param", "first"))
+    ap = group.groupby(keys + ["attack_label"], dropna=False)["attack_accuracy"].mean().unstack("attack_label")
+    none = frame["mp"][frame.index.get_level_values("defense_key") == "none"]
+    if none.empty:
+        return pd.DataFrame()
+    mp_ideal = float(none.iloc[0])
+    frame = frame.join(ap.add_prefix("ap:"))
+    for attack in ap.columns:
+        frame[f"dcs:{attack}"] = [defense_capability_score(m, a, mp_ideal) if pd.notna(a) else np.nan
+                                  for m, a in zip(frame["mp"], frame[f"ap:{attack}"], strict=True)]
+    frame["t_dcs"] = frame[[f"dcs:{a}" for a in ap.columns]].mean(axis=1)
+    frame = frame.reset_index()
+    frame["is_none"] = frame["defense_key"] == "none"
+    return frame.sort_values(["is_none", "defense_key", "strength_key"], ascending=[False, True, True])
+
+
+def _dcs_section(group: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
+    frame = dcs_frame(group)
+    if frame.empty:
+        return f"No Defense Capability Score for {dataset}: it needs a no-defence setting.\n", []
+    attacks = [c.removeprefix("dcs:") for c in frame.columns if c.startswith("dcs:")]
+    header = ["defence", "strength", "test accuracy (MP)"] + [f"{a} AP / DCS" for a in attacks] + ["T-DCS"]
+    rows = [[r["defense_key"], _strength_text(r), f"{r['mp']:.4f}"]
+            + [f"{r[f'ap:{a}']:.3f} / {r[f'dcs:{a}']:.3f}" if pd.notna(r[f"dcs:{a}"]) else "—" for a in attacks]
+            + [f"{r['t_dcs']:.3f}"] for _, r in frame.iterrows()]
+    text = (f"VFLAIR's Defense Capability Score (DCS = 1 / (1 + D), D the beta-weighted distance to the ideal "
+            f"point AP* = 0, MP* = the undefended test accuracy, beta = {DCS_BETA:g}; higher is better; T-DCS: "
+            f"the mean over attacks):\n\n" + _markdown_table(header, rows) + "\n")
+    defended = frame[~frame["is_none"]].dropna(subset=["t_dcs"])
+    if defended.empty:
+        return text, []
+    best = defended.loc[defended["t_dcs"].idxmax()]
+    none = frame[frame["is_none"]].iloc[0]
+    return text, [f"{dataset}: highest T-DCS {best['t_dcs']:.3f} for {best['defense_key']} {_strength_text(best)} "
+                  f"(test accuracy {best['mp']:.3f}; no defence: T-DCS {none['t_dcs']:.3f}, test accuracy "
+                  f"{none['mp']:.3f})"]
 
 
 def _attack_labels(group: pd.DataFrame) -> pd.Series:

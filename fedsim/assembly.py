@@ -26,14 +26,16 @@ from fedsim.transcript import TranscriptRecorder
 def load_dataset(config: TrainConfig) -> VerticalDataset:
     """The vertical dataset of a run (same config => same split, partition and encoding)."""
     rng = np.random.default_rng([config.seed, 0])
+    task = config.task
     if config.data is not None:
         features, target = read_table(config.data, config.target, config.id_column)
         name = Path(config.data).name
-    else:
-        features, target, _ = load_table(config.dataset, rng, config.rows)
-        name = config.dataset
-    return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
-                               config.test_fraction, release_source=True)
+    else:  # a built-in table's own task unless --task says otherwise (integer classes need it to be multiclass)
+        features, target, builtin_task = load_table(config.dataset, rng, config.rows)
+        name, task = config.dataset, task or builtin_task
+    return vertical_from_table(name, features, target, task, config.parties, config.seed, config.partition,
+                               config.test_fraction, release_source=True,
+                               label_party_features=config.label_party_features)
 
 
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
@@ -82,7 +84,7 @@ def resolve_top_model_dp(config: TrainConfig) -> TopModelDP | None:
 def make_plan(config: TrainConfig, dataset: VerticalDataset) -> TrainingPlan:
     schedule = make_schedule(config, dataset)
     return TrainingPlan(dataset.task, dataset.n_train, config.batch_size, config.epochs, schedule.steps_per_epoch,
-                        dataset.parties, tuple([config.model.embedding_dim] * dataset.parties))
+                        dataset.parties, tuple([config.model.embedding_dim] * dataset.parties), dataset.n_classes)
 
 
 def make_schedule(config: TrainConfig, dataset: VerticalDataset) -> Schedule:
@@ -95,7 +97,9 @@ def build_feature_party(
     block = dataset.blocks[index]
     model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(block.dim, config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder, config.local_steps)
+    scale = config.malicious_update_scale if index == config.malicious_party else 1.0
+    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder, update_scale=scale,
+                        local_steps=config.local_steps)
 
 
 def build_label_party(
@@ -117,19 +121,22 @@ def build_label_party(
     if dataset.task == "regression":
         offset, scale = targets.mean(axis=0), targets.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
-    else:
-        offset, scale = np.zeros(targets.shape[1]), np.ones(targets.shape[1])
+    else:  # classification: logits, no normalisation; multiclass has one logit per class
+        outputs = dataset.n_classes if dataset.task == "multiclass" else targets.shape[1]
+        offset, scale = np.zeros(outputs), np.ones(outputs)
     normalization = gradient_transform.target_normalization(targets, np.random.default_rng([config.seed, 32]))
     if normalization is not None:
         offset, scale = normalization
-    in_dim = config.model.embedding_dim * dataset.parties
+    own = build_own_party(config, dataset)
+    in_dim = config.model.embedding_dim * (dataset.parties + (own is not None))
     model = seeded_init(
         [config.seed, 20],
-        lambda: TopModel(build_top_net(in_dim, targets.shape[1], config.model), torch.tensor(offset),
+        lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
                          torch.tensor(scale)),
     )
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     plan = make_plan(config, dataset)
+    model = gradient_transform.wrap_top_model(model, in_dim, plan, np.random.default_rng([config.seed, 34]))
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
     private = gradient_transform.privatize_top_model(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     if private is not None:
@@ -139,4 +146,15 @@ def build_label_party(
     elif top_model_dp is not None:
         optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
-                      top_model_dp, config.local_steps)
+                      top_model_dp, own, config.local_steps)
+
+
+def build_own_party(config: TrainConfig, dataset: VerticalDataset) -> FeatureParty | None:
+    """The label party's own block and bottom model (`--label-party-features`), or None. A `FeatureParty`
+    object held inside the label party, with no transcript: nothing it computes is sent anywhere."""
+    block = dataset.label_block
+    if block is None:
+        return None
+    model = seeded_init([config.seed, 40], lambda: build_bottom_model(block.dim, config.model))
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    return FeatureParty(dataset.parties, block.train, dataset.train_ids, model, optimizer)

@@ -34,8 +34,9 @@ class TrainConfig(BaseModel):
     target: str | None = None
     id_column: str | None = None
     rows: int | None = Field(None, ge=2)
-    task: Literal["regression", "binary"] | None = None
+    task: Literal["regression", "binary", "multiclass"] | None = None
     parties: int = Field(2, ge=1)
+    label_party_features: int = Field(0, ge=0)  # columns the label party keeps for its own bottom model
     partition: Literal["contiguous", "random"] = "contiguous"
     test_fraction: float = Field(0.2, gt=0, lt=1)
     runtime: Literal["local", "flower"] = "local"
@@ -52,6 +53,9 @@ class TrainConfig(BaseModel):
     defense_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     record_last_epochs: int | None = Field(None, ge=1)
     local_steps: int = Field(1, ge=1)  # FedBCD: updates per exchange, every party reusing what it last received
+    # an actively malicious feature party (Fu et al.): its own step-size multiplier, recorded with the run
+    malicious_party: int = Field(0, ge=0)
+    malicious_update_scale: float = Field(1.0, gt=0)
 
     @field_validator("lr")
     @classmethod
@@ -79,6 +83,13 @@ class TrainConfig(BaseModel):
         if self.delta is not None and not (defended or "top_dp_epsilon" in self.defense_params):
             raise ValueError(f"--delta needs a defence or top-model DP-SGD (--defense-param top_dp_epsilon=EPS): "
                              f"add {_defence_flags()}")
+        return self
+
+    @model_validator(mode="after")
+    def _malicious_party_exists(self) -> TrainConfig:
+        if self.malicious_party >= self.parties:
+            raise ValueError(f"malicious party {self.malicious_party} does not exist: feature parties are "
+                             f"0..{self.parties - 1}")
         return self
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -28,7 +30,49 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
     return out
 
 
+def top_k(n_classes: int) -> int:
+    """The k of `top_k_accuracy`: 3, or K - 1 for fewer than four classes (top-K of K classes is always 1)."""
+    return max(1, min(3, n_classes - 1))
+
+
+def class_indices(estimates: np.ndarray) -> np.ndarray:
+    """Class indices from (n,) indices or (n, K) class scores (the arg-max)."""
+    estimates = np.asarray(estimates)
+    return estimates.argmax(axis=1) if estimates.ndim == 2 else np.rint(estimates).astype(np.int64)
+
+
+def multiclass_metrics(y_true: np.ndarray, estimates: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro F1 (over the classes that occur in the truth or the estimates) of class estimates:
+    (n,) class indices or (n, K) class scores."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y_true, y_pred = np.asarray(y_true).astype(np.int64), class_indices(estimates)
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+
+
+def multiclass_task_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Main-task metrics of (n, K) class probabilities: accuracy, macro F1, top-k accuracy with
+    k = `top_k(K)` (the true class among the k most probable) and log loss."""
+    from sklearn.metrics import log_loss, top_k_accuracy_score
+
+    proba = np.asarray(proba, dtype=np.float64)
+    labels = np.arange(proba.shape[1])
+    out = multiclass_metrics(y_true, proba)
+    k = top_k(proba.shape[1])
+    out["top_k_accuracy"] = (out["accuracy"] if k == 1 else
+                             float(top_k_accuracy_score(y_true, proba, k=k, labels=labels)))
+    clipped = np.clip(proba, 1e-7, 1.0)
+    out["log_loss"] = float(log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels))
+    return out
+
+
 def task_metrics(task: str, y_true: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """Test metrics: regression mse, rmse, mae, r2; binary auc, accuracy, log_loss; multiclass accuracy,
+    macro_f1, top_k_accuracy, log_loss (`prediction`: values, positive-class probabilities, (n, K) class
+    probabilities)."""
+    if task == "multiclass":
+        return multiclass_task_metrics(y_true, prediction)
     return regression_metrics(y_true, prediction) if task == "regression" else binary_metrics(y_true, prediction)
 
 
@@ -39,13 +83,17 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def attack_metrics(task: str, y_true: np.ndarray, estimates: np.ndarray) -> dict[str, float]:
-    """Attack scores on the attacked samples: regression mse, rmse, mae, r2, spearman; binary auc, accuracy.
+    """Attack scores on the attacked samples: regression mse, rmse, mae, r2, spearman; binary auc, accuracy;
+    multiclass accuracy, macro_f1 (the leak on the unknown labels).
 
-    `estimates` are label values (regression) or positive-class scores in [0, 1] (binary, >= 0.5 = positive).
+    `estimates` are label values (regression), positive-class scores in [0, 1] (binary, >= 0.5 = positive),
+    or class indices (n,) or class scores (n, K) (multiclass, the arg-max is the estimate).
     A metric that is undefined (e.g. Spearman of a constant guess) is left out.
     """
     y_true, estimates = np.asarray(y_true, dtype=np.float64), np.asarray(estimates, dtype=np.float64)
-    if task == "regression":
+    if task == "multiclass":
+        out = multiclass_metrics(y_true, estimates)
+    elif task == "regression":
         out = regression_metrics(y_true, estimates)
         if np.ptp(estimates) > 0 and np.ptp(y_true) > 0:
             out["spearman"] = spearman(y_true, estimates)
@@ -53,3 +101,24 @@ def attack_metrics(task: str, y_true: np.ndarray, estimates: np.ndarray) -> dict
         out = binary_metrics(y_true, np.clip(estimates, 0.0, 1.0))
         out.pop("log_loss", None)
     return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
+DCS_BETA = 0.5  # VFLAIR's weight of the main-task term (the attack term gets 1 - beta)
+
+
+def defense_capability_score(mp: float, ap: float, mp_ideal: float, ap_ideal: float = 0.0,
+                             beta: float = DCS_BETA) -> float:
+    """VFLAIR's Defense Capability Score of a defence against one attack, in (0, 1], higher is better.
+
+    DCS = 1 / (1 + D), D = sqrt((1 - beta) * max(AP - AP*, 0)^2 + beta * max(MP* - MP, 0)^2), beta = 0.5,
+    where MP is the main-task performance (test accuracy), AP the attack performance (label-recovery
+    accuracy), and the ideal defence (AP*, MP*) = (0, MP of the same setting without defence).
+    Source: Zou et al., "VFLAIR: A Research Library and Benchmark for Vertical Federated Learning"
+    (ICLR 2024, arXiv:2310.09827), section "Defense Capability Score", and its reference implementation,
+    `cal_dcs(mp, ap, mp0, ap0=0, beta=0.5)` in FLAIR-THU/VFLAIR src/metrics/data_process.py, whose one-sided
+    differences (an AP below AP* or an MP above MP* costs nothing) and ideal MP* = the undefended MP
+    (not 1) are followed here, so the numbers are comparable with VFLAIR's tables. T-DCS (the mean over the
+    attacks of one type) is the mean of these scores; here every attack is a label-inference attack.
+    """
+    distance = math.sqrt((1 - beta) * max(ap - ap_ideal, 0.0) ** 2 + beta * max(mp_ideal - mp, 0.0) ** 2)
+    return 1.0 / (1.0 + distance)

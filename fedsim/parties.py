@@ -18,6 +18,23 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, fused=True)
 
 
+# The label party's loss per task, reduction "mean" over the batch (named by fedsim.run_result.loss_name).
+LOSSES: dict[str, type[nn.Module]] = {
+    "regression": nn.MSELoss, "binary": nn.BCEWithLogitsLoss, "multiclass": nn.CrossEntropyLoss,
+}
+
+
+def target_tensor(targets: np.ndarray, task: str) -> torch.Tensor:
+    """The training targets as the loss takes them: (n, m) float32 columns (regression, binary), or for
+    multiclass (n,) int64 class indices or (n, K) float32 class-probability rows (soft labels, which
+    `nn.CrossEntropyLoss` accepts as well)."""
+    targets = np.asarray(targets)
+    if task == "multiclass" and (targets.ndim == 1 or targets.shape[1] == 1):
+        return torch.from_numpy(targets.reshape(-1).astype(np.int64))
+    targets = targets.astype(np.float32)
+    return torch.from_numpy(targets.reshape(len(targets), -1).copy())
+
+
 class FeatureParty:
     """Holds one block of feature columns and a bottom model; sends embeddings, applies returned gradients."""
 
@@ -29,9 +46,15 @@ class FeatureParty:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         recorder: TranscriptRecorder | None = None,
+        update_scale: float = 1.0,
         local_steps: int = 1,
     ) -> None:
+        """`update_scale` is the party's own choice of step size: every step of its optimizer is multiplied by
+        it (its learning rate is; exact for Adam and SGD). A malicious party picks > 1 to make the top model
+        lean on its features (Fu et al.'s active model completion); the run config records it."""
         self.index = index
+        for group in optimizer.param_groups:
+            group["lr"] *= update_scale
         self.local_steps = local_steps  # FedBCD: updates per received gradient
         self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         self.sample_ids = np.asarray(sample_ids, dtype=np.int64)
@@ -78,24 +101,30 @@ class LabelParty:
         gradient_transform: GradientTransform | None = None,
         prediction_column: int = 0,
         top_model_dp: TopModelDP | None = None,
+        own: FeatureParty | None = None,
         local_steps: int = 1,
     ) -> None:
-        targets = np.asarray(targets, dtype=np.float32)
-        self.targets = torch.from_numpy(targets.reshape(len(targets), -1).copy())
+        self.targets = target_tensor(targets, task)
         self.task = task
         self.model = model
         self.optimizer = optimizer
         self.gradient_transform = gradient_transform or GradientTransform()
         self.prediction_column = prediction_column
         self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
+        self.loss_fn = LOSSES[task]()
+        # the label party's own feature block and bottom model (--label-party-features): its embeddings join the
+        # feature parties' (last) before the top model; they and their gradients never leave the label party
+        self.own = own
         self.local_steps = local_steps  # FedBCD: top-model updates per received set of embeddings
-        self.loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
 
     def loss(self, rows: np.ndarray, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The batch's loss on the concatenated embeddings; also returns the row index and the targets."""
+        """The batch's training loss on the concatenated embeddings (the gradient defence may add terms);
+        also returns the row index and the targets."""
         index = torch.from_numpy(rows)
         targets = self.targets[index]
-        return self.loss_fn(self.model(torch.cat(embeddings, dim=1)), targets), index, targets
+        loss = self.gradient_transform.training_loss(self.model, torch.cat(embeddings, dim=1), targets, index,
+                                                     self.loss_fn)
+        return loss, index, targets
 
     def defend(self, cut_gradients: list[torch.Tensor], index: torch.Tensor, targets: torch.Tensor, epoch: int,
                step: int) -> list[torch.Tensor]:
@@ -105,22 +134,32 @@ class LabelParty:
 
     def train_step(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int, step: int) -> list[torch.Tensor]:
         """Loss on the concatenated embeddings, top-model update, one (defended) cut gradient per feature party."""
-        inputs = [h.detach().requires_grad_(True) for h in embeddings]
+        own = [self.own.forward(rows)] if self.own is not None else []
+        inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
+        stale = [h.detach() for h in inputs]
         loss, index, targets = self.loss(rows, inputs)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.own is not None:  # its own bottom model's update: undefended, nothing is sent
+            self.own.backward(inputs.pop().grad, epoch, step)
         gradients = self.defend([h.grad for h in inputs], index, targets, epoch, step)
         for _ in range(self.local_steps - 1):  # FedBCD: more top updates from the same (stale) embeddings
             self.optimizer.zero_grad(set_to_none=True)
-            self.loss(rows, [h.detach() for h in inputs])[0].backward()
+            self.loss(rows, stale)[0].backward()
             self.optimizer.step()
         return gradients
 
     @torch.no_grad()
-    def predict(self, embeddings: list[torch.Tensor]) -> np.ndarray:
-        """Predictions for the label: the regression value, or the positive-class probability."""
-        out = self.model(torch.cat(embeddings, dim=1))[:, self.prediction_column]
+    def predict(self, embeddings: list[torch.Tensor], own_features: np.ndarray | None = None) -> np.ndarray:
+        """Predictions for the label: the regression value, the positive-class probability, or (multiclass) the
+        (n, K) class probabilities. `own_features`: the same rows of the label party's own block, if it has one."""
+        assert (self.own is None) == (own_features is None), "own features go with the label party's own block"
+        own = [self.own.embed(own_features)] if self.own is not None else []
+        out = self.model(torch.cat([*embeddings, *own], dim=1))
+        if self.task == "multiclass":
+            return torch.softmax(out, dim=1).double().numpy()
+        out = out[:, self.prediction_column]
         if self.task == "binary":
             out = torch.sigmoid(out)
         return out.double().numpy()

@@ -1,12 +1,14 @@
 """The label party's two hook points, filled by `defenses/`: a label transform (once) and a gradient
-transform (every outgoing cut gradient). The defaults do nothing."""
+transform (every outgoing cut gradient, and the label party's training objective). The defaults do nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from fedsim.privacy.claims import PrivacyClaim
 
@@ -22,6 +24,7 @@ class TrainingPlan:
     steps_per_epoch: int
     parties: int
     embedding_dims: tuple[int, ...]
+    n_classes: int = 0  # K of a multiclass task (its top model's logits); 2 binary, 0 regression
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,20 @@ class GradientTransform:
 
     def __call__(self, grad: torch.Tensor, context: GradientContext) -> torch.Tensor:
         return grad
+
+    def wrap_top_model(self, model: nn.Module, in_dim: int, plan: TrainingPlan,
+                       rng: np.random.Generator) -> nn.Module:
+        """The module the label party trains and predicts with on the concatenated embeddings (`in_dim` wide,
+        the label party's own block included), built once before its optimizer (so added layers train with
+        the top model); the default is the top model."""
+        return model
+
+    def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,
+                      loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The label party's objective on one batch (`inputs`: the concatenated embeddings, with gradient;
+        `rows`: the batch's positions in the training table); its gradient with respect to the embeddings is
+        the cut gradient and it trains the top model. The default is the task loss on the targets."""
+        return loss_fn(model(inputs), targets)
 
     def target_normalization(self, targets: np.ndarray,
                              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:

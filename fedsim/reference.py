@@ -30,7 +30,15 @@ def build_monolithic(config: TrainConfig, dataset: VerticalDataset) -> tuple[Mon
     label, gradient = resolve_defenses(config, dataset.task)
     bottoms = [build_feature_party(config, dataset, k).model for k in range(dataset.parties)]
     label_party = build_label_party(config, dataset, label, gradient)
+    if label_party.own is not None:  # the label party's own bottom model comes last, as in the split run
+        bottoms.append(label_party.own.model)
     return MonolithicModel(bottoms, label_party.model), label_party.targets, label_party.loss_fn
+
+
+def blocks_of(dataset: VerticalDataset, split: str) -> list[np.ndarray]:
+    """The feature blocks in the monolithic model's order: the feature parties', then the label party's own."""
+    blocks = [*dataset.blocks, *([dataset.label_block] if dataset.label_block is not None else [])]
+    return [getattr(b, split) for b in blocks]
 
 
 class MonolithicTrainer:
@@ -39,7 +47,7 @@ class MonolithicTrainer:
     def __init__(self, config: TrainConfig, dataset: VerticalDataset) -> None:
         self.model, self.targets, self.loss_fn = build_monolithic(config, dataset)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr)
-        self.blocks = [torch.from_numpy(np.ascontiguousarray(b.train)) for b in dataset.blocks]
+        self.blocks = [torch.from_numpy(np.ascontiguousarray(b)) for b in blocks_of(dataset, "train")]
 
     def fit(self, schedule: Schedule) -> MonolithicModel:
         for _, _, rows in schedule.steps():
@@ -58,5 +66,8 @@ def train_monolithic(config: TrainConfig, dataset: VerticalDataset) -> Monolithi
 
 @torch.no_grad()
 def predict_monolithic(model: MonolithicModel, dataset: VerticalDataset, column: int = 0) -> np.ndarray:
-    out = model([torch.from_numpy(b.test) for b in dataset.blocks])[:, column]
+    out = model([torch.from_numpy(b) for b in blocks_of(dataset, "test")])
+    if dataset.task == "multiclass":
+        return torch.softmax(out, dim=1).double().numpy()
+    out = out[:, column]
     return (torch.sigmoid(out) if dataset.task == "binary" else out).double().numpy()

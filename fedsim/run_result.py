@@ -51,6 +51,7 @@ class TrainResult:
         return TranscriptManifest(
             config=self.config, dataset=self.dataset.name, task=self.dataset.task, loss=loss_name(self.dataset.task),
             seed=self.config.seed, parties=self.dataset.parties, n_train=self.dataset.n_train,
+            n_classes=self.dataset.n_classes, classes=self.dataset.classes,
             epochs_recorded=self.transcripts[0].epoch_numbers if self.transcripts else [],
             shapes=[PartyShape(party=k, features=b.dim, embedding_dim=self.config.model.embedding_dim)
                     for k, b in enumerate(self.dataset.blocks)],
@@ -90,10 +91,12 @@ class TrainResult:
 
 
 EVAL_CHUNK = 1 << 16  # test rows per forward pass when a run is evaluated
+LOSS_NAMES = {"regression": "mse", "binary": "bce_with_logits", "multiclass": "cross_entropy"}
 
 
 def loss_name(task: str) -> str:
-    return "mse" if task == "regression" else "bce_with_logits"
+    """The label party's loss (fedsim.parties.LOSSES), reduction "mean", as the manifest names it."""
+    return LOSS_NAMES[task]
 
 
 def finish_run(
@@ -104,9 +107,11 @@ def finish_run(
     """The result of a finished run, the same for every runtime: test metrics of the trained parties and the
     privacy claim of the label party's two hooks combined. The test set runs in row chunks, so a large one
     never holds every hidden activation at once."""
+    own = dataset.label_block.test if dataset.label_block is not None else None
     predictions = [
         label_party.predict([party.embed(dataset.blocks[party.index].test[start : start + EVAL_CHUNK])
-                             for party in feature_parties])
+                             for party in feature_parties],
+                            own[start : start + EVAL_CHUNK] if own is not None else None)
         for start in range(0, dataset.n_test, EVAL_CHUNK)
     ]
     metrics = task_metrics(dataset.task, dataset.y_test, np.concatenate(predictions))

@@ -2,7 +2,7 @@
 
 Layout of a transcript folder (`fedsim train --transcript DIR`):
 
-    DIR/manifest.json              `TranscriptManifest`: format, config, dataset, task, loss, parties, shapes
+    DIR/manifest.json              `TranscriptManifest`: format, config, dataset, task, loss, classes, parties, shapes
     DIR/party_K/epoch_NNNN/*.npy   what feature party K observed (see fedsim.transcript)
     DIR/party_K/features.npy       party K's own training features (rows aligned with sample_ids.npy)
     DIR/party_K/sample_ids.npy
@@ -29,7 +29,8 @@ from fedsim.fileio import write_json_atomic
 from fedsim.models import build_bottom_model
 from fedsim.transcript import Transcript
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: n_classes and classes (multiclass); format 1 folders are read as regression/binary
+OLDEST_FORMAT = 1
 MANIFEST = "manifest.json"
 
 
@@ -62,12 +63,14 @@ class TranscriptManifest(BaseModel):
     format: int = FORMAT_VERSION
     config: TrainConfig
     dataset: str
-    task: Literal["regression", "binary"]
-    loss: Literal["mse", "bce_with_logits"]
+    task: Literal["regression", "binary", "multiclass"]
+    loss: Literal["mse", "bce_with_logits", "cross_entropy"]
     reduction: Literal["mean"] = "mean"
     seed: int
     parties: int = Field(ge=1)
     n_train: int = Field(ge=1)
+    n_classes: int = Field(ge=0)  # 0 regression, 2 binary, K multiclass (the top model's K logits)
+    classes: list[str]  # class names, index = class id (the labels' encoding); empty for regression
     epochs_recorded: list[int]
     shapes: list[PartyShape]
     privacy: ManifestPrivacy
@@ -91,8 +94,12 @@ class TranscriptManifest(BaseModel):
               f"corrupt transcript manifest {str(path)!r}: no format version")
         check(version <= FORMAT_VERSION, f"transcript folder {str(folder)!r} has format {version}, newer than "
                                          f"this fedsim reads ({FORMAT_VERSION}): upgrade fedsim")
-        check(version == FORMAT_VERSION, f"unsupported transcript format {version} in {str(path)!r} "
-                                         f"(this fedsim reads format {FORMAT_VERSION})")
+        check(version >= OLDEST_FORMAT, f"unsupported transcript format {version} in {str(path)!r} "
+                                        f"(this fedsim reads formats {OLDEST_FORMAT}..{FORMAT_VERSION})")
+        if version == 1:  # format 1 had no classes: regression, or binary labels 0/1
+            binary = raw.get("task") == "binary"
+            raw = {**raw, "format": FORMAT_VERSION, "n_classes": 2 if binary else 0,
+                   "classes": ["0", "1"] if binary else []}
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -111,10 +118,15 @@ class PartyView:
     sample_ids: np.ndarray
     bottom_model: nn.Module
     task: str
-    loss: str  # "mse" | "bce_with_logits", reduction "mean" over the batch
+    loss: str  # "mse" | "bce_with_logits" | "cross_entropy", reduction "mean" over the batch
     batch_size: int
     n_parties: int
     manifest: TranscriptManifest
+
+    @property
+    def n_classes(self) -> int:
+        """0 for regression, 2 for binary, K for multiclass (public: the top model outputs K logits)."""
+        return self.manifest.n_classes
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in this party's feature table."""

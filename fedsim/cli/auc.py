@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from fedsim.cli.common import emit_json
-from fedsim.errors import check
+from fedsim.errors import UserError, check
 
 
 def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -34,10 +34,41 @@ def load_scores(data: Path | None, score_col: str, label_col: str, synthetic: st
     return synthetic_scores(synthetic, seed)
 
 
+def read_class_scores(path: Path, prefix: str, label_col: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Multiclass score file: one score column per class named PREFIX + class name, and a label column
+    holding the class names; returns (n, K) scores, class indices (column order) and the class names."""
+    from fedsim.data.files import read_frame
+
+    table = read_frame(path)
+    columns = ", ".join(map(str, table.columns))
+    check(label_col in table.columns, f"--label-col {label_col!r} is not a column of {str(path)!r}; columns: "
+                                      f"{columns}")
+    score_cols = [c for c in map(str, table.columns) if c.startswith(prefix) and c != label_col]
+    check(len(score_cols) >= 2, f"--class-scores {prefix!r} matches {len(score_cols)} columns of {str(path)!r}; "
+                                f"give one score column per class (PREFIX + class name, K >= 2); columns: {columns}")
+    classes = [c[len(prefix):] for c in score_cols]
+    labels = table[label_col].astype(str).to_numpy()
+    index = {name: k for k, name in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise UserError(f"label {unknown[0]!r} of --label-col {label_col!r} has no score column "
+                        f"{prefix}{unknown[0]}; classes: {', '.join(classes)}")
+    try:
+        scores = table[score_cols].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserError(f"the --class-scores columns of {str(path)!r} must be numbers") from None
+    return scores, np.array([index[name] for name in labels], dtype=np.int64), classes
+
+
 def auc_command(
     data: Path = typer.Option(None, help="CSV or Parquet file with a score column and a 0/1 label column."),
     score_col: str = typer.Option("score", "--score-col", help="Score column of --data."),
-    label_col: str = typer.Option("label", "--label-col", help="0/1 label column of --data."),
+    label_col: str = typer.Option("label", "--label-col", help="0/1 label column of --data (with --class-scores: "
+                                                                "the class names)."),
+    class_scores: str = typer.Option(None, "--class-scores",
+                                     help="Multiclass: every column named PREFIX + class name holds that class's "
+                                          "score; the estimate is the one-vs-rest macro AUC (methods exact, hist, "
+                                          "hist_gauss; epsilon covers all classes)."),
     synthetic: str = typer.Option(None, help="A seeded synthetic score set instead of --data: "
                                              "{synthetic_scores}."),
     method: str = typer.Option(..., help="AUC method: {auc_methods}."),
@@ -71,6 +102,14 @@ def auc_command(
     """
     from fedsim.evaluation import run_auc
 
+    if class_scores is not None:
+        check(data is not None and synthetic is None, "--class-scores needs --data PATH (not --synthetic)")
+        check(runtime == "local" and setting == "horizontal" and threshold is None and not secure_aggregation,
+              "--class-scores runs in-process only: drop --runtime flower, --setting vertical, --threshold and "
+              "--secure-aggregation")
+        multiclass_auc(read_class_scores(data, class_scores, label_col), method, epsilon, delta, buckets, clients,
+                       split, repeats, seed, json_output, quiet)
+        return
     scores, labels = load_scores(data, score_col, label_col, synthetic, seed)
     result = run_auc(method, scores, labels, epsilon, delta=delta, buckets=buckets, thresholds=thresholds,
                      clients=clients, split=split, repeats=repeats, seed=seed, runtime=runtime,
@@ -89,4 +128,27 @@ def auc_command(
                       f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")
     if "at_threshold" in result:
         console.print("at threshold " + ", ".join(f"{k} {v:.4f}" for k, v in result["at_threshold"].items()))
+    console.print(f"privacy: {result['guarantee']}")
+
+
+def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], method: str, epsilon: float | None,
+                   delta: float | None, buckets: int | None, clients: int, split: str, repeats: int, seed: int,
+                   json_output: bool, quiet: bool) -> None:
+    """`fedsim auc --class-scores`: the one-vs-rest macro AUC (fedsim.evaluation.multiclass)."""
+    from fedsim.evaluation.multiclass import run_multiclass_auc
+
+    scores, labels, classes = data
+    result = run_multiclass_auc(method, scores, labels, classes, epsilon, delta, buckets, clients, split, repeats,
+                                seed, show_progress=not quiet)
+    if json_output:
+        emit_json(result)
+        return
+    console = Console()
+    low, high = result["ci95"]
+    console.print(f"[bold]{method}[/] macro AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
+                  f"(n = {result['n']:,}, {result['classes']} classes)")
+    console.print("per class: " + ", ".join(f"{k} {v:.4f}" for k, v in result["per_class"].items()))
+    if repeats > 1:
+        console.print(f"over {repeats} releases: exact {result['exact']:.6f}, bias {result['bias']:+.2e}, "
+                      f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")
     console.print(f"privacy: {result['guarantee']}")

@@ -36,7 +36,8 @@ def train_config(
     task: str | None, parties: int, partition: str, runtime: str, epochs: int, batch_size: int, lr: float,
     embedding_dim: int, hidden: int, top_model: str, seed: int, local_steps: int, label_defense: str | None,
     gradient_defense: str | None, epsilon: float | None, delta: float | None, defense_param: list[str] | None,
-    record_last_epochs: int | None = None,
+    record_last_epochs: int | None = None, label_party_features: int = 0, malicious_party: int = 0,
+    malicious_update_scale: float = 1.0,
 ) -> TrainConfig:
     """The run's validated config from the `fedsim train` options (shared with `fedsim audit train`)."""
     model = validated(ModelConfig, embedding_dim=embedding_dim, bottom_hidden=hidden, top_hidden=hidden,
@@ -48,7 +49,8 @@ def train_config(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, model=model, label_defense=label_defense,
         gradient_defense=gradient_defense, epsilon=epsilon, delta=delta,
         defense_params=parse_params(defense_param, "--defense-param"), record_last_epochs=record_last_epochs,
-        local_steps=local_steps,
+        local_steps=local_steps, label_party_features=label_party_features, malicious_party=malicious_party,
+        malicious_update_scale=malicious_update_scale,
     )
 
 
@@ -63,8 +65,15 @@ def train_command(
                                        "else row numbers; a column that looks like a row id (unique integers "
                                        "0..n-1 or 1..n) must be named here, or 'none' keeps it as a feature."),
     rows: int = typer.Option(None, help="Rows to generate (synthetic datasets only)."),
-    task: str = typer.Option(None, help="regression | binary (default: binary if the target has two values)."),
+    task: str = typer.Option(None, help="regression | binary | multiclass (default: binary if the target has "
+                                        "two values, multiclass if it has more and they are not numbers, else "
+                                        "regression)."),
     parties: int = typer.Option(2, help="Number of feature parties K."),
+    label_party_features: int = typer.Option(0, "--label-party-features", min=0,
+                                             help="The label party keeps N feature columns (the last N; with "
+                                                  "--partition random, N at random) for its own bottom model, "
+                                                  "whose embeddings never leave it; the feature parties split the "
+                                                  "rest. Default 0: it holds only the labels."),
     partition: str = typer.Option("contiguous", help="How feature columns are split over the parties: "
                                                      "contiguous | random (seeded)."),
     runtime: str = typer.Option("local", help="local (in-process) | flower (Flower simulation on Ray)."),
@@ -96,6 +105,10 @@ def train_command(
     stream: bool = typer.Option(False, "--stream", help="Write transcript rows to disk as they come (needs "
                                                         "--transcript)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --transcript folder."),
+    malicious_update_scale: float = typer.Option(1.0, "--malicious-update-scale",
+                                                 help="Feature party --malicious-party multiplies every step of "
+                                                      "its bottom model by this (Fu et al.'s active attack)."),
+    malicious_party: int = typer.Option(0, "--malicious-party", help="Which feature party scales its steps."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     threads: int = typer.Option(1, min=1, help="Torch threads (small split models run fastest on one)."),
@@ -112,7 +125,9 @@ def train_command(
     check(stream is False or transcript is not None, "--stream needs --transcript DIR")
     config = train_config(dataset, data, target, id_column, rows, task, parties, partition, runtime, epochs,
                           batch_size, lr, embedding_dim, hidden, top_model, seed, local_steps, label_defense,
-                          gradient_defense, epsilon, delta, defense_param, record_last_epochs)
+                          gradient_defense, epsilon, delta, defense_param, record_last_epochs,
+                          label_party_features=label_party_features, malicious_party=malicious_party,
+                          malicious_update_scale=malicious_update_scale)
     with torch_threads(threads):
         result = train(config, transcript_dir=transcript, overwrite=overwrite, stream=stream,
                        record=transcript is not None, show_progress=not quiet)

@@ -25,7 +25,7 @@ class DatasetSpec:
     """A named table: its task, default size, where it comes from and how to load it."""
 
     name: str
-    task: str  # "regression" | "binary"
+    task: str  # "regression" | "binary" | "multiclass"
     rows: int
     features: int
     source: str
@@ -64,6 +64,49 @@ def _breast_cancer(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.Dat
     bunch = load_breast_cancer(as_frame=True)
     # scikit-learn codes malignant as 0; the positive class of interest is malignant.
     return bunch.data, (1 - bunch.target).rename("malignant")
+
+
+def _digits(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+    """8x8 digit images, 10 classes. Columns in column-major order (`c{col}_r{row}`: image column first), so a
+    contiguous split over two feature parties gives one the left half (image columns 0-3) and the other the
+    right half (4-7), the usual vertical split of an image."""
+    from sklearn.datasets import load_digits
+
+    _fixed_size("digits", n_rows)
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32)  # (n, row, col)
+    columns = {f"c{c}_r{r}": images[:, r, c] for c in range(8) for r in range(8)}
+    return pd.DataFrame(columns), pd.Series(bunch.target_names[bunch.target].astype(str), name="digit")
+
+
+def _sklearn_classes(name: str) -> Loader:
+    """scikit-learn's `load_NAME` table with its class names as the labels (strings: inferred multiclass)."""
+    def load(n_rows: int | None, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+        import sklearn.datasets
+
+        _fixed_size(name, n_rows)
+        bunch = getattr(sklearn.datasets, f"load_{name}")(as_frame=True)
+        return bunch.data, pd.Series(np.asarray(bunch.target_names)[bunch.target.to_numpy()], name="class")
+
+    return load
+
+
+def synthetic_multiclass(n_rows: int, rng: np.random.Generator, n_features: int = 16, n_classes: int = 5):
+    """Seeded K-class set: class = arg-max of K nonlinear scores of standard normal columns plus Gumbel noise
+    (a softmax model), so the classes are learnable but not separable. Drawn in row chunks with float32
+    columns, so millions of rows never hold a float64 table."""
+    check(n_rows >= 2, "synthetic datasets need --rows >= 2")
+    w = rng.standard_normal((n_features, n_classes)) / np.sqrt(n_features)
+    columns = {f"f{i}": np.empty(n_rows, dtype=np.float32) for i in range(n_features)}
+    y = np.empty(n_rows, dtype=np.int64)
+    for start in range(0, n_rows, SYNTHETIC_CHUNK):
+        x = rng.standard_normal((min(SYNTHETIC_CHUNK, n_rows - start), n_features), dtype=np.float32)
+        scores = 3.0 * (x @ w) + np.tanh(x[:, :n_classes] * x[:, 1 : n_classes + 1])
+        span = slice(start, start + len(x))
+        y[span] = np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
+        for i, column in enumerate(columns.values()):
+            column[span] = x[:, i]
+    return pd.DataFrame(columns, copy=False), pd.Series(y, name="class")  # integer classes: task from the spec
 
 
 def synthetic_friedman(n_rows: int, rng: np.random.Generator, n_features: int = 10, noise: float = 1.0):
@@ -119,6 +162,18 @@ def _rdataset(package: str, item: str, target: str, name: str) -> Loader:
 
 _add(DatasetSpec("diabetes", "regression", 442, 10, "scikit-learn load_diabetes (offline)", _diabetes))
 _add(DatasetSpec("breast_cancer", "binary", 569, 30, "scikit-learn load_breast_cancer (offline)", _breast_cancer))
+_add(DatasetSpec("digits", "multiclass", 1797, 64, "scikit-learn load_digits, 8x8 images, 10 classes; columns "
+                                                   "left to right (offline)", _digits))
+_add(DatasetSpec("wine", "multiclass", 178, 13, "scikit-learn load_wine, 3 classes (offline)",
+                 _sklearn_classes("wine")))
+_add(DatasetSpec("iris", "multiclass", 150, 4, "scikit-learn load_iris, 3 classes (offline)",
+                 _sklearn_classes("iris")))
+_add(
+    DatasetSpec(
+        "synthetic_multiclass", "multiclass", 50_000, 16, "seeded 5-class softmax generator (size with --rows)",
+        lambda n, rng: synthetic_multiclass(n or 50_000, rng), synthetic=True,
+    )
+)
 _add(
     DatasetSpec(
         "synthetic_regression", "regression", 10_000, 10, "seeded Friedman #1 generator (size with --rows)",

@@ -10,7 +10,8 @@ import pandas as pd
 
 from fedsim.errors import UserError, check
 
-TASKS = ("regression", "binary")
+TASKS = ("regression", "binary", "multiclass")
+CLASSIFICATION = ("binary", "multiclass")
 PARTITIONS = ("contiguous", "random")
 SCAN_CHUNK = 1 << 20
 
@@ -42,6 +43,13 @@ class VerticalDataset:
     y_test: np.ndarray
     dropped_ids: int = 0
     dropped_by_party: list[int] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)  # class names, index = class id; empty for regression
+    label_block: FeatureBlock | None = None  # the label party's own columns (--label-party-features), if any
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (2 for binary, K for multiclass); 0 for regression."""
+        return len(self.classes)
 
     @property
     def parties(self) -> int:
@@ -57,7 +65,18 @@ class VerticalDataset:
 
 
 def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str]:
-    """Check the label column and infer the task: two distinct values -> binary, numeric otherwise -> regression."""
+    """Check the label column and infer the task (see `encode_target`); returns the labels and the task."""
+    y, task, _ = encode_target(target, task)
+    return y, task
+
+
+def encode_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str, list[str]]:
+    """Check the label column, infer the task and encode the labels as float64: values (regression), 0/1
+    (binary) or class indices 0..K-1 (multiclass); also returns the class names (index = class id).
+
+    Inference: two distinct values -> binary; a non-numeric column with more values -> multiclass; numeric
+    otherwise -> regression (an integer column is multiclass only with `--task multiclass`).
+    """
     check(task is None or task in TASKS, f"task {task!r} is not one of: {', '.join(TASKS)}")
     check(len(target) > 0, "the dataset has no rows")
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
@@ -65,18 +84,37 @@ def validate_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, st
         raise UserError(f"target column {target.name!r} has missing (NaN) labels in {int(target.isna().sum())} rows")
     values = _two_values(target)  # the distinct values if there are at most two (a full unique() is costly)
     if task is None:
-        task = "binary" if len(values) == 2 else "regression"
+        task = "binary" if len(values) == 2 else ("regression" if numeric or len(values) < 2 else "multiclass")
     if task == "regression":
-        check(numeric, f"target column {target.name!r} is not numeric; a regression target must be numbers")
+        check(numeric, f"target column {target.name!r} is not numeric; a regression target must be numbers "
+                       f"(or use --task multiclass for classes)")
         y = target.to_numpy(dtype=np.float64)
         check(bool(np.isfinite(y).all()), f"target column {target.name!r} has infinite labels")
-        return y, task
-    check(len(values) == 2,
-          f"a binary target needs exactly two distinct values; {target.name!r} has {len(target.unique())}")
+        return y, task, []
+    if task == "multiclass":
+        return _encode_classes(target, target.unique(), numeric)
+    distinct = len(target.unique()) if len(values) != 2 else 2
+    check(len(values) == 2, f"a binary target needs exactly two distinct values; {target.name!r} has "
+                            f"{distinct}" + ("; use --task multiclass" if distinct > 2 else ""))
     if numeric and set(np.asarray(values, dtype=np.float64)) <= {0.0, 1.0}:
-        return target.to_numpy(dtype=np.float64), task
-    positive = sorted(map(str, values))[1]  # the larger value (in string order) is the positive class
-    return (target.astype(str) == positive).to_numpy(dtype=np.float64), task
+        return target.to_numpy(dtype=np.float64), task, ["0", "1"]
+    names = sorted(map(str, values))  # the larger value (in string order) is the positive class
+    return (target.astype(str) == names[1]).to_numpy(dtype=np.float64), task, names
+
+
+def _encode_classes(target: pd.Series, values: np.ndarray, numeric: bool) -> tuple[np.ndarray, str, list[str]]:
+    """Class indices of a multiclass target: classes sorted by value (numbers numerically, else as strings)."""
+    check(len(values) >= 2, f"a multiclass target needs at least two classes; {target.name!r} has {len(values)}")
+    if numeric:
+        numbers = np.asarray(values, dtype=np.float64)
+        check(bool(np.all(np.isfinite(numbers) & (numbers == np.round(numbers)))),
+              f"a multiclass target must hold class names or whole numbers; {target.name!r} has fractional "
+              f"values (use --task regression)")
+        order = np.sort(numbers)
+        return np.searchsorted(order, target.to_numpy(dtype=np.float64)).astype(np.float64), "multiclass", [
+            str(int(v)) for v in order]
+    names = sorted(map(str, values))
+    return (pd.Categorical(target.astype(str), categories=names).codes.astype(np.float64), "multiclass", names)
 
 
 def _two_values(target: pd.Series) -> list:
@@ -160,14 +198,23 @@ def _encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.
 
 
 def split_indices(n: int, y: np.ndarray, task: str, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/test split, stratified for binary tasks so both splits hold both classes."""
+    """Seeded train/test split, stratified for classification (when every class has two rows or more) so both
+    splits hold every class."""
     from sklearn.model_selection import train_test_split
 
     check(0 < test_fraction < 1, f"test fraction must lie in (0, 1), got {test_fraction}")
     check(n >= 2, f"need at least 2 aligned samples to split into train and test, got {n}")
-    stratify = y if task == "binary" and np.bincount(y.astype(int)).min() >= 2 else None
+    stratify = y if task in CLASSIFICATION and np.bincount(y.astype(int)).min() >= 2 else None
     train, test = train_test_split(np.arange(n), test_size=test_fraction, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)
+
+
+def check_train_classes(y_train: np.ndarray, y_test: np.ndarray, classes: list[str]) -> None:
+    """Every class of the test split must occur in the training split: the model cannot learn it otherwise."""
+    missing = sorted(set(np.unique(y_test).astype(int)) - set(np.unique(y_train).astype(int)))
+    if missing:
+        raise UserError(f"class {classes[missing[0]]!r} occurs only in the test split; every class needs training "
+                        f"rows (give it more rows or drop it)")
 
 
 def align_parties(label_ids: pd.Index, party_ids: Sequence[pd.Index]) -> tuple[pd.Index, int, list[int]]:
@@ -194,26 +241,40 @@ def build_vertical(
     test_fraction: float = 0.2,
     party_columns: Sequence[Sequence[str]] | None = None,
     release_source: bool = False,
+    label_table: pd.DataFrame | None = None,
+    label_columns: Sequence[str] | None = None,
 ) -> VerticalDataset:
     """Align per-party tables (indexed by sample id, any order) with the labels and encode each block.
 
     `party_columns[k]` picks party k's columns of `party_tables[k]` (default: all of them), so parties can
     share one table without copying it. With `release_source`, each source column is deleted from its table
     as soon as it is encoded (for tables the caller no longer needs: a 10M-row table then never exists in
-    both its raw and its encoded form)."""
+    both its raw and its encoded form). `label_table` (its `label_columns`, default all) holds the label
+    party's own feature columns, indexed like `labels` (same party, same ids)."""
+    check(label_table is None or label_table.index.equals(labels.index),
+          "the label party's feature table must list the same sample ids as its labels")
     common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
     shared = all(t.index.equals(common) for t in party_tables) and labels.index.equals(common)
     if not shared:  # reorder every table to the common ids (a one-table split already shares them)
         labels, party_tables = labels.loc[common], [t.loc[common] for t in party_tables]
-    y, task = validate_target(labels, task)
+        label_table = label_table.loc[common] if label_table is not None else None
+    y, task, classes = encode_target(labels, task)
     train_idx, test_idx = split_indices(len(common), y, task, test_fraction, seed)
-    blocks = []
-    for table, source_columns in zip(party_tables, party_columns or [t.columns for t in party_tables], strict=True):
+    if task in CLASSIFICATION:
+        check_train_classes(y[train_idx], y[test_idx], classes)
+
+    def encode(table: pd.DataFrame, source_columns: Sequence[str]) -> FeatureBlock:
         columns, train, test = _encode_block(table, list(source_columns), train_idx, test_idx)
-        blocks.append(FeatureBlock(list(map(str, source_columns)), columns, train, test))
         if release_source:
             for column in source_columns:
                 del table[column]
+        return FeatureBlock(list(map(str, source_columns)), columns, train, test)
+
+    blocks = [encode(table, cols) for table, cols in
+              zip(party_tables, party_columns or [t.columns for t in party_tables], strict=True)]
+    label_block = None
+    if label_table is not None:
+        label_block = encode(label_table, label_columns if label_columns is not None else list(label_table.columns))
     ids = np.asarray(common)
     return VerticalDataset(
         name=name,
@@ -225,6 +286,8 @@ def build_vertical(
         y_test=y[test_idx],
         dropped_ids=dropped,
         dropped_by_party=dropped_by_party,
+        classes=classes,
+        label_block=label_block,
     )
 
 
@@ -238,12 +301,34 @@ def vertical_from_table(
     partition: str = "contiguous",
     test_fraction: float = 0.2,
     release_source: bool = False,
+    label_party_features: int = 0,
 ) -> VerticalDataset:
     """Partition one table's columns over `parties` feature parties (all parties hold every id);
-    `release_source` as in `build_vertical`."""
+    `release_source` as in `build_vertical`.
+
+    With `label_party_features` N > 0 the label party first keeps N columns for its own bottom model: the last
+    N columns (contiguous) or N drawn at random (random, seeded); the feature parties split the rest.
+    """
     _, task = validate_target(target, task)  # label errors first: they are the likelier mistake
+    columns = list(features.columns)
+    own = label_party_columns(columns, label_party_features, parties, partition, np.random.default_rng([seed, 2]))
     rng = np.random.default_rng([seed, 1])
-    groups = partition_columns(list(features.columns), parties, partition, rng)
+    groups = partition_columns([c for c in columns if c not in set(own)], parties, partition, rng)
     if not features.index.is_unique:
         raise UserError("the table's sample ids are not unique")
-    return build_vertical(name, [features] * parties, target, task, seed, test_fraction, groups, release_source)
+    return build_vertical(name, [features] * parties, target, task, seed, test_fraction, groups, release_source,
+                          features if own else None, own or None)
+
+
+def label_party_columns(columns: Sequence[str], count: int, parties: int, how: str,
+                        rng: np.random.Generator) -> list[str]:
+    """The `count` columns the label party keeps: the last ones (contiguous) or a seeded random draw."""
+    check(count >= 0, f"--label-party-features must be >= 0, got {count}")
+    if count == 0:
+        return []
+    check(count <= len(columns) - parties,
+          f"--label-party-features {count} leaves {len(columns) - count} of {len(columns)} feature columns for "
+          f"{parties} feature parties; use --label-party-features <= {len(columns) - parties}")
+    if how == "contiguous":
+        return list(columns[len(columns) - count:])
+    return [columns[i] for i in np.sort(rng.choice(len(columns), count, replace=False))]

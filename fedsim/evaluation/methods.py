@@ -216,6 +216,11 @@ class AucMethod:
     def noise_parameter(self, settings: Settings) -> float:
         return 0.0
 
+    def noise_for_two_counts(self, settings: Settings) -> float | None:
+        """The noise parameter that keeps this method's guarantee when one label moves two counts by 1 each
+        (one-vs-rest over K classes, `fedsim.evaluation.multiclass`); None: the method cannot do that."""
+        return None
+
     def prepare(self, scores: np.ndarray, labels: np.ndarray, public: Public) -> ClientData:
         return group_by_bucket(scores, labels, public.edges)
 
@@ -249,6 +254,9 @@ class Exact(AucMethod):
 
     def guarantee(self, settings: Settings, public: Public) -> str:
         return "no privacy: the AUC of the true labels (the reference)"
+
+    def noise_for_two_counts(self, settings: Settings) -> float:
+        return 0.0
 
 
 class NaiveRR(AucMethod):
@@ -326,6 +334,10 @@ class Histogram(AucMethod):
         return (f"{settings.epsilon:g}-label-DP: Laplace(1/epsilon) on each client's per-bucket positive counts; "
                 "bucket sizes are public, so one label moves one count by 1 (L1 sensitivity 1), for any B")
 
+    def noise_for_two_counts(self, settings: Settings) -> float:
+        """Laplace scale 2/eps: two counts moving by 1 is L1 sensitivity 2."""
+        return 2.0 * self.noise_parameter(settings)
+
     def draw(self, size: int, public: Public, rng: np.random.Generator) -> np.ndarray:
         return laplace_noise(size, public.noise, rng)
 
@@ -356,6 +368,10 @@ class GaussianHistogram(Histogram):
     def describe(self, settings: Settings, public: Public) -> str:
         return (f"({settings.epsilon:g}, {settings.delta:g})-label-DP: N(0, {public.noise:.4g}^2) on each "
                 "client's per-bucket positive counts (analytic Gaussian mechanism, L2 sensitivity 1)")
+
+    def noise_for_two_counts(self, settings: Settings) -> float:
+        """sigma x sqrt(2): two counts moving by 1 is L2 sensitivity sqrt(2) (sigma is linear in it)."""
+        return math.sqrt(2.0) * self.noise_parameter(settings)
 
     def draw(self, size: int, public: Public, rng: np.random.Generator) -> np.ndarray:
         return gaussian_noise(size, public.noise, rng)
