@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedsim.config import TrainConfig
+from fedsim.models import build_bottom_model, seeded_init
 from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.protocol import GradientContext, GradientTransform
 from fedsim.transcript import TranscriptRecorder
@@ -16,6 +18,17 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, fused=True)
     return torch.optim.SGD(params, lr=lr, fused=True)
+
+
+def build_feature_party_from_block(
+    config: TrainConfig, index: int, features: np.ndarray, sample_ids: np.ndarray,
+    recorder: TranscriptRecorder | None = None,
+) -> FeatureParty:
+    """Feature party `index` over its own feature block only (no dataset needed: a deployed node builds it from
+    its cached block); its bottom model is seeded from the config, so every runtime builds the same party."""
+    model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(features.shape[1], config.model))
+    return FeatureParty(index, features, sample_ids, model, make_optimizer(config.optimizer, model.parameters(),
+                                                                           config.lr), recorder)
 
 
 class FeatureParty:
