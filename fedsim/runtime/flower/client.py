@@ -15,12 +15,13 @@ message (torch, Flower's records, the party and model code); the party's data co
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.clientapp.typing import Mod
+from flwr.clientapp.typing import ClientAppCallable, Mod
 
 from fedsim.config import TrainConfig
 from fedsim.parties import FeatureParty, build_feature_party_from_block
@@ -34,7 +35,7 @@ SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE = (
 
 def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
     cache_dir = context.node_config.get(CACHE_DIR_KEY) or default_cache_dir()
-    return node_data(config.model_dump_json(), index, str(cache_dir))
+    return node_data(context.run_id, config.model_dump_json(), index, str(cache_dir))
 
 
 def _party(context: Context, config: TrainConfig, index: int, recorder: StateRecorder | None = None) -> FeatureParty:
@@ -166,9 +167,20 @@ def collect(message: Message, context: Context) -> Message:
     }), reply_to=message)
 
 
+def log_handler_time(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Log (at DEBUG, i.e. with FLWR_LOG_LEVEL=DEBUG) when fedsim's handler starts and ends: with Flower's own
+    DEBUG lines this splits a deployed message's time into process start, imports and handling
+    (`bench_deploy_latency` reads these lines)."""
+    logger = logging.getLogger("flwr")
+    logger.debug("[fedsim] handler start: %s", message.metadata.message_type)
+    reply = call_next(message, context)
+    logger.debug("[fedsim] handler end: %s", message.metadata.message_type)
+    return reply
+
+
 def feature_app(mods: list[Mod] | None = None) -> ClientApp:
     """The feature-party ClientApp; `mods` wrap every handler (Flower mods: auditing, fault injection)."""
-    client_app = ClientApp(mods=mods)
+    client_app = ClientApp(mods=[*(mods or []), log_handler_time])
     client_app.query("setup")(setup)
     client_app.train("step")(step)
     client_app.query("collect")(collect)

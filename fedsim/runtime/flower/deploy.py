@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -78,8 +79,13 @@ def wait_for(path: Path, timeout: float) -> dict:
 
 
 @contextmanager
-def deployment(env: dict[str, str], parties: int, logs: Path) -> Iterator[list[subprocess.Popen]]:
-    """A SuperLink and one SuperNode per feature party on 127.0.0.1; yields [superlink, *supernodes]."""
+def deployment(env: dict[str, str], parties: int, logs: Path, warm: bool = False,
+               supernode: Sequence[str] = ("flower-supernode",)) -> Iterator[list[subprocess.Popen]]:
+    """A SuperLink and one SuperNode per feature party on 127.0.0.1; yields [superlink, *supernodes].
+
+    `warm`: each SuperNode runs without its own SuperExec (`--isolation process`) and fedsim's
+    `warm_superexec` runs its ClientApp tasks instead (yielded after the SuperNodes, logs in superexec_K.log).
+    `supernode`: the command that starts a SuperNode (its arguments follow)."""
     port = free_port()
     (Path(env["FLWR_HOME"]) / "config.toml").write_text(
         f'[superlink]\ndefault = "deploy"\n\n[superlink.deploy]\naddress = "127.0.0.1:{port}"\ninsecure = true\n')
@@ -92,10 +98,15 @@ def deployment(env: dict[str, str], parties: int, logs: Path) -> Iterator[list[s
     try:
         start("superlink", ["flower-superlink", "--insecure", "--disable-runtime-dependency-installation",
                             "--host", "127.0.0.1", "--port", str(port)])
-        for k in range(parties):
-            start(f"supernode_{k}", ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{port}",
+        runtime_ports = [free_port() for _ in range(parties)]
+        isolation = ["--isolation", "process"] if warm else []
+        for k, runtime_port in enumerate(runtime_ports):
+            start(f"supernode_{k}", [*supernode, "--insecure", "--superlink", f"127.0.0.1:{port}",
                                      "--node-config", f"partition-id={k} num-partitions={parties}",
-                                     "--host", "127.0.0.1", "--port", str(free_port())])
+                                     *isolation, "--host", "127.0.0.1", "--port", str(runtime_port)])
+        for k, runtime_port in enumerate(runtime_ports if warm else []):
+            start(f"superexec_{k}", [sys.executable, "-m", "fedsim.runtime.flower.warm_superexec", "--insecure",
+                                     "--runtime-api-address", f"127.0.0.1:{runtime_port}"])
         yield processes
     finally:
         stop(processes)

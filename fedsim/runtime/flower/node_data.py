@@ -3,14 +3,14 @@
 A deployed SuperNode starts one ClientApp process per message, so an in-process cache lives for one message
 only, and rebuilding the vertical dataset each time (reading and encoding the whole table, importing
 pandas/scikit-learn) cost about a second per message. The first message of a run (setup) builds the dataset
-once and saves this party's block as `.npy` files in a node-local cache folder; every later message
-memory-maps them (milliseconds, and only the pages of the rows a batch touches are read).
+once and saves this party's block as `.npy` files in a node-local cache folder; every later message of the
+run memory-maps them (milliseconds, and only the pages of the rows a batch touches are read).
 
 The folder is the node config's `cache-dir` if set (`flower-supernode --node-config 'cache-dir=/path'`), else
 a per-user folder in the temporary directory; it is created private (mode 0700), since it holds the party's
-features. An entry is keyed by a hash of the whole run config and the party index (plus the data file's size
-and modification time for `--data` runs), so a changed config or file never reads a stale block; only the
-`KEEP_ENTRIES` most recent entries are kept.
+features. An entry belongs to one run: it is keyed by a hash of the Flower run id, the whole run config and
+the party index, so no run ever reads a block built by another run (another config, data file or fedsim
+version). Only the `KEEP_ENTRIES` most recent entries are kept; a message that finds its entry gone rebuilds it.
 """
 
 from __future__ import annotations
@@ -44,26 +44,21 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"fedsim-node-cache-{os.getuid()}"
 
 
-def entry_key(config: TrainConfig, index: int) -> str:
-    parts = [config.model_dump_json(), str(index)]
-    if config.data is not None:
-        stat = Path(config.data).stat()
-        parts += [str(stat.st_size), str(stat.st_mtime_ns)]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+def entry_key(run_id: int, config_json: str, index: int) -> str:
+    return hashlib.sha256(f"{run_id}\n{config_json}\n{index}".encode()).hexdigest()[:32]
 
 
 @lru_cache(maxsize=4)  # a persistent process (a simulation actor) also skips the disk
-def node_data(config_json: str, index: int, cache_dir: str) -> NodeData:
-    """Party `index`'s data: memory-mapped from the cache, else built from the dataset and saved there."""
-    config = TrainConfig.model_validate_json(config_json)
-    folder = Path(cache_dir) / entry_key(config, index)
+def node_data(run_id: int, config_json: str, index: int, cache_dir: str) -> NodeData:
+    """Party `index`'s data in run `run_id`: memory-mapped from the cache, else built and saved there."""
+    folder = Path(cache_dir) / entry_key(run_id, config_json, index)
     try:  # copy-on-write mapping: torch gets a writable array, the file is never changed
         return NodeData(np.load(folder / FEATURES, mmap_mode="c"), np.load(folder / TRAIN_IDS))
     except (FileNotFoundError, ValueError):  # ValueError: a truncated file from a crashed writer
         pass
     from fedsim.assembly import load_dataset  # pandas and the table readers: only on a cache miss
 
-    dataset = load_dataset(config)
+    dataset = load_dataset(TrainConfig.model_validate_json(config_json))
     data = NodeData(np.ascontiguousarray(dataset.blocks[index].train, dtype=np.float32), dataset.train_ids)
     save(data, folder)
     return data
