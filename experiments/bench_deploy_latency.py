@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fedsim.runtime.flower.deploy import deployment, flower_env, flwr_run
+from fedsim.runtime.flower.deploy import deployment, flower_env, flwr_run, wait_until_ready
 
 STEP = "train.step"
 VARIANTS = ("stock", "warm", "warm-nodepoll")
@@ -109,16 +109,6 @@ def server_spans(link_events: list[tuple[float, str]],
     return out, counts
 
 
-def wait_for_lines(folder: Path, lines: dict[str, str], timeout: float) -> None:
-    """Until every process has logged its ready line (a loaded machine takes seconds to start a SuperLink)."""
-    deadline = time.monotonic() + timeout
-    while not all((log := folder / f"{name}.log").exists() and text in log.read_text(errors="replace")
-                  for name, text in lines.items()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"deployment not ready after {timeout:g} s; see the logs in {folder}")
-        time.sleep(0.5)
-
-
 class CappedSleep:
     """The `time` module, except that `sleep` sleeps at most `cap` seconds."""
 
@@ -151,9 +141,7 @@ def run_variant(variant: str, parties: int, epochs: int, batch_size: int, poll: 
             supernode = (sys.executable, "-c", f"from {__spec__.name} import supernode_with_sleep_cap as main; main()")
         warm = variant != "stock"
         with deployment(env, parties, folder, warm=warm, supernode=supernode):
-            ready = {"superlink": "Uvicorn running on", **{f"supernode_{k}": "SuperNode ID:" for k in range(parties)},
-                     **{f"superexec_{k}": "Starting Flower SuperExec" for k in range(parties if warm else 0)}}
-            wait_for_lines(folder, ready, timeout=300)
+            wait_until_ready(folder, parties, warm)
             started = time.perf_counter()
             flwr_run(env, "deploy", f"epochs={epochs} batch-size={batch_size} timeout=300.0 "
                                     f"result='{folder / 'result.json'}'")

@@ -78,6 +78,19 @@ def wait_for(path: Path, timeout: float) -> dict:
     return json.loads(path.read_text())
 
 
+def wait_until_ready(logs: Path, parties: int, warm: bool = False, timeout: float = 300) -> None:
+    """Until the SuperLink serves, every SuperNode has registered and every warm SuperExec runs (read from their
+    logs: on a loaded machine a SuperLink takes seconds to start, and `flwr run` fails if it is not up yet)."""
+    ready = {"superlink": "Uvicorn running on", **{f"supernode_{k}": "SuperNode ID:" for k in range(parties)},
+             **{f"superexec_{k}": "Starting Flower SuperExec" for k in range(parties if warm else 0)}}
+    deadline = time.monotonic() + timeout
+    while not all((log := logs / f"{name}.log").exists() and text in log.read_text(errors="replace")
+                  for name, text in ready.items()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"deployment not ready after {timeout:g} s; see the logs in {logs}")
+        time.sleep(0.5)
+
+
 @contextmanager
 def deployment(env: dict[str, str], parties: int, logs: Path, warm: bool = False,
                supernode: Sequence[str] = ("flower-supernode",)) -> Iterator[list[subprocess.Popen]]:

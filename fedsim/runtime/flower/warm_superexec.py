@@ -20,6 +20,7 @@ half-initialised), and each child exits with `os._exit` so it never runs the par
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -34,6 +35,7 @@ from flwr.supercore.superexec.executor.types import ExecutionSpec
 from flwr.supercore.tls import validate_and_resolve_root_certificates
 from flwr.supernode.runtime.run_clientapp import run_clientapp
 
+FORKED = "fedsim warm SuperExec: ClientApp task"
 # what a fedsim ClientApp process would otherwise import anew per message (seconds); torch._dynamo is what
 # torch.optim's first optimizer loads
 PRELOAD = ("numpy", "pydantic", "torch", "torch.optim", "torch._dynamo", "flwr.app", "flwr.clientapp")
@@ -59,6 +61,7 @@ class ForkExecutor:
         if pid == 0:
             run_forked_clientapp(spec)
         self.children.add(pid)
+        logging.getLogger("flwr").info("%s %d in forked process %d", FORKED, spec.task_id, pid)
         return LaunchResult.accepted()
 
     def reconcile(self) -> None:
