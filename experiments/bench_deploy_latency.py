@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fedsim.runtime.flower.deploy import deployment, flower_env, flwr_run, wait_until_ready
+from fedsim.runtime.flower.deploy import ROOT, deployment, flower_env, flwr_run, wait_until_ready
 
 STEP = "train.step"
 VARIANTS = ("stock", "warm", "warm-nodepoll")
@@ -132,7 +132,8 @@ def supernode_with_sleep_cap() -> None:
     flower_supernode()
 
 
-def run_variant(variant: str, parties: int, epochs: int, batch_size: int, poll: float, folder: Path) -> dict:
+def run_variant(variant: str, parties: int, epochs: int, batch_size: int, poll: float, folder: Path,
+                app: Path = ROOT) -> dict:
     with flower_env(folder) as env:
         env.update(FLWR_LOG_LEVEL="DEBUG", PYTHONUNBUFFERED="1", FLWR_SUPEREXEC_TASK_POLL_INTERVAL=str(poll))
         supernode: tuple[str, ...] = ("flower-supernode",)
@@ -144,7 +145,7 @@ def run_variant(variant: str, parties: int, epochs: int, batch_size: int, poll: 
             wait_until_ready(folder, parties, warm)
             started = time.perf_counter()
             flwr_run(env, "deploy", f"epochs={epochs} batch-size={batch_size} timeout=300.0 "
-                                    f"result='{folder / 'result.json'}'")
+                                    f"result='{folder / 'result.json'}'", app=app)
             wall = time.perf_counter() - started
     result = json.loads((folder / "result.json").read_text())
     if "error" in result:
@@ -194,6 +195,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--poll", type=float, default=0.1, help="FLWR_SUPEREXEC_TASK_POLL_INTERVAL (s)")
+    parser.add_argument("--app", type=Path, default=ROOT,
+                        help="the Flower app folder `flwr run` deploys (another checkout of fedsim: its code runs in "
+                             "the ServerApp and ClientApps, e.g. to measure an older version)")
     parser.add_argument("--keep-logs", type=Path, default=None, help="keep each variant's logs in this folder")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -206,13 +210,15 @@ def main() -> None:
         for variant in variants:
             folder = (args.keep_logs or Path(tmp)) / variant
             folder.mkdir(parents=True, exist_ok=True)
-            results[variant] = run_variant(variant, args.parties, args.epochs, args.batch_size, args.poll, folder)
+            results[variant] = run_variant(variant, args.parties, args.epochs, args.batch_size, args.poll, folder,
+                                           args.app)
     imports = import_breakdown()
     if args.json:
         print(json.dumps({"variants": results, "clientapp_imports_ms": imports}, indent=2))
         return
     print(f"diabetes, {args.parties} feature parties, batch {args.batch_size}, {args.epochs} epoch(s), "
-          f"SuperExec task poll {args.poll} s; medians in ms over every train.step message of every node")
+          f"SuperExec task poll {args.poll} s, app {args.app}; medians in ms over every train.step message of "
+          "every node")
     names = list(results[variants[0]]["spans_ms"])
     width = max(map(len, names)) + 2
     print("span".ljust(width) + "".join(v.rjust(10) for v in variants))

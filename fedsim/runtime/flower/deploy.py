@@ -65,8 +65,8 @@ def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
                FLWR_LOCAL_CONTROL_API_PORT=str(free_port()))
 
 
-def flwr_run(env: dict[str, str], connection: str, run_config: str, timeout: float = 600) -> None:
-    subprocess.run(["flwr", "run", str(ROOT), connection, "--stream", "-c", run_config], env=env, check=True,
+def flwr_run(env: dict[str, str], connection: str, run_config: str, timeout: float = 600, app: Path = ROOT) -> None:
+    subprocess.run(["flwr", "run", str(app), connection, "--stream", "-c", run_config], env=env, check=True,
                    timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
