@@ -1,6 +1,8 @@
 """Where a deployed training step's time goes: a real Flower deployment on loopback, measured from its logs.
 
     python -m fedsim.experiments.bench_deploy_latency [--epochs 1] [--batch-size 128] [--variants stock,warm,...]
+    git archive 0a14b4f | tar -x -C /tmp/before    # and, to measure an older fedsim side by side:
+    python -m fedsim.experiments.bench_deploy_latency --before /tmp/before
 
 Each variant launches `flower-superlink` + one `flower-supernode` per feature party on 127.0.0.1
 (`fedsim.runtime.flower.deploy`, the launcher the deployment tests use), runs `flwr run .` on diabetes, and
@@ -195,14 +197,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--poll", type=float, default=0.1, help="FLWR_SUPEREXEC_TASK_POLL_INTERVAL (s)")
-    parser.add_argument("--app", type=Path, default=ROOT,
-                        help="the Flower app folder `flwr run` deploys (another checkout of fedsim: its code runs in "
-                             "the ServerApp and ClientApps, e.g. to measure an older version)")
+    parser.add_argument("--before", type=Path, default=None, metavar="CHECKOUT",
+                        help="also measure another checkout of fedsim (e.g. an older commit, `git archive` into a "
+                             "folder) as variant `before`, first: Flower's stock SuperExec runs its ServerApp and "
+                             "ClientApps")
     parser.add_argument("--keep-logs", type=Path, default=None, help="keep each variant's logs in this folder")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    variants = args.variants.split(",")
-    bad = [v for v in variants if v not in VARIANTS]
+    variants = (["before"] if args.before else []) + args.variants.split(",")
+    bad = [v for v in variants if v not in (*VARIANTS, "before")]
     if bad:
         parser.error(f"unknown variants {bad}; allowed: {', '.join(VARIANTS)}")
     results = {}
@@ -210,15 +213,15 @@ def main() -> None:
         for variant in variants:
             folder = (args.keep_logs or Path(tmp)) / variant
             folder.mkdir(parents=True, exist_ok=True)
-            results[variant] = run_variant(variant, args.parties, args.epochs, args.batch_size, args.poll, folder,
-                                           args.app)
+            before = variant == "before"
+            results[variant] = run_variant("stock" if before else variant, args.parties, args.epochs,
+                                           args.batch_size, args.poll, folder, args.before if before else ROOT)
     imports = import_breakdown()
     if args.json:
         print(json.dumps({"variants": results, "clientapp_imports_ms": imports}, indent=2))
         return
     print(f"diabetes, {args.parties} feature parties, batch {args.batch_size}, {args.epochs} epoch(s), "
-          f"SuperExec task poll {args.poll} s, app {args.app}; medians in ms over every train.step message of "
-          "every node")
+          f"SuperExec task poll {args.poll} s; medians in ms over every train.step message of every node")
     names = list(results[variants[0]]["spans_ms"])
     width = max(map(len, names)) + 2
     print("span".ljust(width) + "".join(v.rjust(10) for v in variants))
