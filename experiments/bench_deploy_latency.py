@@ -87,8 +87,10 @@ def node_spans(node_events: list[tuple[float, str]]) -> list[dict[str, float | N
         previous, row = node_events[a][0], {}
         for marker, name in SPANS:
             at = node_events[b][0] if marker == f"Receiving: {STEP}" else first(window[:-1], marker)
-            row[name] = None if at is None else at - previous
-            previous = previous if at is None else at
+            # processes overlap a little (a SuperExec may start the task before the SuperNode has logged the
+            # message as received): time already counted in an earlier span is not counted again
+            row[name] = None if at is None else max(0.0, at - previous)
+            previous = previous if at is None else max(previous, at)
         row["sent"] = first(window[:-1], "Sent successfully")
         spans.append(row)
     return spans
@@ -224,15 +226,17 @@ def main() -> None:
           f"SuperExec task poll {args.poll} s; medians in ms over every train.step message of every node")
     names = list(results[variants[0]]["spans_ms"])
     width = max(map(len, names)) + 2
-    print("span".ljust(width) + "".join(v.rjust(10) for v in variants))
+    column = max(map(len, variants)) + 2
+    print("span".ljust(width) + "".join(v.rjust(column) for v in variants))
     for name in names:
         cells = [results[v]["spans_ms"][name] for v in variants]
-        print(name.ljust(width) + "".join(("-" if c is None else f"{c:.0f}").rjust(10) for c in cells))
+        print(name.ljust(width) + "".join(("-" if c is None else f"{c:.0f}").rjust(column) for c in cells))
     for key, label in (("node_cycle_ms_median", "node cycle (sum of the node spans)"),
-                       ("step_ms_median", "training step, ServerApp's view (result JSON)")):
-        print(label.ljust(width) + "".join(f"{results[v][key]:.0f}".rjust(10) for v in variants))
-    print("ServerApp reply pulls per exchange (count)".ljust(width)
-          + "".join(f"{results[v]['server_pulls_per_exchange'] or 0:.0f}".rjust(10) for v in variants))
+                       ("step_ms_median", "training step, ServerApp's view (result JSON)"),
+                       ("server_pulls_per_exchange", "ServerApp reply pulls per exchange (count)")):
+        print(label.ljust(width) + "".join(f"{results[v][key] or 0:.0f}".rjust(column) for v in variants))
+    print(f"load average during the runs: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} cores)")
     print("\nClientApp process imports by package (python -X importtime, fresh process, ms):")
     for package, ms in imports.items():
         print(f"  {package:<40}{ms:8.0f}")

@@ -40,6 +40,7 @@ def test_node_spans_split_each_step_message_at_its_log_lines(tmp_path):
     assert [g for g in got if g is not None] == pytest.approx([e for e in expected_forked if e is not None], abs=1e-4)
     assert sum(v for v in got if v is not None) == pytest.approx(11.6 - 7.1, abs=1e-4)  # the spans tile the cycle
 
+
     link = tmp_path / "superlink.log"
     link.write_text("\n".join(line(t, m) for t, m in [
         (0.0, "Runtime.PushMessages"), (0.05, "Runtime.PushMessages"), (4.0, "Runtime.PullMessages"),
@@ -47,3 +48,17 @@ def test_node_spans_split_each_step_message_at_its_log_lines(tmp_path):
         (9.0, "Runtime.PushMessages")]))
     spans, pulls = server_spans(events(link), [[row["sent"] for row in rows]])
     assert spans[SERVER_SPAN] == pytest.approx([4.4 - 4.1, 9.0 - 8.6], abs=1e-4) and pulls == [2, 1]
+
+
+def test_overlapping_processes_count_no_time_twice(tmp_path):
+    """A forked task may reach the Runtime API before the SuperNode logs the message as received."""
+    log = tmp_path / "supernode_0.log"
+    log.write_text("\n".join(line(t, m) for t, m in [
+        (0.0, "Receiving: train.step message"), (0.3, "Runtime.PullTaskInput"), (0.8, "Received successfully"),
+        (0.9, "[flwr-clientapp] Start FAB installation."), (1.0, "Sent successfully"),
+        (4.0, "Receiving: train.step message")]))
+    row = node_spans(events(log))[0]
+    spans = {name: row[name] for _, name in SPANS}
+    assert all(v is None or v >= 0 for v in spans.values())
+    assert sum(v for v in spans.values() if v is not None) == pytest.approx(4.0, abs=1e-4)
+
