@@ -54,9 +54,9 @@ SETUP_TIMEOUT_S = 120.0  # the first message also waits for Ray actors / ClientA
 # Our own reply polling (1 ms doubling to 10 ms): Flower's send_and_receive sleeps 0.1 s (simulation) or 3 s
 # (deployment) between pulls, which would add up to one more engine tick to every step.
 POLL_FIRST_S, POLL_MAX_S = 0.001, 0.01
-# Under `flwr run` the pause grows to 50 ms: a deployed SuperNode pulls its next message only every 3 s, so
-# a faster ServerApp gains nothing there, while 100 pulls/s cost the SuperLink and the ServerApp CPU that
-# the nodes' ClientApp processes need (measured by bench_deploy_latency: 100-500 pulls per exchange at 10 ms).
+# Under `flwr run` the pause grows to 50 ms: a deployed SuperNode pulls its next message only 3 s after its
+# last reply, so a faster ServerApp gains nothing there, while up to 100 pulls/s (each one RPC served by the
+# SuperLink) take CPU from the nodes' ClientApp processes (bench_deploy_latency counts pulls per exchange).
 FLWR_RUN_POLL_MAX_S = 0.05
 
 Audit = Callable[[Message], None]
