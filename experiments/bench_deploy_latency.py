@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fedsim.runtime.flower.deploy import ROOT, deployment, flower_env, flwr_run, wait_until_ready
+from fedsim.runtime.flower.deploy import ROOT, deployment, flower_env, flwr_run
 
 STEP = "train.step"
 VARIANTS = ("stock", "warm", "warm-nodepoll")
@@ -144,9 +144,7 @@ def run_variant(variant: str, parties: int, epochs: int, batch_size: int, poll: 
         if variant == "warm-nodepoll":
             env[NODE_SLEEP_CAP_ENV] = str(poll)
             supernode = (sys.executable, "-c", f"from {__spec__.name} import supernode_with_sleep_cap as main; main()")
-        warm = variant != "stock"
-        with deployment(env, parties, folder, warm=warm, supernode=supernode):
-            wait_until_ready(folder, parties, warm)
+        with deployment(env, parties, folder, warm=variant != "stock", supernode=supernode):
             started = time.perf_counter()
             flwr_run(env, "deploy", f"epochs={epochs} batch-size={batch_size} timeout=300.0 "
                                     f"result='{folder / 'result.json'}'", app=app)

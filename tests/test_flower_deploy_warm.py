@@ -9,7 +9,7 @@ import pytest
 
 from fedsim.config import TrainConfig
 from fedsim.rundir import load_party_view
-from fedsim.runtime.flower.deploy import deployment, flower_env, flwr_run, wait_until_ready
+from fedsim.runtime.flower.deploy import deployment, flower_env, flwr_run
 from fedsim.runtime.flower.warm_superexec import FORKED
 from fedsim.training import train
 
@@ -18,7 +18,6 @@ pytestmark = pytest.mark.slow
 
 def test_warm_superexec_deployment_trains_like_local(tmp_path):
     with flower_env(tmp_path) as env, deployment(env, 2, tmp_path, warm=True):
-        wait_until_ready(tmp_path, 2, warm=True)
         flwr_run(env, "deploy", f"epochs=2 batch-size=128 timeout=120.0 result='{tmp_path / 'result.json'}' "
                                 f"transcript='{tmp_path / 'run'}'")
         result = json.loads((tmp_path / "result.json").read_text())

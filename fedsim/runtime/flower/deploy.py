@@ -79,9 +79,10 @@ def wait_for(path: Path, timeout: float) -> dict:
 
 
 def wait_until_ready(logs: Path, parties: int, warm: bool = False, timeout: float = 300) -> None:
-    """Until the SuperLink serves, every SuperNode has registered and every warm SuperExec runs (read from their
-    logs: on a loaded machine a SuperLink takes seconds to start, and `flwr run` fails if it is not up yet)."""
-    ready = {"superlink": "Uvicorn running on", **{f"supernode_{k}": "SuperNode ID:" for k in range(parties)},
+    """Until every SuperNode has registered with the SuperLink (so the SuperLink serves) and every warm SuperExec
+    runs, read from their logs: on a loaded machine a SuperLink takes many seconds to start, and `flwr run`
+    fails at once if it is not up yet."""
+    ready = {**{f"supernode_{k}": "SuperNode ID:" for k in range(parties)},
              **{f"superexec_{k}": "Starting Flower SuperExec" for k in range(parties if warm else 0)}}
     deadline = time.monotonic() + timeout
     while not all((log := logs / f"{name}.log").exists() and text in log.read_text(errors="replace")
@@ -94,7 +95,8 @@ def wait_until_ready(logs: Path, parties: int, warm: bool = False, timeout: floa
 @contextmanager
 def deployment(env: dict[str, str], parties: int, logs: Path, warm: bool = False,
                supernode: Sequence[str] = ("flower-supernode",)) -> Iterator[list[subprocess.Popen]]:
-    """A SuperLink and one SuperNode per feature party on 127.0.0.1; yields [superlink, *supernodes].
+    """A SuperLink and one SuperNode per feature party on 127.0.0.1, yielded once all are up:
+    [superlink, *supernodes].
 
     `warm`: each SuperNode runs without its own SuperExec (`--isolation process`) and fedsim's
     `warm_superexec` runs its ClientApp tasks instead (yielded after the SuperNodes, logs in superexec_K.log).
@@ -120,6 +122,7 @@ def deployment(env: dict[str, str], parties: int, logs: Path, warm: bool = False
         for k, runtime_port in enumerate(runtime_ports if warm else []):
             start(f"superexec_{k}", [sys.executable, "-m", "fedsim.runtime.flower.warm_superexec", "--insecure",
                                      "--runtime-api-address", f"127.0.0.1:{runtime_port}"])
+        wait_until_ready(logs, parties, warm)
         yield processes
     finally:
         stop(processes)
