@@ -146,8 +146,8 @@ def run_variant(variant: str, parties: int, epochs: int, batch_size: int, poll: 
             supernode = (sys.executable, "-c", f"from {__spec__.name} import supernode_with_sleep_cap as main; main()")
         with deployment(env, parties, folder, warm=variant != "stock", supernode=supernode):
             started = time.perf_counter()
-            flwr_run(env, "deploy", f"epochs={epochs} batch-size={batch_size} timeout=300.0 "
-                                    f"result='{folder / 'result.json'}'", app=app)
+            flwr_run(env, "deploy", f"epochs={epochs} batch-size={batch_size} timeout=600.0 "
+                                    f"result='{folder / 'result.json'}'", timeout=3600, app=app)
             wall = time.perf_counter() - started
     result = json.loads((folder / "result.json").read_text())
     if "error" in result:
