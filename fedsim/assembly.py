@@ -15,7 +15,7 @@ from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
 from fedsim.errors import UserError, check
 from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
-from fedsim.parties import FeatureParty, LabelParty, make_optimizer
+from fedsim.parties import FeatureParty, LabelParty, build_feature_party_from_block, make_optimizer
 from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
 from fedsim.protocol import GradientTransform, LabelTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
@@ -94,12 +94,7 @@ def make_schedule(config: TrainConfig, dataset: VerticalDataset) -> Schedule:
 def build_feature_party(
     config: TrainConfig, dataset: VerticalDataset, index: int, recorder: TranscriptRecorder | None = None
 ) -> FeatureParty:
-    block = dataset.blocks[index]
-    model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(block.dim, config.model))
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    scale = config.malicious_update_scale if index == config.malicious_party else 1.0
-    return FeatureParty(index, block.train, dataset.train_ids, model, optimizer, recorder, update_scale=scale,
-                        local_steps=config.local_steps)
+    return build_feature_party_from_block(config, index, dataset.blocks[index].train, dataset.train_ids, recorder)
 
 
 def build_label_party(

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedsim.config import TrainConfig
+from fedsim.models import build_bottom_model, seeded_init
 from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.protocol import GradientContext, GradientTransform
 from fedsim.transcript import TranscriptRecorder
@@ -33,6 +35,19 @@ def target_tensor(targets: np.ndarray, task: str) -> torch.Tensor:
         return torch.from_numpy(targets.reshape(-1).astype(np.int64))
     targets = targets.astype(np.float32)
     return torch.from_numpy(targets.reshape(len(targets), -1).copy())
+
+
+def build_feature_party_from_block(
+    config: TrainConfig, index: int, features: np.ndarray, sample_ids: np.ndarray,
+    recorder: TranscriptRecorder | None = None,
+) -> FeatureParty:
+    """Feature party `index` over its own feature block only (no dataset needed: a deployed node builds it from
+    its cached block); its bottom model is seeded from the config, so every runtime builds the same party."""
+    model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(features.shape[1], config.model))
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    scale = config.malicious_update_scale if index == config.malicious_party else 1.0
+    return FeatureParty(index, features, sample_ids, model, optimizer, recorder, update_scale=scale,
+                        local_steps=config.local_steps)
 
 
 class FeatureParty:

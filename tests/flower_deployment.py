@@ -10,80 +10,21 @@ FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 for the managed local SuperLink),
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedsim.config import TrainConfig
 from fedsim.deploy.credentials import CA_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, node_key_file, node_public_file
-from fedsim.runtime.flower.simulation import descendants
+from fedsim.runtime.flower.deploy import flower_env, flwr_run, free_port, running, stop, wait_for
 from fedsim.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["flower_env", "flwr_run", "free_port", "running", "stop", "wait_for"]  # with the TLS-aware launchers below
 CONNECTION = "deploy"  # the `flwr` CLI's name for the deployment's SuperLink
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def stop(processes: list[subprocess.Popen], pids: list[int] | None = None) -> None:
-    """SIGTERM the started processes (and extra `pids`) with their descendants, then SIGKILL what is left."""
-    roots = [p.pid for p in processes] + list(pids or [])
-    targets = [pid for root in roots for pid in [root, *descendants(root)]]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in targets:
-            with suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for p in processes:
-                p.poll()  # reap, so a finished child does not linger as a zombie
-            if not any(running(pid) for pid in targets):
-                return
-            time.sleep(0.2)
-
-
-@contextmanager
-def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    home = tmp_path / "flwr-home"
-    home.mkdir()
-    yield dict(os.environ, FLWR_HOME=str(home), FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
-               FLWR_DISABLE_UPDATE_CHECK="1", FLWR_SUPEREXEC_TASK_POLL_INTERVAL="0.1",
-               FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(free_port()),
-               FLWR_LOCAL_CONTROL_API_PORT=str(free_port()))
-
-
-def flwr_run(env: dict[str, str], connection: str, run_config: str, timeout: float = 600,
-             output: Path | None = None) -> None:
-    """`flwr run .` to the end; its output (the streamed ServerApp log) goes to `output` if given."""
-    with open(output or os.devnull, "w") as out:
-        subprocess.run(["flwr", "run", str(ROOT), connection, "--stream", "-c", run_config], env=env, check=True,
-                       timeout=timeout, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_for(path: Path, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
-        time.sleep(0.5)
-    return json.loads(path.read_text())
 
 
 def local_metrics(epochs: int, batch_size: int) -> dict[str, float]:

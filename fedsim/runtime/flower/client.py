@@ -3,36 +3,45 @@
 All party state between messages lives in `context.state` (bottom model, optimizer state, the batch whose
 gradient is awaited, the transcript), because a node may run each message in a fresh process (a deployed
 SuperNode starts one ClientApp process per message; the simulation hands messages to any Ray actor). The
-party is rebuilt each message with `fedsim.training.build_feature_party` and its state restored, so it
+party is rebuilt each message with `build_feature_party_from_block` and its state restored, so it
 trains bit-identically to the local runtime. The pending batch's graph is not kept: its forward pass is
 recomputed, with the same weights, just before the backward pass.
+
+This module is imported by every deployed ClientApp process, so it imports only what a party needs per
+message (torch, Flower's records, the party and model code); the party's data comes from the node's cache
+(`node_data`), not from the whole table.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import logging
 
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.clientapp.typing import Mod
+from flwr.clientapp.typing import ClientAppCallable, Mod
 
-from fedsim.assembly import build_feature_party, load_dataset
 from fedsim.config import TrainConfig
-from fedsim.data import VerticalDataset
-from fedsim.parties import FeatureParty
+from fedsim.parties import FeatureParty, build_feature_party_from_block
+from fedsim.runtime.flower.node_data import CACHE_DIR_KEY, NodeData, default_cache_dir, node_data
 from fedsim.runtime.flower.records import NO_STEP, PARTITION_KEY, arrays_record, to_array
 from fedsim.transcript import ARRAYS, Transcript, TranscriptRecorder
 
 SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE = (
     "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript")
 
-@lru_cache(maxsize=4)
-def _dataset(config_json: str) -> VerticalDataset:
-    """The vertical dataset is a pure function of the config, so a process may reuse it across messages."""
-    return load_dataset(TrainConfig.model_validate_json(config_json))
+
+def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
+    cache_dir = context.node_config.get(CACHE_DIR_KEY) or default_cache_dir()
+    return node_data(context.run_id, config.model_dump_json(), index, str(cache_dir))
+
+
+def _party(context: Context, config: TrainConfig, index: int, recorder: StateRecorder | None = None) -> FeatureParty:
+    data = _data(context, config, index)
+    return build_feature_party_from_block(config, index, data.features, data.train_ids,
+                                          recorder)  # type: ignore[arg-type]  # duck-typed recorder
 
 
 class StateRecorder:
@@ -75,11 +84,10 @@ def _setup(context: Context) -> tuple[TrainConfig, int]:
 def _restore(context: Context) -> tuple[FeatureParty, StateRecorder, TrainConfig]:
     """Rebuild this node's feature party exactly as the local runtime builds it, then restore its state."""
     config, index = _setup(context)
-    dataset = _dataset(config.model_dump_json())
     if TRANSCRIPT_STATE not in context.state:
         context.state[TRANSCRIPT_STATE] = ArrayRecord()
     recorder = StateRecorder(context.state.array_records[TRANSCRIPT_STATE], config.record_last_epochs)
-    party = build_feature_party(config, dataset, index, recorder)  # type: ignore[arg-type]  # duck-typed recorder
+    party = _party(context, config, index, recorder)
     if MODEL_STATE in context.state:
         party.model.load_state_dict(context.state.array_records[MODEL_STATE].to_torch_state_dict())
         saved = context.state.array_records[OPTIM_STATE]
@@ -99,9 +107,9 @@ def _save(context: Context, party: FeatureParty) -> None:
     })
 
 
-def _warm_up(config: TrainConfig, index: int) -> None:
-    """Load the dataset and run one throwaway forward/backward, so the first training step is not the slowest."""
-    party = build_feature_party(config, _dataset(config.model_dump_json()), index)
+def _warm_up(context: Context, config: TrainConfig, index: int) -> None:
+    """Cache the party's data and run one throwaway forward/backward, so the first step is not the slowest."""
+    party = _party(context, config, index)
     party.backward(torch.zeros_like(party.forward(np.zeros(1, dtype=np.int64))), 0, 0)
 
 
@@ -114,7 +122,7 @@ def setup(message: Message, context: Context) -> Message:
     config_json = str(message.content.config_records["setup"]["config"])
     config = TrainConfig.model_validate_json(config_json)
     if party < config.parties:  # nodes beyond the K parties stay idle
-        _warm_up(config, party)
+        _warm_up(context, config, party)
     for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE):
         if key in context.state:
             del context.state[key]
@@ -150,8 +158,7 @@ def step(message: Message, context: Context) -> Message:
 def collect(message: Message, context: Context) -> Message:
     """Hand the trained bottom model and the transcript to the simulator (result collection only)."""
     party, recorder, config = _restore(context)
-    dataset = _dataset(config.model_dump_json())
-    transcript = recorder.transcript(party.index, config.model.embedding_dim, dataset.n_train)
+    transcript = recorder.transcript(party.index, config.model.embedding_dim, party.sample_ids.shape[0])
     arrays = {f"{e.epoch}.{name}": getattr(e, name) for e in transcript.epochs for name in ARRAYS}
     return Message(RecordDict({
         "model": ArrayRecord(party.model.state_dict()),
@@ -160,9 +167,20 @@ def collect(message: Message, context: Context) -> Message:
     }), reply_to=message)
 
 
+def log_handler_time(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Log (at DEBUG, i.e. with FLWR_LOG_LEVEL=DEBUG) when fedsim's handler starts and ends: with Flower's own
+    DEBUG lines this splits a deployed message's time into process start, imports and handling
+    (`bench_deploy_latency` reads these lines)."""
+    logger = logging.getLogger("flwr")
+    logger.debug("[fedsim] handler start: %s", message.metadata.message_type)
+    reply = call_next(message, context)
+    logger.debug("[fedsim] handler end: %s", message.metadata.message_type)
+    return reply
+
+
 def feature_app(mods: list[Mod] | None = None) -> ClientApp:
     """The feature-party ClientApp; `mods` wrap every handler (Flower mods: auditing, fault injection)."""
-    client_app = ClientApp(mods=mods)
+    client_app = ClientApp(mods=[*(mods or []), log_handler_time])
     client_app.query("setup")(setup)
     client_app.train("step")(step)
     client_app.query("collect")(collect)

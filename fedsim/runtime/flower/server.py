@@ -54,6 +54,10 @@ SETUP_TIMEOUT_S = 120.0  # the first message also waits for Ray actors / ClientA
 # Our own reply polling (1 ms doubling to 10 ms): Flower's send_and_receive sleeps 0.1 s (simulation) or 3 s
 # (deployment) between pulls, which would add up to one more engine tick to every step.
 POLL_FIRST_S, POLL_MAX_S = 0.001, 0.01
+# Under `flwr run` the pause grows to 50 ms: a deployed SuperNode pulls its next message only 3 s after its
+# last reply, so a faster ServerApp gains nothing there, while up to 100 pulls/s (each one RPC served by the
+# SuperLink) take CPU from the nodes' ClientApp processes (bench_deploy_latency counts pulls per exchange).
+FLWR_RUN_POLL_MAX_S = 0.05
 
 Audit = Callable[[Message], None]
 
@@ -61,8 +65,8 @@ Audit = Callable[[Message], None]
 class Link:
     """Sends one message per party and collects the replies, failing with `PartyFault` at the deadline."""
 
-    def __init__(self, grid: Grid, timeout: float, audit: Audit | None = None) -> None:
-        self.grid, self.timeout, self.audit = grid, timeout, audit
+    def __init__(self, grid: Grid, timeout: float, audit: Audit | None = None, poll_max: float = POLL_MAX_S) -> None:
+        self.grid, self.timeout, self.audit, self.poll_max = grid, timeout, audit, poll_max
 
     def exchange(self, messages: dict[int, Message], what: Callable[[int], str],
                  timeout: float | None = None) -> dict[int, Message]:
@@ -86,7 +90,7 @@ class Link:
                     raise PartyFault(f"{what(missing[0])}: no reply within {timeout:g} s (party down or stuck; "
                                      f"silent parties: {missing})")
                 time.sleep(pause)
-                pause = min(2 * pause, POLL_MAX_S)
+                pause = min(2 * pause, self.poll_max)
         return replies
 
 
@@ -121,13 +125,14 @@ def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
 def train_on_grid(
     grid: Grid, config: TrainConfig, dataset: VerticalDataset, timeout: float = DEFAULT_TIMEOUT_S,
     show_progress: bool = False, audit: Audit | None = None, engine: str = "simulation",
+    poll_max: float = POLL_MAX_S,
 ) -> TrainResult:
     """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's."""
     started = time.perf_counter()
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
     schedule = make_schedule(config, dataset)
-    link = Link(grid, timeout, audit)
+    link = Link(grid, timeout, audit, poll_max)
     nodes = connect(grid, link, config)
     setup_s = time.perf_counter() - started
     steps = list(schedule.steps())
@@ -225,7 +230,7 @@ def run_from_context(grid: Grid, context: Context) -> None:
         raise UserError(f"output directory {str(transcript)!r} already exists; set overwrite=true to replace it")
     try:
         result = train_on_grid(grid, config, dataset, float(runtime.get("timeout", DEFAULT_TIMEOUT_S)),
-                               engine="flwr run")
+                               engine="flwr run", poll_max=FLWR_RUN_POLL_MAX_S)
     except PartyFault as exc:
         if "result" in runtime:
             write_json_atomic(Path(runtime["result"]), {"error": str(exc)})
