@@ -26,13 +26,14 @@ from fedsim.transcript import TranscriptRecorder
 def load_dataset(config: TrainConfig) -> VerticalDataset:
     """The vertical dataset of a run (same config => same split, partition and encoding)."""
     rng = np.random.default_rng([config.seed, 0])
+    task = config.task
     if config.data is not None:
         features, target = read_table(config.data, config.target, config.id_column)
         name = Path(config.data).name
-    else:
-        features, target, _ = load_table(config.dataset, rng, config.rows)
-        name = config.dataset
-    return vertical_from_table(name, features, target, config.task, config.parties, config.seed, config.partition,
+    else:  # a built-in table's own task unless --task says otherwise (integer classes need it to be multiclass)
+        features, target, builtin_task = load_table(config.dataset, rng, config.rows)
+        name, task = config.dataset, task or builtin_task
+    return vertical_from_table(name, features, target, task, config.parties, config.seed, config.partition,
                                config.test_fraction, config.label_party_features)
 
 

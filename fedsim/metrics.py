@@ -114,7 +114,7 @@ def defense_capability_score(mp: float, ap: float, mp_ideal: float, ap_ideal: fl
     where MP is the main-task performance (test accuracy), AP the attack performance (label-recovery
     accuracy), and the ideal defence (AP*, MP*) = (0, MP of the same setting without defence).
     Source: Zou et al., "VFLAIR: A Research Library and Benchmark for Vertical Federated Learning"
-    (ICLR 2024, arXiv:2310.09827), section "Defense Capability Score", and its reference implementation,
+    (ICLR 2024, arXiv:2310.09827), its definition of DCS, and the reference implementation,
     `cal_dcs(mp, ap, mp0, ap0=0, beta=0.5)` in FLAIR-THU/VFLAIR src/metrics/data_process.py, whose one-sided
     differences (an AP below AP* or an MP above MP* costs nothing) and ideal MP* = the undefended MP
     (not 1) are followed here, so the numbers are comparable with VFLAIR's tables. T-DCS (the mean over the

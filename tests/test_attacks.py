@@ -150,7 +150,7 @@ def test_cli_attack_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     cases = [
         (["--transcript", str(tmp_path / "missing"), "--attack", "lba"], "does not exist"),
         (["--transcript", str(corrupt), "--attack", "lba"], "corrupt transcript"),
-        (["--transcript", str(good), "--attack", "nope"], "valid: active_model_completion, "),
+        (["--transcript", str(good), "--attack", "nope"], "valid: active_model_completion, batch_label_inference"),
         (["--transcript", str(good), "--attack", "lba", "--known-fraction", "0"], "(0, 1)"),
         (["--transcript", str(good), "--attack", "lba", "--known-fraction", "1.5"], "(0, 1)"),
         (["--transcript", str(good), "--attack", "lba", "--known", "100000"], "known labels requested"),

@@ -171,7 +171,7 @@ BAD = {
     "low >= high": (["--label-defense", "laplace", "--epsilon", "1", "--defense-param", "low=2",
                      "--defense-param", "high=2"], "low < high"),
     "no bounds": (["--label-defense", "laplace", "--epsilon", "1"], "needs clip bounds"),
-    "classes-only on regression": (["--label-defense", "rr", "--epsilon", "1"], "binary or multiclass tasks only"),
+    "binary-only on regression": (["--label-defense", "rr", "--epsilon", "1"], "binary or multiclass tasks only"),
     "marvell on regression": (["--gradient-defense", "marvell"], "binary tasks only"),
     "unknown label defence": (["--label-defense", "laplacian", "--epsilon", "1"], "unknown label defence"),
     "unknown gradient defence": (["--gradient-defense", "noise"], "unknown gradient defence"),

@@ -105,9 +105,7 @@ def auc_command(
     low, high = result["ci95"]
     console.print(f"[bold]{method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
                   f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}, {runtime})")
-    if repeats > 1:
-        console.print(f"over {repeats} releases: exact {result['exact']:.6f}, bias {result['bias']:+.2e}, "
-                      f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")
+    print_repeats(console, result)
     if "at_threshold" in result:
         console.print("at threshold " + ", ".join(f"{k} {v:.4f}" for k, v in result["at_threshold"].items()))
     console.print(f"privacy: {result['guarantee']}")
@@ -130,7 +128,12 @@ def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], method: str, 
     console.print(f"[bold]{method}[/] macro AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
                   f"(n = {result['n']:,}, {result['classes']} classes)")
     console.print("per class: " + ", ".join(f"{k} {v:.4f}" for k, v in result["per_class"].items()))
-    if repeats > 1:
-        console.print(f"over {repeats} releases: exact {result['exact']:.6f}, bias {result['bias']:+.2e}, "
-                      f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")
+    print_repeats(console, result)
     console.print(f"privacy: {result['guarantee']}")
+
+
+def print_repeats(console: Console, result: dict) -> None:
+    """The evaluation over repeated releases, when there was more than one."""
+    if result["repeats"] > 1:
+        console.print(f"over {result['repeats']} releases: exact {result['exact']:.6f}, bias {result['bias']:+.2e}, "
+                      f"std {result['std']:.2e}, RMSE {result['rmse']:.2e}, CI coverage {result['ci_coverage']:.2f}")
