@@ -207,6 +207,9 @@ class Setup:
 
     @staticmethod
     def of(group: pd.DataFrame, m: Measures) -> Setup:
+        # tables written before these columns existed lack some of them: they read as unknown
+        group = group.reindex(columns=group.columns.union(["known_labels", "n_train", "n_attacked", "attack_party",
+                                                           "epochs", "n_test"], sort=False))
         known = group.dropna(subset=["known_labels"]).groupby("attack_label").agg(
             count=("known_labels", "mean"), n_train=("n_train", "first"), attacked=("n_attacked", "mean"))
         knowledge = "; ".join(
