@@ -218,3 +218,17 @@ def test_training_audit_of_rr_is_tight():
     out = audit_training(TrainConfig(dataset="synthetic_ctr", rows=5000, epochs=5, label_defense="rr", epsilon=2.0,
                                      seed=1), canaries=1000, seed=1)
     assert out["empirical_epsilon"] >= 1.2 and out["verdict"] == "consistent"
+
+
+def test_multiclass_audit_positive_control_and_bad_canary_classes():
+    """Multiclass canaries take two public classes; without a defence the audit finds a large epsilon."""
+    from fedsim.audit import audit_training
+    from fedsim.config import TrainConfig
+    from fedsim.errors import UserError
+
+    config = TrainConfig(dataset="synthetic_multiclass", rows=1500, epochs=3, seed=0)
+    report = audit_training(config, canaries=300, seed=0)
+    assert report["verdict"] == "no formal claim" and report["canary_values"] == [0.0, 1.0]
+    assert report["correct"] >= 0.9 * report["guesses"] and report["empirical_epsilon"] > 2
+    with pytest.raises(UserError, match="two distinct class indices"):
+        audit_training(config, canaries=300, seed=0, values=(0.0, 9.0))

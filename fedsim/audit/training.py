@@ -34,7 +34,7 @@ from fedsim.errors import UserError, check
 from fedsim.privacy.audit_bound import check_confidence
 from fedsim.training import train
 
-DEFAULT_ATTACKS = {"regression": "residual", "binary": "direction_scoring"}
+DEFAULT_ATTACKS = {"regression": "residual", "binary": "direction_scoring", "multiclass": "direction_scoring"}
 MAX_CANARIES = 1000
 # the defence parameters that name a public label range, per defence family
 PUBLIC_RANGES = (("low", "high"), ("label_low", "label_high"))
@@ -60,6 +60,13 @@ def canary_values(config: TrainConfig, dataset: VerticalDataset, others: np.ndar
         check(values is None or tuple(values) == (0.0, 1.0),
               f"a binary task's canaries take the labels 0 and 1; got canary values {values}")
         return 0.0, 1.0
+    if dataset.task == "multiclass":  # two public classes (indices); default the first two
+        low, high = (0.0, 1.0) if values is None else (float(values[0]), float(values[1]))
+        valid = {float(k) for k in range(dataset.n_classes)}
+        check(low in valid and high in valid and low != high,
+              f"a multiclass task's canaries take two distinct class indices in 0..{dataset.n_classes - 1}; got "
+              f"canary values {low:g} and {high:g}")
+        return low, high
     clip = public_label_range(config)
     if values is None:
         if clip is not None:
@@ -74,6 +81,15 @@ def canary_values(config: TrainConfig, dataset: VerticalDataset, others: np.ndar
               f"canary values {low:g} and {high:g} lie outside the defence's public clip range "
               f"[{clip[0]:g}, {clip[1]:g}]; give values inside it")
     return low, high
+
+
+def class_statistic(estimates: np.ndarray, low: int, high: int) -> np.ndarray:
+    """A multiclass attack's output as one number per row, larger for the `high` canary class: the difference
+    of the two classes' scores, or +1 / -1 / 0 for estimated class indices. A function of the attack's output
+    alone, so the bound stays valid (the guesses only rank rows by it)."""
+    if estimates.ndim == 2:
+        return estimates[:, high] - estimates[:, low]
+    return (estimates == high).astype(np.float64) - (estimates == low)
 
 
 def plant(dataset: VerticalDataset, rows: np.ndarray, labels: np.ndarray) -> VerticalDataset:
@@ -118,8 +134,11 @@ def audit_training(config: TrainConfig, attack: str | None = None, canaries: int
     known = np.sort(np.random.default_rng([seed, ATTACK_SEED, 0]).choice(others, n_known, replace=False))
     knowledge = AttackerKnowledge(view.sample_ids[known], planted.y_train[known])
     outcome, _ = run_attack(view, name, attack_params, knowledge, seed, show_progress)
+    estimates = np.asarray(outcome.estimates, dtype=np.float64)
+    if dataset.task == "multiclass":
+        estimates = class_statistic(estimates, int(low), int(high))
     estimate = np.full(n, np.nan)
-    estimate[view.rows_of(np.asarray(outcome.ids))] = outcome.estimates
+    estimate[view.rows_of(np.asarray(outcome.ids))] = estimates
     privacy = result.privacy
     try:
         report = audit_statistic(bits, estimate[rows], confidence, privacy.epsilon, privacy.delta, name, guesses)
