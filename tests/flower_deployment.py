@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fedsim.config import TrainConfig
 from fedsim.deploy.credentials import CA_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, node_key_file, node_public_file
-from fedsim.runtime.flower.deploy import flower_env, flwr_run, free_port, running, stop, wait_for
+from fedsim.runtime.flower.deploy import flower_env, flwr_run, free_port, running, stop, wait_for, wait_for_port
 from fedsim.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +116,7 @@ def deployment(env: dict[str, str], parties: int, logs: Path, secure: Secure | N
         f'[superlink]\ndefault = "{CONNECTION}"\n\n{connection_toml(CONNECTION, deployed.port, ca)}')
     try:
         deployed.superlink()
+        wait_for_port(deployed.port)  # `flwr run` and `flwr supernode register` fail at once on a starting SuperLink
         for key in () if secure is None or secure.registered is None else secure.registered:
             deployed.register(key)
         for k in range(parties if nodes is None else nodes):

@@ -81,6 +81,19 @@ def wait_for(path: Path, timeout: float) -> dict:
     return json.loads(path.read_text())
 
 
+def wait_for_port(port: int, timeout: float = 120) -> None:
+    """Until something accepts connections on 127.0.0.1:`port` (a starting SuperLink), or TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s") from None
+            time.sleep(0.2)
+
+
 def wait_until_ready(logs: Path, parties: int, warm: bool = False, timeout: float = 300) -> None:
     """Until every SuperNode has registered with the SuperLink (so the SuperLink serves) and every warm SuperExec
     runs, read from their logs: on a loaded machine a SuperLink takes many seconds to start, and `flwr run`
