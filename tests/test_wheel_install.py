@@ -4,6 +4,7 @@ source tree on the path), `fedsim demo` runs a tiny grid and the plugins are fou
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,12 +42,14 @@ def test_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(wheels), str(source)], check=True, cwd=tmp_path)
     wheel = next(wheels.glob("fedsim-*.whl"))
+    # no source tree on the path: other tests (or the caller) may have put the checkout on PYTHONPATH
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     venv = tmp_path / "venv"
     # the dependencies (torch, flwr, ...) come from this interpreter's site-packages; fedsim from the wheel only
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, env=env)
     python, fedsim = venv / "bin" / "python", venv / "bin" / "fedsim"
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True, cwd=tmp_path)
+                   check=True, cwd=tmp_path, env=env)
     work = tmp_path / "work"
     work.mkdir()
     probe = ("import json, fedsim, fedsim.attacks, fedsim.defenses, fedsim.experiments; "
@@ -54,14 +57,14 @@ def test_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
              "print(json.dumps({'file': fedsim.attacks.__file__, 'attacks': ATTACKS.names(), "
              "'defenses': LABEL_DEFENSES.names()}))")
     found = json.loads(subprocess.run([python, "-c", probe], check=True, cwd=work, capture_output=True,
-                                      text=True).stdout)
+                                      text=True, env=env).stdout)
     assert Path(found["file"]).is_relative_to(venv), found["file"]  # the wheel's copy, not the source tree
     assert {"lba", "mean"} <= set(found["attacks"]) and "laplace" in found["defenses"]
     for name in ("attacks", "defenses", "experiments"):  # no generic top-level names are claimed
-        assert subprocess.run([python, "-c", f"import {name}"], cwd=work, capture_output=True).returncode != 0
+        assert subprocess.run([python, "-c", f"import {name}"], cwd=work, capture_output=True, env=env).returncode != 0
     (work / "tiny.toml").write_text(TINY)
     run = subprocess.run([fedsim, "demo", "--grid", "tiny.toml", "--out", "demo", "--workers", "1", "--quiet",
-                          "--json"], cwd=work, capture_output=True, text=True, timeout=600)
+                          "--json"], cwd=work, capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["failed"] == 0 and summary["cells"] == 2
