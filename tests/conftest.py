@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from fedsim_fixtures import small_config
 
-from fedsim.config import ModelConfig, TrainConfig
-
-
-def small_config(**overrides) -> TrainConfig:
-    values = dict(dataset="synthetic_regression", rows=600, parties=2, epochs=3, batch_size=32, seed=0,
-                  model=ModelConfig(embedding_dim=4, bottom_hidden=16, top_hidden=16))
-    values.update(overrides)
-    return TrainConfig(**values)
+from fedsim.config import TrainConfig
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import small_config
+from fedsim_fixtures import small_config
 
 from fedsim.cli.app import main
 from fedsim.defenses import GRADIENT_DEFENSES, LABEL_DEFENSES

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import small_config
+from fedsim_fixtures import small_config
 from test_flower import _fail_at, assert_same_run, label_values_in
 
 from fedsim.cli.app import main

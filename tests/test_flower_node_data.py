@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
+from fedsim_fixtures import small_config
 
 from fedsim.assembly import load_dataset
 from fedsim.runtime.flower import node_data as nd
-from tests.conftest import small_config
 
 RUN = 7
 

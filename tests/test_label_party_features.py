@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_config
+from fedsim_fixtures import small_config
 from test_flower import assert_same_run, run_direct
 
 from fedsim.cli.app import main

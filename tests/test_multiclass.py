@@ -141,7 +141,7 @@ def test_a_format_1_manifest_reads_as_before(tmp_path):
 
 
 def test_flower_parity_multiclass():
-    from conftest import small_config
+    from fedsim_fixtures import small_config
     from test_flower import assert_same_run, run_direct
 
     config = small_config(dataset="synthetic_multiclass", rows=300, parties=2, epochs=2)

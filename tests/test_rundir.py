@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import small_config
+from fedsim_fixtures import small_config
 
 from fedsim.cli.app import main
 from fedsim.errors import UserError

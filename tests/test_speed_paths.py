@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import small_config
+from fedsim_fixtures import small_config
 from test_flower import assert_same_run, run_direct
 
 from fedsim.assembly import build_feature_party, build_label_party, load_dataset, make_schedule, resolve_defenses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_config
+from fedsim_fixtures import small_config
 
 from fedsim.metrics import regression_metrics
 from fedsim.reference import predict_monolithic, train_monolithic

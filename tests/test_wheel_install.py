@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,15 @@ def test_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     # no source tree on the path: other tests (or the caller) may have put the checkout on PYTHONPATH
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     venv = tmp_path / "venv"
-    # the dependencies (torch, flwr, ...) come from this interpreter's site-packages; fedsim from the wheel only
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
     python, fedsim = venv / "bin" / "python", venv / "bin" / "fedsim"
+    # The dependencies (torch, flwr, ...) come from this interpreter's site-packages, fedsim from the wheel only.
+    # Not `--system-site-packages`: run from a virtualenv, that inherits the *base* interpreter's packages. A plain
+    # path in a .pth file is appended to sys.path (after the venv's own site-packages) without running the .pth
+    # files inside it, so this interpreter's editable install of fedsim stays invisible.
+    venv_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True, env=env).stdout.strip()
+    Path(venv_site, "fedsim_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
                    check=True, cwd=tmp_path, env=env)
     work = tmp_path / "work"

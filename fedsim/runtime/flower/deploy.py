@@ -57,9 +57,14 @@ def stop(processes: list[subprocess.Popen], pids: list[int] | None = None) -> No
 
 @contextmanager
 def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a loopback deployment. Its PATH starts with this interpreter's scripts folder, so
+    `flwr`, `flower-superlink`, `flower-supernode` (and the processes they start) are the ones installed beside
+    `sys.executable`, even when its virtualenv is not activated."""
     home = tmp_path / "flwr-home"
     home.mkdir()
-    yield dict(os.environ, FLWR_HOME=str(home), FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
+    scripts = str(Path(sys.executable).parent)
+    yield dict(os.environ, PATH=os.pathsep.join([scripts, os.environ.get("PATH", "")]), FLWR_HOME=str(home),
+               FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
                FLWR_DISABLE_UPDATE_CHECK="1", FLWR_SUPEREXEC_TASK_POLL_INTERVAL="0.1",
                FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(free_port()),
                FLWR_LOCAL_CONTROL_API_PORT=str(free_port()))
