@@ -20,7 +20,7 @@ from fedsim.audit import audit_training
 from fedsim.config import TrainConfig
 from fedsim.errors import UserError
 from fedsim.evaluation import run_auc
-from fedsim.experiments.grid import config_hash
+from fedsim.experiments.expansion import config_hash
 from fedsim.experiments.scores import auc_scores
 from fedsim.fileio import to_jsonable
 from fedsim.threads import torch_threads

@@ -10,7 +10,7 @@ from typing import Any
 
 from fedsim.errors import UserError, first_line
 from fedsim.experiments.cells import failure_record, run_cell
-from fedsim.experiments.grid import Cell
+from fedsim.experiments.expansion import Cell
 
 
 @contextmanager

@@ -22,7 +22,8 @@ from typing import Any
 
 from fedsim.errors import UserError, check
 from fedsim.experiments.cells import load_record
-from fedsim.experiments.grid import expand, load_grid
+from fedsim.experiments.expansion import expand
+from fedsim.experiments.grid import load_grid
 from fedsim.experiments.pool import cluster, execute
 from fedsim.experiments.results import write_results
 from fedsim.fileio import write_atomic, write_json_atomic

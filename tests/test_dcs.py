@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from fedsim.experiments.grid import expand, load_grid
+from fedsim.experiments.expansion import expand
+from fedsim.experiments.grid import load_grid
 from fedsim.experiments.report import build_report, dcs_frame
 from fedsim.metrics import defense_capability_score
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from fedsim.errors import UserError
-from fedsim.experiments.grid import expand, load_grid
+from fedsim.experiments.expansion import expand
+from fedsim.experiments.grid import load_grid
 from fedsim.experiments.report import build_report
 from fedsim.experiments.runner import run_grid
 

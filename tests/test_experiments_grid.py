@@ -7,7 +7,9 @@ import pytest
 from fedsim.cli.app import main
 from fedsim.errors import UserError
 from fedsim.experiments.cells import run_auc_cell
-from fedsim.experiments.grid import config_hash, expand, load_grid, parse_grid, shipped_grids
+from fedsim.experiments.expansion import config_hash, expand
+from fedsim.experiments.grid import load_grid, shipped_grids
+from fedsim.experiments.schema import parse_grid
 
 BASE = """
 name = "t"

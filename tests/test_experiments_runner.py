@@ -15,7 +15,8 @@ import pytest
 
 from fedsim.cli.app import main
 from fedsim.experiments import cells
-from fedsim.experiments.grid import expand, load_grid
+from fedsim.experiments.expansion import expand
+from fedsim.experiments.grid import load_grid
 from fedsim.experiments.report import build_report, pareto_mask
 from fedsim.experiments.runner import run_grid
 
