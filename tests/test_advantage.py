@@ -13,7 +13,7 @@ from fedsim.attacks import evaluate, reference
 from fedsim.attacks.evaluate import ReferenceCache, draw_known, evaluate_attack
 from fedsim.cli.app import main
 from fedsim.config import ModelConfig, TrainConfig
-from fedsim.experiments import report
+from fedsim.experiments import report_leakage, report_markdown
 from fedsim.training import train
 
 
@@ -94,13 +94,13 @@ def test_binary_advantage_is_a_leak_auc_difference(tmp_path, capsys):
 
 
 def test_a_column_has_one_number_format():
-    fixed = report.column_format(pd.Series([1.236, 14.63, 881.5]))
+    fixed = report_markdown.column_format(pd.Series([1.236, 14.63, 881.5]))
     assert [fixed(v) for v in (1.236, 881.5)] == ["1.24", "881.50"]
-    wide = report.column_format(pd.Series([-4.4e-06, -0.17, 0.0013]), signed=True, digits=2)
+    wide = report_markdown.column_format(pd.Series([-4.4e-06, -0.17, 0.0013]), signed=True, digits=2)
     assert [wide(v) for v in (-4.4e-06, -0.17)] == ["-4.4e-06", "-1.7e-01"]
-    assert report.column_format(pd.Series([0.99, -0.015]))(0.5) == "0.5000"  # 3 digits for -0.015
-    assert report.column_format(pd.Series([7.9e-05, 0.015]), digits=2)(0.015) == "1.5e-02"  # 0.0001 would lose
-    assert report.column_format(pd.Series([0.99, -0.015]), decimals=3)(0.5) == "0.500"
+    assert report_markdown.column_format(pd.Series([0.99, -0.015]))(0.5) == "0.5000"  # 3 digits for -0.015
+    assert report_markdown.column_format(pd.Series([7.9e-05, 0.015]), digits=2)(0.015) == "1.5e-02"  # 0.0001 would lose
+    assert report_markdown.column_format(pd.Series([0.99, -0.015]), decimals=3)(0.5) == "0.500"
 
 
 def settings_frame(none_loss: float, laplace_losses: list[float], advantages: list[float]) -> pd.DataFrame:
@@ -113,11 +113,11 @@ def settings_frame(none_loss: float, laplace_losses: list[float], advantages: li
 
 
 def test_summary_agrees_with_the_increase_it_prints():
-    m = report.Measures.of("regression")
+    m = report_leakage.Measures.of("regression")
     # +10.04% prints as +10.0%: within the +10% budget, never "no setting within +10%; ... costs +10.0%".
-    lines = report._summaries(settings_frame(1.0, [5.0, 1.1004], [0.1, 0.3]), m, "d", advantage=True)
+    lines = report_leakage.summaries(settings_frame(1.0, [5.0, 1.1004], [0.1, 0.3]), m, "d", advantage=True)
     assert lines == ["laplace (d): advantage +0.300 (lba) at ε=8, test MSE +10.0% (no defence: +0.500)"]
-    lines = report._summaries(settings_frame(1.0, [5.0, 1.2], [0.1, 0.3]), m, "d", advantage=True)
+    lines = report_leakage.summaries(settings_frame(1.0, [5.0, 1.2], [0.1, 0.3]), m, "d", advantage=True)
     assert lines[0].startswith("laplace (d): no setting within +10% test MSE; the mildest, ε=8, costs +20.0%")
     assert not any("*" in line for line in lines)
 

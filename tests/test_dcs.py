@@ -9,7 +9,8 @@ import pytest
 
 from fedsim.experiments.expansion import expand
 from fedsim.experiments.grid import load_grid
-from fedsim.experiments.report import build_report, dcs_frame
+from fedsim.experiments.report import build_report
+from fedsim.experiments.report_classification import dcs_frame
 from fedsim.metrics import defense_capability_score
 
 

@@ -17,7 +17,8 @@ from fedsim.cli.app import main
 from fedsim.experiments import cells
 from fedsim.experiments.expansion import expand
 from fedsim.experiments.grid import load_grid
-from fedsim.experiments.report import build_report, pareto_mask
+from fedsim.experiments.report import build_report
+from fedsim.experiments.report_leakage import pareto_mask
 from fedsim.experiments.runner import run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
