@@ -45,7 +45,9 @@ def build_report(directory: Path) -> Report:
     leakage = ok[ok["kind"] == "leakage"]
     if len(leakage):
         parts.append("## Label leakage under defences\n")
-        for (dataset, parties), group in leakage.groupby(["dataset", "parties"], sort=True):
+        # a run with an active (malicious) feature party is a setting of its own, not a seed of the honest one
+        active = leakage.get("malicious_update_scale", pd.Series(1.0, index=leakage.index)).fillna(1.0)
+        for (dataset, parties, _), group in leakage.groupby(["dataset", "parties", active], sort=True):
             parts.append(leakage_section(group, str(dataset), int(parties), plots_dir, report))
     auc = ok[ok["kind"] == "auc"]
     if len(auc):

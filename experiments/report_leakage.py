@@ -14,6 +14,7 @@ Headlines are plain sentences (no markdown): the CLI prints them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
     group["mean_predictor"] = group.get(known_mean, np.nan)
     settings = _settings(group, m)
     floors = _floors(group)
-    title = f"{dataset}, {parties} feature part{'y' if parties == 1 else 'ies'}"
+    title = f"{dataset}, {parties} feature part{'y' if parties == 1 else 'ies'}{_active_text(group)}"
     setup = Setup.of(group, m)
     lines = [f"### {title}\n", _measured(setup, m, floors), ""]
     if floors.available:
@@ -88,7 +89,7 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
                   f"Raw {m.leak_name} (the features-only reference alone: {floors.features_only:.3f}; "
                   f"the known-label mean: {floors.mean_predictor:.3f}):\n"]
     lines += [_leakage_table(settings, m), ""]
-    plot = plots_dir / f"leakage_{slug(dataset)}_{parties}p.png"
+    plot = plots_dir / f"leakage_{slug(dataset)}_{parties}p{slug(_active_text(group))}.png"
     _leakage_plot(settings, m, floors, title, setup.caption(m), plot)
     report.plots.append(plot)
     lines.append(f"![privacy-utility-leakage, {title}](plots/{plot.name})\n")
@@ -190,11 +191,29 @@ def _measured(setup: Setup, m: Measures, floors: Floors) -> str:
 
 
 
+def _active_text(group: pd.DataFrame) -> str:
+    """`, party 0 active (update scale 5)` for a run with a malicious feature party (Fu et al.), else ""."""
+    if "malicious_update_scale" not in group.columns or group["malicious_update_scale"].isna().all():
+        return ""
+    row = group.dropna(subset=["malicious_update_scale"]).iloc[0]
+    return f", party {int(row['malicious_party'])} active (update scale {row['malicious_update_scale']:g})"
+
+
 def _attack_labels(group: pd.DataFrame) -> pd.Series:
-    """`lba`, or `lba@5%` when one attack runs at several known-label fractions."""
+    """`lba`, or `lba@5%` when one attack runs at several known-label fractions, and `lba (init=random)` when it
+    runs with several parameter settings (each labelled by its parameters)."""
     fractions = group.groupby("attack")["known_fraction"].nunique()
-    return group.apply(lambda r: r["attack"] if fractions.get(r["attack"], 1) <= 1 or pd.isna(r["known_fraction"])
-                       else f"{r['attack']}@{r['known_fraction']:.0%}", axis=1)
+    variants = group.groupby("attack")["attack_params"].nunique() if "attack_params" in group.columns else {}
+
+    def label(r: pd.Series) -> str:
+        name = str(r["attack"])
+        if variants.get(r["attack"], 1) > 1 and json.loads(r["attack_params"]):
+            name += " (" + ", ".join(f"{k}={v}" for k, v in json.loads(r["attack_params"]).items()) + ")"
+        if fractions.get(r["attack"], 1) > 1 and not pd.isna(r["known_fraction"]):
+            name += f"@{r['known_fraction']:.0%}"
+        return name
+
+    return group.apply(label, axis=1)
 
 
 

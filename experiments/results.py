@@ -37,6 +37,9 @@ def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         defense_params=json.dumps(config["defense_params"], sort_keys=True), epochs=config["epochs"],
         batch_size=config["batch_size"], lr=config["lr"],
     )
+    if config.get("malicious_update_scale", 1.0) != 1.0:  # an active feature party: only then these columns
+        base.update(malicious_party=config.get("malicious_party", 0),
+                    malicious_update_scale=config["malicious_update_scale"])
     train = record.get("train")
     if train:
         base.update(n_train=train["n_train"], n_test=train["n_test"], train_s=train["train_s"],
