@@ -18,7 +18,7 @@ computed by autograd (J' = dg'/dh). `init=auto` starts from model completion (a 
 labels are known, which also names the surrogate's K outputs. No top-model shape is assumed beyond the
 surrogate's (an MLP by default); a linear surrogate matches a linear top model exactly.
 
-Defaults, tuned on synthetic Friedman and diabetes over 3 seeds (experiments/bench_attacks.py): the
+Defaults, tuned on synthetic Friedman and diabetes over 3 seeds (experiments/grids/regression_attacks.toml): the
 paper's weights and Adam lr 1e-2 except lambda_t = 0.01 (0.05 biases the labels towards an under-trained
 top model's predictions, e.g. on diabetes), the last epoch, and `init=auto` instead of the paper's random
 start: labels and surrogate start from the linear closed form or from model completion, chosen by

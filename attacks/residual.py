@@ -8,7 +8,7 @@ the same in every epoch): the labels are never free variables, they are projecte
 projection), so only g' is optimised, on gradient matching plus the known labels. It starts, like the
 LBA, from the linear closed form (`init=auto`).
 
-Tuned defaults (experiments/bench_attacks.py, 3 seeds, synthetic Friedman and diabetes): no fit prior
+Tuned defaults (experiments/grids/regression_attacks.toml, 3 seeds, synthetic Friedman and diabetes): no fit prior
 (lambda_t = 0: it hurts when the top model is under-trained, as on diabetes) and the last epoch only;
 `epochs=all` refines jointly over every recorded epoch but scored slightly lower on both sets.
 """

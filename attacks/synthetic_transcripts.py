@@ -1,5 +1,5 @@
 """Synthetic multiclass transcripts with a known top model: softmax cross-entropy cut gradients computed in
-closed form, so an attack's exactness can be tested (tests) and measured (experiments/bench_multiclass.py) on
+closed form, so an attack's exactness can be tested (tests) and measured (experiments/results/bench_multiclass.md) on
 the top-model shape it claims, including the identity/sum top that fedsim's runtimes do not train."""
 
 from __future__ import annotations

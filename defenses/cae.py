@@ -12,7 +12,7 @@ top model on the soft labels E(y) (so every cut gradient is computed against a c
 D(softmax(top(h))). With `discrete_bins` > 0 (DCAE) every cut-gradient coordinate is also rounded to one of
 that many levels spread evenly over the batch's [-max |g|, max |g|]. The mapping y -> E(y) is fixed, so an
 attacker with known labels can learn it back: CAE hides the class from sign-reading attacks, not from ones
-that compare with known samples (experiments/bench_multiclass.py measures both).
+that compare with known samples (experiments/grids/multiclass_attacks.toml measures both).
 """
 
 from __future__ import annotations

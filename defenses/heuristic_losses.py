@@ -12,7 +12,7 @@
 
 Both act through `GradientTransform.wrap_top_model` / `training_loss` (fedsim.protocol); neither bounds what
 an attack learns, so each claim says "no formal guarantee" and the benchmarks measure it
-(experiments/bench_multiclass.py).
+(the grid experiments/grids/multiclass_attacks.toml).
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def attack_accuracy(defense, params, attack, epochs=10):
     ("cae", "confusion", 0.0, 1.0, 0.2),  # 0.89 -> 0.36
 ])
 def test_heuristic_strength_lowers_the_attack(defense, key, weak, strong, margin):
-    """direction_scoring's accuracy on digits, weak vs strong setting (experiments/bench_multiclass.py has the
+    """direction_scoring's accuracy on digits, weak vs strong setting (experiments/grids/multiclass_attacks.toml has the
     whole curve)."""
     attack = "direction_scoring"
     assert attack_accuracy(defense, {key: strong}, attack) < attack_accuracy(defense, {key: weak}, attack) - margin
