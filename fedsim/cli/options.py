@@ -2,7 +2,7 @@
 help are declared once, on its model field; a command adds only its own options (--json, --quiet, ...).
 
 `config_command(TrainConfig)` gives the decorated command one option per setting of `TrainConfig` and calls
-it with the validated config instead; `option_rows` renders the same settings as docs/CLI.md's tables.
+it with the validated config instead; `option_table` renders the same settings as docs/CLI.md's tables.
 """
 
 from __future__ import annotations
@@ -77,13 +77,12 @@ def config_command(*schemas: type[BaseModel], exclude: Collection[str] = (),
     return wrap
 
 
-def option_rows(schema: type[BaseModel], flower: bool = False) -> list[str]:
-    """docs/CLI.md's table of `schema`'s settings: flag (or "-"), field, [Flower key,] default."""
-    rows = []
+def option_table(schema: type[BaseModel], flower: bool = False) -> str:
+    """docs/CLI.md's table of `schema`'s settings: flag ("-": not a CLI option), field, [Flower key,] default."""
+    header = ["flag", "field", *(["Flower key"] if flower else []), "default"]
+    rows = [header, ["---"] * len(header)]
     for s in settings(schema):
-        cells = [f"`{s.flag}`" if s.flag else "-", f"`{'.'.join(s.path)}`"]
-        if flower:
-            cells.append(f"`{s.flower}`" if s.flower else "-")
-        cells.append("required" if s.info.is_required() else f"`{s.default!r}`")
-        rows.append("| " + " | ".join(cells) + " |")
-    return rows
+        default = "required" if s.info.is_required() else f"`{s.default!r}`"
+        flower_key = [f"`{s.flower}`" if s.flower else "-"] if flower else []
+        rows.append([f"`{s.flag}`" if s.flag else "-", f"`{'.'.join(s.path)}`", *flower_key, default])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
