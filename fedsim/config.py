@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -32,7 +32,7 @@ from fedsim.errors import UserError
 from fedsim.params import parse_params
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
 
-OMIT_AT_DEFAULT = "omit_at_default"
+OMIT_AT_DEFAULT: Final = "omit_at_default"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -42,8 +42,8 @@ def declare(default: Any = PydanticUndefined, help: str = "", *, flag: str | Non
     """A pydantic `Field` carrying everything the CLI, the Flower app, the docs and the cell hashes need.
 
     `flag=""` / `flower=""` mean "derived from the field name"; None means "not offered there"."""
-    given = {"hash": hash, "sets": list(sets), "cli": dict(cli or {}), "cli_type": cli_type}
-    extra = {k: v for k, v in given.items() if v}
+    given: dict[str, Any] = {"hash": hash, "sets": list(sets), "cli": dict(cli or {}), "cli_type": cli_type}
+    extra: dict[str, Any] = {k: v for k, v in given.items() if v}
     extra.update({k: v for k, v in (("flag", flag), ("flower", flower)) if v != ""})
     return Field(default, description=help, json_schema_extra=extra or None, **field)
 

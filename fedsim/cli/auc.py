@@ -80,14 +80,14 @@ def auc_command(
     from fedsim.evaluation import run_auc
 
     if config.class_scores is not None:
-        check(config.data is not None and config.synthetic is None,
-              "--class-scores needs --data PATH (not --synthetic)")
+        data = config.data
+        if data is None or config.synthetic is not None:
+            raise UserError("--class-scores needs --data PATH (not --synthetic)")
         check(config.runtime == "local" and config.setting == "horizontal" and config.threshold is None
               and not config.secure_aggregation,
               "--class-scores runs in-process only: drop --runtime flower, --setting vertical, --threshold and "
               "--secure-aggregation")
-        multiclass_auc(read_class_scores(config.data, config.class_scores, config.label_col), config, json_output,
-                       quiet)
+        multiclass_auc(read_class_scores(data, config.class_scores, config.label_col), config, json_output, quiet)
         return
     scores, labels = load_scores(config.data, config.score_col, config.label_col, config.synthetic, config.seed)
     result = run_auc(config.method, scores, labels, config.epsilon, show_progress=not quiet,

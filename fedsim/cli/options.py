@@ -40,7 +40,7 @@ def _cli_annotation(s: Setting) -> Any:
 def typer_parameter(s: Setting) -> inspect.Parameter:
     """The keyword parameter whose default is the setting's `typer.Option`."""
     default = ... if s.info.is_required() else None if s.is_params else s.default
-    option = typer.Option(default, s.flag, help=s.info.description, **s.extra.get("cli", {}))
+    option = typer.Option(default, s.flag or f"--{s.name}", help=s.info.description, **s.extra.get("cli", {}))
     return inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=_cli_annotation(s))
 
 
