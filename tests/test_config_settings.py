@@ -85,7 +85,8 @@ def test_settings_without_a_flag_or_a_flower_key_are_the_declared_exceptions():
 def test_pyproject_run_config_has_a_key_for_every_training_setting():
     table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
     keys = {s.flower for s in settings(TrainConfig) if s.flower is not None}
-    assert keys - set(table) == set(), "TrainConfig settings missing from [tool.flwr.app.config]"
+    missing = sorted(keys - set(table))
+    assert not missing, f"add to [tool.flwr.app.config] in pyproject.toml (\"\" = unset): {', '.join(missing)}"
     assert set(table) - keys - RUNTIME_KEYS == set(), "[tool.flwr.app.config] keys that set nothing"
     config, _ = settings_from_run_config(table)
     assert config == TrainConfig(runtime="flower", epochs=table["epochs"])  # every other value is the default

@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import typer
 from pydantic import BaseModel
@@ -31,9 +32,8 @@ def _cli_annotation(s: Setting) -> Any:
     if s.extra.get("cli_type") == "path":
         return Path
     annotation = s.info.annotation
-    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) else []
-    if options and get_origin(annotation) is not tuple:  # X | None
-        annotation = options[0] if len(options) == 1 else str
+    if get_origin(annotation) in (Union, UnionType):  # X | None: typer takes X, its default None
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
     return str if get_origin(annotation) is Literal else annotation
 
 
