@@ -15,16 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fedsim.config import TrainConfig
+from fedsim.config import TrainConfig, hash_json
 from fedsim.errors import UserError, check
 from fedsim.experiments.names import NameChecker
 from fedsim.experiments.schema import AttackEntry, AucStudy, DefenseEntry, GridSpec, LeakageStudy, one_line
 
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
 AUC_CELL_FORMAT = 2  # AUC cells only; 2: estimates clipped to [0, 1], test-inversion intervals (issue 12)
-# TrainConfig fields added after CELL_FORMAT 1, left out of a cell's config at their default so that the
-# cells of existing grids keep their keys (and a re-run keeps resuming).
-LATER_FIELDS = {"label_party_features": 0, "malicious_party": 0, "malicious_update_scale": 1.0}
 
 
 @dataclass(frozen=True)
@@ -97,9 +94,9 @@ def _leakage_cells(study: LeakageStudy, where: str, at: str) -> list[Cell]:
 
 
 def train_dump(config: TrainConfig) -> dict[str, Any]:
-    """A cell's training config as JSON, without the `LATER_FIELDS` that are at their default."""
-    dump = config.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    """A cell's training config as JSON; fields added after CELL_FORMAT 1 are left out at their default (flagged
+    on the field, `fedsim.config.hash_json`) so that existing grids keep their cell keys and a re-run resumes."""
+    return hash_json(config)
 
 
 def _defense_variants(defense: DefenseEntry) -> list[dict[str, Any]]:

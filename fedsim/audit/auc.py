@@ -31,7 +31,7 @@ from fedsim.privacy.audit_bound import check_confidence
 MAX_CANARIES = 1000
 
 
-def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None,
+def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None, *,
               delta: float | None = None, thresholds: int = 100, clients: int = 1, split: str = "iid",
               canaries: int = MAX_CANARIES, confidence: float = 0.95, seed: int = 0,
               guesses: int | Sequence[int] | None = None) -> dict[str, Any]:

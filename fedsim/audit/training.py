@@ -109,7 +109,7 @@ def choose_attack(name: str | None, task: str) -> str:
     return name
 
 
-def audit_training(config: TrainConfig, attack: str | None = None, canaries: int | None = None,
+def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: int | None = None,
                    confidence: float = 0.95, seed: int = 0, values: tuple[float, float] | None = None,
                    attack_params: dict[str, ParamValue] | None = None, known_fraction: float = 0.01,
                    party: int = 0, guesses: int | Sequence[int] | None = None,

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from fedsim.cli.common import emit_json
+from fedsim.cli.options import config_command
+from fedsim.config import EvalConfig
 from fedsim.errors import UserError, check
 
 
@@ -60,38 +62,13 @@ def read_class_scores(path: Path, prefix: str, label_col: str) -> tuple[np.ndarr
     return scores, np.array([index[name] for name in labels], dtype=np.int64), classes
 
 
+# EvalConfig settings that say where the scores come from; the others are `run_auc`'s keyword arguments
+INPUTS = {"data", "score_col", "label_col", "class_scores", "synthetic", "method", "epsilon"}
+
+
+@config_command(EvalConfig)
 def auc_command(
-    data: Path = typer.Option(None, help="CSV or Parquet file with a score column and a 0/1 label column."),
-    score_col: str = typer.Option("score", "--score-col", help="Score column of --data."),
-    label_col: str = typer.Option("label", "--label-col", help="0/1 label column of --data (with --class-scores: "
-                                                                "the class names)."),
-    class_scores: str = typer.Option(None, "--class-scores",
-                                     help="Multiclass: every column named PREFIX + class name holds that class's "
-                                          "score; the estimate is the one-vs-rest macro AUC (methods exact, hist, "
-                                          "hist_gauss; epsilon covers all classes)."),
-    synthetic: str = typer.Option(None, help="A seeded synthetic score set instead of --data: "
-                                             "{synthetic_scores}."),
-    method: str = typer.Option(..., help="AUC method: {auc_methods}."),
-    epsilon: float = typer.Option(None, help="Total label-DP epsilon (> 0; inf: no noise)."),
-    delta: float = typer.Option(None, help="delta of hist_gauss (default 1e-6)."),
-    buckets: int = typer.Option(None, help="Score buckets (>= 2); default: a rule in n, epsilon, clients."),
-    thresholds: int = typer.Option(100, help="DPAUC's number of thresholds K."),
-    clients: int = typer.Option(1, help="Clients M, each adding its own noise (1: vertical / central)."),
-    secure_aggregation: bool = typer.Option(False, "--secure-aggregation",
-                                            help="hist | hist_gauss with M >= 2: each client adds a share of one "
-                                                 "central noise, the server learns only the sum (SecAgg+ over "
-                                                 "Flower)."),
-    min_clients: int = typer.Option(None, "--min-clients",
-                                    help="With --secure-aggregation: size the shares for T of the M clients "
-                                         "(dropout tolerance; default M). Fewer contributors: weaker, reported "
-                                         "epsilon."),
-    split: str = typer.Option("iid", help="How examples are spread over clients: iid | score_sorted."),
-    runtime: str = typer.Option("local", help="local | flower (the same computation as a Flower app)."),
-    setting: str = typer.Option("horizontal", help="horizontal (M clients) | vertical (a score holder and a "
-                                                   "label holder)."),
-    threshold: float = typer.Option(None, help="Also report accuracy, precision, recall, F1 at score >= T."),
-    repeats: int = typer.Option(1, help="R > 1: evaluate bias, std, RMSE and CI coverage over R releases."),
-    seed: int = typer.Option(0, help="Seed of the noise (and of --synthetic data)."),
+    config: EvalConfig,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -102,48 +79,49 @@ def auc_command(
     """
     from fedsim.evaluation import run_auc
 
-    if class_scores is not None:
-        check(data is not None and synthetic is None, "--class-scores needs --data PATH (not --synthetic)")
-        check(runtime == "local" and setting == "horizontal" and threshold is None and not secure_aggregation,
+    if config.class_scores is not None:
+        data = config.data
+        if data is None or config.synthetic is not None:
+            raise UserError("--class-scores needs --data PATH (not --synthetic)")
+        check(config.runtime == "local" and config.setting == "horizontal" and config.threshold is None
+              and not config.secure_aggregation,
               "--class-scores runs in-process only: drop --runtime flower, --setting vertical, --threshold and "
               "--secure-aggregation")
-        multiclass_auc(read_class_scores(data, class_scores, label_col), method, epsilon, delta, buckets, clients,
-                       split, repeats, seed, json_output, quiet)
+        multiclass_auc(read_class_scores(data, config.class_scores, config.label_col), config, json_output, quiet)
         return
-    scores, labels = load_scores(data, score_col, label_col, synthetic, seed)
-    result = run_auc(method, scores, labels, epsilon, delta=delta, buckets=buckets, thresholds=thresholds,
-                     clients=clients, split=split, repeats=repeats, seed=seed, runtime=runtime,
-                     show_progress=not quiet, threshold=threshold, setting=setting,
-                     secure_aggregation=secure_aggregation, min_clients=min_clients)
+    scores, labels = load_scores(config.data, config.score_col, config.label_col, config.synthetic, config.seed)
+    result = run_auc(config.method, scores, labels, config.epsilon, show_progress=not quiet,
+                     **config.model_dump(exclude=INPUTS))
     if json_output:
         emit_json(result)
         return
     console = Console()
     low, high = result["ci95"]
-    secure = ", secure aggregation" if secure_aggregation else ""
-    console.print(f"[bold]{method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
-                  f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}{secure}, {runtime})")
+    secure = ", secure aggregation" if config.secure_aggregation else ""
+    clients = config.clients
+    console.print(f"[bold]{config.method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
+                  f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}{secure}, {config.runtime})")
     print_repeats(console, result)
     if "at_threshold" in result:
         console.print("at threshold " + ", ".join(f"{k} {v:.4f}" for k, v in result["at_threshold"].items()))
     console.print(f"privacy: {result['guarantee']}")
 
 
-def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], method: str, epsilon: float | None,
-                   delta: float | None, buckets: int | None, clients: int, split: str, repeats: int, seed: int,
-                   json_output: bool, quiet: bool) -> None:
+def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], config: EvalConfig, json_output: bool,
+                   quiet: bool) -> None:
     """`fedsim auc --class-scores`: the one-vs-rest macro AUC (fedsim.evaluation.multiclass)."""
     from fedsim.evaluation.multiclass import run_multiclass_auc
 
     scores, labels, classes = data
-    result = run_multiclass_auc(method, scores, labels, classes, epsilon, delta, buckets, clients, split, repeats,
-                                seed, show_progress=not quiet)
+    c = config
+    result = run_multiclass_auc(c.method, scores, labels, classes, c.epsilon, c.delta, c.buckets, c.clients, c.split,
+                                c.repeats, c.seed, show_progress=not quiet)
     if json_output:
         emit_json(result)
         return
     console = Console()
     low, high = result["ci95"]
-    console.print(f"[bold]{method}[/] macro AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
+    console.print(f"[bold]{c.method}[/] macro AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
                   f"(n = {result['n']:,}, {result['classes']} classes)")
     console.print("per class: " + ", ".join(f"{k} {v:.4f}" for k, v in result["per_class"].items()))
     print_repeats(console, result)

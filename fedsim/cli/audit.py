@@ -1,53 +1,30 @@
 """`fedsim audit train` and `fedsim audit auc`: one-run canary audits of a defence or a private-AUC release.
 
-Both commands take the options of `fedsim train` / `fedsim auc` as those commands define them (the
-definitions are reused, not restated: `with_options_of`), plus the audit's own.
+Both commands take the settings of `fedsim train` / `fedsim auc` (`TrainConfig`, `EvalConfig`: the same
+generated options), plus the audit's own (`AuditConfig`, `AucAuditConfig`).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 import typer
 
 from fedsim.cli import auc as auc_cli
-from fedsim.cli import train as train_cli
-from fedsim.cli.common import emit_json, parse_params
+from fedsim.cli.common import emit_json
 from fedsim.cli.help import HelpCommand
+from fedsim.cli.options import config_command
+from fedsim.config import AucAuditConfig, AuditConfig, EvalConfig, TrainConfig, settings
 
-# `fedsim train` options that describe its outputs: an audit writes nothing
-TRAIN_OUTPUTS = {"transcript", "record_last_epochs", "stream", "overwrite"}
-# `fedsim auc` options an audit takes: the data, the method, its epsilon and the clients (the audit chooses the
-# buckets itself: one per distinct score, so each canary is alone in its bucket)
-AUC_OPTIONS = {"data", "score_col", "label_col", "synthetic", "method", "epsilon", "delta", "thresholds", "clients",
-               "split", "seed", "json_output"}
+# the `fedsim train` setting that describes its output: an audit writes nothing
+TRAIN_OUTPUTS = {"record_last_epochs"}
+# `fedsim auc` settings an audit takes besides the scores: the method, its epsilon and the clients (the audit
+# chooses the buckets itself: one per distinct score, so each canary is alone in its bucket)
+AUC_RELEASE = {"delta", "thresholds", "clients", "split", "seed"}
+AUC_OPTIONS = {"data", "score_col", "label_col", "synthetic", "method", "epsilon", *AUC_RELEASE}
 
 app = typer.Typer(help="Audit a defence or a private-AUC method: canaries, one run, a lower bound on epsilon.",
                   no_args_is_help=True, rich_markup_mode=None)
-
-
-def with_options_of(source: Callable[..., Any], keep: Callable[[str], bool]) -> Callable[[Callable], Callable]:
-    """The decorated command also takes `source`'s options, with `source`'s own typer definitions; they
-    reach it as keyword arguments (`**options`)."""
-    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-        own = [p for p in inspect.signature(func, eval_str=True).parameters.values()
-               if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        names = {p.name for p in own}
-        shared = [p for p in inspect.signature(source, eval_str=True).parameters.values()
-                  if keep(p.name) and p.name not in names]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*own, *shared)]
-
-        def command(**options: Any) -> Any:
-            return func(**options)
-
-        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        command.__name__, command.__doc__ = func.__name__, func.__doc__
-        return command
-
-    return wrap
 
 
 def summary(report: dict[str, Any]) -> list[str]:
@@ -83,17 +60,13 @@ def show(report: dict[str, Any], json_output: bool) -> None:
 
 
 @app.command("train", cls=HelpCommand)
-@with_options_of(train_cli.train_command, lambda name: name not in TRAIN_OUTPUTS)
+@config_command(AuditConfig, TrainConfig, exclude=TRAIN_OUTPUTS)
 def audit_train_command(
-    attack: str = typer.Option(None, help="Distinguisher: an attack that applies to the task, {attacks} "
-                                          "(default: residual for regression, direction_scoring for binary)."),
-    attack_param: list[str] = typer.Option(None, "--attack-param", help="An attack parameter KEY=VALUE, repeatable."),
-    canaries: int = typer.Option(None, help="Canaries M (default min(1000, half the training rows))."),
-    confidence: float = typer.Option(0.95, help="Confidence of the lower bound, in (0, 1)."),
-    canary_values: tuple[float, float] = typer.Option((None, None), "--canary-values", show_default=False,
-                                                      help="The two public labels a regression canary can take "
-                                                           "(default: the defence's public clip range)."),
-    **train_options: Any,
+    audit: AuditConfig,
+    config: TrainConfig,
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    threads: int = typer.Option(1, min=1, help="Torch threads (small split models run fastest on one)."),
 ) -> None:
     """Audit a training defence: plant canaries, train once, attack, bound epsilon from below.
 
@@ -104,22 +77,19 @@ def audit_train_command(
     from fedsim.audit import audit_training
     from fedsim.threads import torch_threads
 
-    json_output, quiet, threads = (train_options.pop(k) for k in ("json_output", "quiet", "threads"))
-    config = train_cli.train_config(**train_options)
-    values = None if canary_values == (None, None) or canary_values is None else canary_values
     with torch_threads(threads):
-        report = audit_training(config, attack=attack, canaries=canaries, confidence=confidence, seed=config.seed,
-                                values=values, attack_params=parse_params(attack_param, "--attack-param"),
+        report = audit_training(config, attack=audit.attack, canaries=audit.canaries, confidence=audit.confidence,
+                                seed=config.seed, values=audit.canary_values, attack_params=audit.attack_params,
                                 show_progress=not quiet and not json_output)
     show(report, json_output)
 
 
 @app.command("auc", cls=HelpCommand)
-@with_options_of(auc_cli.auc_command, lambda name: name in AUC_OPTIONS)
+@config_command(AucAuditConfig, EvalConfig, exclude={s.name for s in settings(EvalConfig)} - AUC_OPTIONS)
 def audit_auc_command(
-    canaries: int = typer.Option(1000, help="Canaries M: extra scored examples with secret labels."),
-    confidence: float = typer.Option(0.95, help="Confidence of the lower bound, in (0, 1)."),
-    **auc_options: Any,
+    audit: AucAuditConfig,
+    config: EvalConfig,
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Audit a private-AUC method: canary labels among the scored examples, one release, a lower bound.
 
@@ -128,9 +98,8 @@ def audit_auc_command(
     """
     from fedsim.audit import audit_auc
 
-    json_output = auc_options.pop("json_output")
-    scores, labels = auc_cli.load_scores(auc_options.pop("data"), auc_options.pop("score_col"),
-                                         auc_options.pop("label_col"), auc_options.pop("synthetic"),
-                                         auc_options["seed"])
-    report = audit_auc(scores=scores, labels=labels, canaries=canaries, confidence=confidence, **auc_options)
+    scores, labels = auc_cli.load_scores(config.data, config.score_col, config.label_col, config.synthetic,
+                                         config.seed)
+    report = audit_auc(config.method, scores, labels, config.epsilon, canaries=audit.canaries,
+                       confidence=audit.confidence, **config.model_dump(include=AUC_RELEASE))
     show(report, json_output)

@@ -150,7 +150,7 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else float(value)
 
 
-def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None,
+def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None, *,
             delta: float | None = None, buckets: int | None = None, thresholds: int = 100, clients: int = 1,
             split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
             show_progress: bool = True, threshold: float | None = None,

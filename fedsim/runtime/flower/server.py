@@ -27,11 +27,10 @@ from fedsim.assembly import (
     make_schedule,
     resolve_defenses,
 )
-from fedsim.config import ModelConfig, TrainConfig, validated
+from fedsim.config import TrainConfig, config_from_run_config
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError
 from fedsim.fileio import to_jsonable, write_json_atomic
-from fedsim.params import parse_params
 from fedsim.parties import FeatureParty
 from fedsim.progress import progress_bar
 from fedsim.run_result import TrainResult, finish_run, write_run
@@ -198,25 +197,17 @@ def collect(link: Link, nodes: list[int], config: TrainConfig,
 # --- `flwr run .`: settings come from the run config ([tool.flwr.app.config] in pyproject.toml, or -c) ---
 
 RUNTIME_KEYS = {"timeout", "transcript", "result", "overwrite"}
-MODEL_KEYS = {"embedding-dim": "embedding_dim", "hidden": None, "top-model": "top_model"}
 
 
 def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
-    """Split a Flower run config into a `TrainConfig` and the runtime settings; "" means unset.
+    """Split a Flower run config into a `TrainConfig` (each setting's key is declared on its field:
+    `fedsim.config.settings`) and the runtime settings; "" means unset.
 
     `defense-params` holds the defences' KEY=VALUE pairs separated by spaces ("low=0 high=30"), read like
     `fedsim train --defense-param` and checked by the defences' parameter schemas."""
-    values = {k: v for k, v in run_config.items() if v != ""}
-    if "defense-params" in values:
-        values["defense-params"] = parse_params(str(values["defense-params"]).split(), "defense-params")
-    model: dict[str, Any] = {}
-    for key, field in MODEL_KEYS.items():
-        if key in values:
-            value = values.pop(key)
-            model.update({"bottom_hidden": value, "top_hidden": value} if field is None else {field: value})
-    runtime = {k: values.pop(k) for k in RUNTIME_KEYS & set(values)}
-    train = {k.replace("-", "_"): v for k, v in values.items()}
-    config = validated(TrainConfig, **train, runtime="flower", model=validated(ModelConfig, **model))
+    train = {k: v for k, v in run_config.items() if k not in RUNTIME_KEYS}
+    runtime = {k: v for k, v in run_config.items() if k in RUNTIME_KEYS and v != ""}
+    config = config_from_run_config(TrainConfig, train, runtime="flower")
     return config, runtime
 
 
