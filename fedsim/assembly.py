@@ -20,7 +20,7 @@ from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
 from fedsim.protocol import GradientTransform, LabelTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.schedule import Schedule
-from fedsim.streams import Stream
+from fedsim.streams import Stream, secret_key
 from fedsim.transcript import Recorder
 
 
@@ -146,8 +146,8 @@ def build_label_party(
 
 
 def label_key(config: TrainConfig, stream: Stream) -> list[int]:
-    """The seed-sequence entropy of one of the label party's streams."""
-    return [config.seed, stream]
+    """The seed-sequence entropy of one of the label party's streams: its secret key, never the bare seed."""
+    return [secret_key(config.seed), stream]
 
 
 def label_rng(config: TrainConfig, stream: Stream) -> np.random.Generator:

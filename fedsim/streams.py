@@ -13,6 +13,7 @@ training run. Sub-tags (the third entry) are named by `AttackStream` and `AuditS
 
 from __future__ import annotations
 
+import hashlib
 from enum import IntEnum, unique
 
 
@@ -64,6 +65,22 @@ class AucStream(IntEnum):
     SERVER = 2  # the server's stream in repeat r (simulated intervals)
     CRITEO_SCORES = 7  # the synthetic criteo-like scores
     RARE_POSITIVE_SCORES = 8  # the synthetic rare-positive scores
+
+
+LABEL_PARTY_ROLE = "label-party"
+
+
+def secret_key(seed: int, role: str = LABEL_PARTY_ROLE) -> int:
+    """A 128-bit key for one party's private streams, `[key, TAG]`: SHA-256 of the seed and the role.
+
+    The label party's streams (`Stream.TOP_INIT` .. `Stream.OWN_MODEL`) draw from this key, not from the seed,
+    and the seed is kept out of every transcript folder (fedsim.rundir), so a feature party cannot replay the
+    label mechanism's noise from what it holds. Runs stay reproducible from `--seed`. Not a secret against a
+    party that can guess the seed itself: a small `--seed` (0, 1, 2, ...) is found by trying them, so the
+    secrecy is that of the seed's own entropy.
+    """
+    digest = hashlib.sha256(f"fedsim/{role}/{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:16], "big")
 
 
 NAMESPACES: tuple[type[IntEnum], ...] = (Stream, AttackStream, AuditStream, AucStream)
