@@ -67,7 +67,8 @@ class BottomModelFacts(BaseModel):
     depth: int = Field(ge=0)
 
     def model(self) -> ModelConfig:
-        return ModelConfig(embedding_dim=self.embedding_dim, bottom_hidden=self.hidden, bottom_depth=self.depth)
+        return ModelConfig.model_validate({"embedding_dim": self.embedding_dim, "bottom_hidden": self.hidden,
+                                           "bottom_depth": self.depth})
 
 
 class DefenseFacts(BaseModel):
@@ -108,16 +109,17 @@ class PublicRunFacts(BaseModel):
     def of(cls, config: TrainConfig, task: str, loss: str, n_classes: int) -> PublicRunFacts:
         """The public part of `config` (the run's full settings, held by the label party only)."""
         model = config.model
-        return cls(
-            task=task, loss=loss, batch_size=config.batch_size, parties=config.parties, epochs=config.epochs,
-            local_steps=config.local_steps, n_classes=n_classes,
-            bottom_model=BottomModelFacts(embedding_dim=model.embedding_dim, hidden=model.bottom_hidden,
-                                          depth=model.bottom_depth),
-            malicious_party=config.malicious_party, malicious_update_scale=config.malicious_update_scale,
-            defense=DefenseFacts(label_defense=config.label_defense, gradient_defense=config.gradient_defense,
-                                 epsilon=config.epsilon, delta=config.delta,
-                                 params={k: v for k, v in config.defense_params.items() if k in PUBLIC_DEFENSE_PARAMS}),
-        )
+        return cls.model_validate({
+            "task": task, "loss": loss, "batch_size": config.batch_size, "parties": config.parties,
+            "epochs": config.epochs, "local_steps": config.local_steps, "n_classes": n_classes,
+            "bottom_model": BottomModelFacts(embedding_dim=model.embedding_dim, hidden=model.bottom_hidden,
+                                             depth=model.bottom_depth),
+            "malicious_party": config.malicious_party, "malicious_update_scale": config.malicious_update_scale,
+            "defense": DefenseFacts(label_defense=config.label_defense, gradient_defense=config.gradient_defense,
+                                    epsilon=config.epsilon, delta=config.delta,
+                                    params={k: v for k, v in config.defense_params.items()
+                                            if k in PUBLIC_DEFENSE_PARAMS}),
+        })
 
 
 class TranscriptManifest(BaseModel):
