@@ -28,7 +28,7 @@ class ActiveModelCompletion(Attack):
     Params = ModelCompletionParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        config = view.manifest.config
+        config = view.public
         scaled = config.malicious_party == view.party and config.malicious_update_scale != 1.0
         check(scaled, f"attack {self.name!r} needs a run in which party {view.party} scaled its steps: train with "
                       f"--malicious-party {view.party} --malicious-update-scale S (S > 1); use model_completion "

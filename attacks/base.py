@@ -17,7 +17,6 @@ from fedsim.params import NoParams, PluginParams, validate_params
 from fedsim.rundir import PartyView
 
 ParamValue = float | int | bool | str
-ATTACK_SEED = 40  # seed-sequence tag of the attack streams (known-label choice, attack randomness)
 
 
 @dataclass(frozen=True)

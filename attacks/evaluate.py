@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge, AttackResult, ParamValue
+from fedsim.attacks.base import AttackerKnowledge, AttackResult, ParamValue
 from fedsim.attacks.reference import HEADLINE_METRIC, Reference, compute_references
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
+from fedsim.streams import AttackStream, Stream
 
 MIN_KNOWN = 10
 
@@ -86,7 +87,7 @@ def draw_known(view: PartyView, y_true: np.ndarray, known_fraction: float | None
     check(len(y_true) == len(view.sample_ids),
           f"{len(y_true)} true labels for {len(view.sample_ids)} samples in the party's view")
     n_known = known_count(len(y_true), known_fraction, known)
-    choose = np.random.default_rng([seed, ATTACK_SEED, 0])
+    choose = np.random.default_rng([seed, Stream.ATTACK, AttackStream.KNOWN_LABELS])
     known_rows = np.sort(choose.choice(len(y_true), n_known, replace=False))
     return AttackerKnowledge(view.sample_ids[known_rows], y_true[known_rows])
 
@@ -114,7 +115,7 @@ def run_attack(
         check(n_known >= attack_cls.min_known,
               f"attack {name!r} needs at least {attack_cls.min_known} known labels, got {n_known}")
     start = time.perf_counter()
-    result = attack.run(view, knowledge, np.random.default_rng([seed, ATTACK_SEED, 1]))
+    result = attack.run(view, knowledge, np.random.default_rng([seed, Stream.ATTACK, AttackStream.RUN]))
     attack_s = time.perf_counter() - start
     rows = view.rows_of(np.asarray(result.ids))
     if np.intersect1d(rows, view.rows_of(knowledge.known_ids)).size:

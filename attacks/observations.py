@@ -63,7 +63,7 @@ class Observations:
 def observe(view: PartyView, spec: str | int) -> Observations:
     epochs = select_epochs(view, spec)
     steps_per_epoch = max(int(e.steps.max()) + 1 for e in epochs if len(e.steps))
-    total_epochs = view.manifest.config.epochs
+    total_epochs = view.public.epochs
     total_steps = max(total_epochs, epochs[-1].epoch + 1) * steps_per_epoch
     n = len(view.sample_ids)
     table = np.full((n, len(epochs)), -1, dtype=np.int64)

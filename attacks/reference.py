@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedsim.attacks.base import ATTACK_SEED, AttackerKnowledge
+from fedsim.attacks.base import AttackerKnowledge
 from fedsim.rundir import PartyView
+from fedsim.streams import AttackStream, Stream
 
 # The metric an attack's advantage is measured in, per task (higher = more leakage).
 HEADLINE_METRIC = {"regression": "r2", "binary": "auc", "multiclass": "accuracy"}
@@ -101,7 +102,8 @@ def _model_completion(view: PartyView, knowledge: AttackerKnowledge, seed: int) 
     """The `model_completion` attack with its defaults, mapped back onto every row (known rows: their labels)."""
     from fedsim.attacks.model_completion import ModelCompletion
 
-    result = ModelCompletion().run(view, knowledge, np.random.default_rng([seed, ATTACK_SEED, 2]))
+    rng = np.random.default_rng([seed, Stream.ATTACK, AttackStream.MODEL_COMPLETION])
+    result = ModelCompletion().run(view, knowledge, rng)
     out = np.empty(len(view.sample_ids))
     out[view.rows_of(np.asarray(knowledge.known_ids))] = knowledge.known_labels
     out[view.rows_of(np.asarray(result.ids))] = result.estimates

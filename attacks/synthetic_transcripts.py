@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedsim.rundir import PartyView
+from fedsim.rundir import BottomModelFacts, DefenseFacts, PartyView, PublicRunFacts
 from fedsim.transcript import EpochTranscript, Transcript
 
 
@@ -41,8 +41,10 @@ def synthetic_view(top: str = "sum", n: int = 600, k: int = 4, d: int | None = N
         residual = torch.softmax(logits, 1) - torch.nn.functional.one_hot(torch.from_numpy(y[order]), k)
         grad = (residual @ weight) / torch.from_numpy(counts)[:, None]
         recorded.append(EpochTranscript(epoch, ids[order], steps, h[order].float().numpy(), grad.float().numpy()))
-    config = SimpleNamespace(epochs=epochs, malicious_party=0, malicious_update_scale=1.0)
-    manifest = SimpleNamespace(config=config, n_classes=k)
+    public = PublicRunFacts(task="multiclass", loss="cross_entropy", batch_size=batch, parties=2, epochs=epochs,
+                            local_steps=1, n_classes=k, malicious_party=0, malicious_update_scale=1.0,
+                            bottom_model=BottomModelFacts(embedding_dim=d, hidden=1, depth=0), defense=DefenseFacts())
+    manifest = SimpleNamespace(public=public, n_classes=k)
     view = PartyView(party=0, transcript=Transcript(0, recorded), features=x, sample_ids=ids, bottom_model=bottom,
                      task="multiclass", loss="cross_entropy", batch_size=batch, n_parties=2, manifest=manifest)
     return view, y.astype(np.float64)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fedsim.data import load_table
+from fedsim.streams import Stream
 
 
 def run_train(args: list[str], out: Path) -> dict:
@@ -39,7 +40,7 @@ def run_train(args: list[str], out: Path) -> dict:
 
 def write_parquet(rows: int, folder: Path) -> Path:
     """The synthetic_regression table as a Parquet file (features float32, target y)."""
-    features, target, _ = load_table("synthetic_regression", np.random.default_rng([0, 0]), rows)
+    features, target, _ = load_table("synthetic_regression", np.random.default_rng([0, Stream.DATASET]), rows)
     path = folder / f"synthetic_{rows}.parquet"
     features.assign(y=target).to_parquet(path, index=False)
     return path

@@ -10,6 +10,7 @@ import numpy as np
 from fedsim.data import load_table, read_table
 from fedsim.errors import check
 from fedsim.evaluation import synthetic_scores
+from fedsim.streams import Stream
 
 SCORE_SEED = 0  # the scores an AUC study evaluates are fixed; the cell's seed drives the mechanism's noise
 
@@ -35,7 +36,8 @@ def auc_scores(source_json: str) -> tuple[np.ndarray, np.ndarray, str]:
     if source.get("data"):
         features, target = read_table(source["data"], source["target"], None)
     else:
-        features, target, _ = load_table(source["name"], np.random.default_rng([SCORE_SEED, 0]), source.get("rows"))
+        rng = np.random.default_rng([SCORE_SEED, Stream.DATASET])
+        features, target, _ = load_table(source["name"], rng, source.get("rows"))
     x = pd.get_dummies(features, dtype=np.float64).to_numpy(dtype=np.float64)
     y = np.asarray(target)
     check(set(np.unique(y)) <= {0, 1}, f"AUC source {source!r} needs 0/1 labels")

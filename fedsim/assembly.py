@@ -20,12 +20,13 @@ from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
 from fedsim.protocol import GradientTransform, LabelTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.schedule import Schedule
-from fedsim.transcript import TranscriptRecorder
+from fedsim.streams import Stream, secret_key
+from fedsim.transcript import Recorder
 
 
 def load_dataset(config: TrainConfig) -> VerticalDataset:
     """The vertical dataset of a run (same config => same split, partition and encoding)."""
-    rng = np.random.default_rng([config.seed, 0])
+    rng = np.random.default_rng([config.seed, Stream.DATASET])
     task = config.task
     if config.data is not None:
         features, target = read_table(config.data, config.target, config.id_column)
@@ -92,7 +93,7 @@ def make_schedule(config: TrainConfig, dataset: VerticalDataset) -> Schedule:
 
 
 def build_feature_party(
-    config: TrainConfig, dataset: VerticalDataset, index: int, recorder: TranscriptRecorder | None = None
+    config: TrainConfig, dataset: VerticalDataset, index: int, recorder: Recorder | None = None
 ) -> FeatureParty:
     return build_feature_party_from_block(config, index, dataset.blocks[index].train, dataset.train_ids, recorder)
 
@@ -110,7 +111,7 @@ def build_label_party(
     reports it.
     """
     top_model_dp = resolve_top_model_dp(config)
-    rng = np.random.default_rng([config.seed, 30])
+    rng = label_rng(config, Stream.LABEL_MECHANISM)
     targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, rng), dtype=np.float64)
     targets = targets.reshape(len(targets), -1)
     if dataset.task == "regression":
@@ -119,29 +120,39 @@ def build_label_party(
     else:  # classification: logits, no normalisation; multiclass has one logit per class
         outputs = dataset.n_classes if dataset.task == "multiclass" else targets.shape[1]
         offset, scale = np.zeros(outputs), np.ones(outputs)
-    normalization = gradient_transform.target_normalization(targets, np.random.default_rng([config.seed, 32]))
+    normalization = gradient_transform.target_normalization(targets, label_rng(config, Stream.TARGET_NORMALIZATION))
     if normalization is not None:
         offset, scale = normalization
     own = build_own_party(config, dataset)
     in_dim = config.model.embedding_dim * (dataset.parties + (own is not None))
     model = seeded_init(
-        [config.seed, 20],
+        label_key(config, Stream.TOP_INIT),
         lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
                          torch.tensor(scale)),
     )
     plan = make_plan(config, dataset)
-    model = gradient_transform.wrap_top_model(model, in_dim, plan, np.random.default_rng([config.seed, 34]))
+    model = gradient_transform.wrap_top_model(model, in_dim, plan, label_rng(config, Stream.TOP_WRAP))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    gradient_transform.prepare(plan, np.random.default_rng([config.seed, 31]))
-    private = gradient_transform.privatize_top_model(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
+    gradient_transform.prepare(plan, label_rng(config, Stream.GRADIENT_PREPARE))
+    private = gradient_transform.privatize_top_model(model, optimizer, plan, label_rng(config, Stream.TOP_DP))
     if private is not None:
         check(top_model_dp is None, f"top_dp_epsilon cannot be combined with {gradient_transform.name}, which "
                                     "already trains the top model with DP-SGD inside its own budget")
         optimizer = private
     elif top_model_dp is not None:
-        optimizer = top_model_dp.attach(model, optimizer, plan, np.random.default_rng([config.seed, 33]))
+        optimizer = top_model_dp.attach(model, optimizer, plan, label_rng(config, Stream.TOP_DP))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
                       top_model_dp, own, config.local_steps)
+
+
+def label_key(config: TrainConfig, stream: Stream) -> list[int]:
+    """The seed-sequence entropy of one of the label party's streams: its secret key, never the bare seed."""
+    return [secret_key(config.seed), stream]
+
+
+def label_rng(config: TrainConfig, stream: Stream) -> np.random.Generator:
+    """One of the label party's streams (label mechanism, gradient defence, top model)."""
+    return np.random.default_rng(label_key(config, stream))
 
 
 def build_own_party(config: TrainConfig, dataset: VerticalDataset) -> FeatureParty | None:
@@ -150,6 +161,6 @@ def build_own_party(config: TrainConfig, dataset: VerticalDataset) -> FeaturePar
     block = dataset.label_block
     if block is None:
         return None
-    model = seeded_init([config.seed, 40], lambda: build_bottom_model(block.dim, config.model))
+    model = seeded_init(label_key(config, Stream.OWN_MODEL), lambda: build_bottom_model(block.dim, config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     return FeatureParty(dataset.parties, block.train, dataset.train_ids, model, optimizer)

@@ -1,8 +1,13 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with code 2."""
+"""Errors the CLI prints as one line: a user's mistake (exit 2) or a failed party (exit 1)."""
 
 
 class UserError(ValueError):
     """A bad input (flag, file, config, name) that the user can fix; the message names it and what is allowed."""
+
+
+class PartyError(RuntimeError):
+    """Another party of the federation crashed, timed out or sent an invalid message: not the user's input.
+    The message names the party (and the step); the CLI exits with code 1."""
 
 
 def check(condition: bool, message: str) -> None:

@@ -10,7 +10,8 @@ from fedsim.config import TrainConfig
 from fedsim.models import build_bottom_model, seeded_init
 from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.protocol import GradientContext, GradientTransform
-from fedsim.transcript import TranscriptRecorder
+from fedsim.streams import Stream
+from fedsim.transcript import Recorder
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -39,11 +40,12 @@ def target_tensor(targets: np.ndarray, task: str) -> torch.Tensor:
 
 def build_feature_party_from_block(
     config: TrainConfig, index: int, features: np.ndarray, sample_ids: np.ndarray,
-    recorder: TranscriptRecorder | None = None,
+    recorder: Recorder | None = None,
 ) -> FeatureParty:
     """Feature party `index` over its own feature block only (no dataset needed: a deployed node builds it from
     its cached block); its bottom model is seeded from the config, so every runtime builds the same party."""
-    model = seeded_init([config.seed, 10, index], lambda: build_bottom_model(features.shape[1], config.model))
+    model = seeded_init([config.seed, Stream.BOTTOM_INIT, index],
+                        lambda: build_bottom_model(features.shape[1], config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     scale = config.malicious_update_scale if index == config.malicious_party else 1.0
     return FeatureParty(index, features, sample_ids, model, optimizer, recorder, update_scale=scale,
@@ -60,7 +62,7 @@ class FeatureParty:
         sample_ids: np.ndarray,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        recorder: TranscriptRecorder | None = None,
+        recorder: Recorder | None = None,
         update_scale: float = 1.0,
         local_steps: int = 1,
     ) -> None:

@@ -15,7 +15,7 @@ from fedsim.metrics import task_metrics
 from fedsim.parties import FeatureParty, LabelParty
 from fedsim.privacy import PrivacyClaim, combine_claims
 from fedsim.protocol import GradientTransform, LabelTransform
-from fedsim.rundir import ManifestPrivacy, PartyShape, PartyView, TranscriptManifest, save_party
+from fedsim.rundir import ManifestPrivacy, PartyShape, PartyView, PublicRunFacts, TranscriptManifest, save_party
 from fedsim.transcript import Transcript
 
 
@@ -46,11 +46,14 @@ class TrainResult:
         top = self.label_party.top_model_dp
         return {"top_model_dp": top.report()} if top is not None else {}
 
+    def public_facts(self) -> PublicRunFacts:
+        return PublicRunFacts.of(self.config, self.dataset.task, loss_name(self.dataset.task), self.dataset.n_classes)
+
     def manifest(self) -> TranscriptManifest:
         """What the transcript folder's manifest.json records about this run (also on in-memory views)."""
         return TranscriptManifest(
-            config=self.config, dataset=self.dataset.name, task=self.dataset.task, loss=loss_name(self.dataset.task),
-            seed=self.config.seed, parties=self.dataset.parties, n_train=self.dataset.n_train,
+            public=self.public_facts(), dataset=self.dataset.name, task=self.dataset.task,
+            loss=loss_name(self.dataset.task), parties=self.dataset.parties, n_train=self.dataset.n_train,
             n_classes=self.dataset.n_classes, classes=self.dataset.classes,
             epochs_recorded=self.transcripts[0].epoch_numbers if self.transcripts else [],
             shapes=[PartyShape(party=k, features=b.dim, embedding_dim=self.config.model.embedding_dim)

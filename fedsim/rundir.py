@@ -2,7 +2,7 @@
 
 Layout of a transcript folder (`fedsim train --transcript DIR`):
 
-    DIR/manifest.json              `TranscriptManifest`: format, config, dataset, task, loss, classes, parties, shapes
+    DIR/manifest.json              `TranscriptManifest`: format, public run facts, dataset, classes, shapes, privacy
     DIR/party_K/epoch_NNNN/*.npy   what feature party K observed (see fedsim.transcript)
     DIR/party_K/features.npy       party K's own training features (rows aligned with sample_ids.npy)
     DIR/party_K/sample_ids.npy
@@ -23,14 +23,19 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
-from fedsim.config import TrainConfig
+from fedsim.config import ModelConfig, TrainConfig
 from fedsim.errors import UserError, check, first_line
 from fedsim.fileio import write_json_atomic
 from fedsim.models import build_bottom_model
 from fedsim.transcript import Transcript
 
-FORMAT_VERSION = 2  # 2: n_classes and classes (multiclass); format 1 folders are read as regression/binary
+# 2: n_classes and classes (multiclass); format 1 folders are read as regression/binary.
+# 3: `public` (PublicRunFacts) replaces `config` and `seed`; older folders load with the seed dropped.
+FORMAT_VERSION = 3
 OLDEST_FORMAT = 1
+# Defence parameters every party may know (the public label range, the clip norm); the others are the label
+# party's own choices and stay out of the manifest.
+PUBLIC_DEFENSE_PARAMS = frozenset({"low", "high", "label_low", "label_high", "clip"})
 MANIFEST = "manifest.json"
 
 
@@ -52,6 +57,71 @@ class ManifestPrivacy(BaseModel):
     guarantee: str
 
 
+class BottomModelFacts(BaseModel):
+    """The feature parties' bottom-model architecture (each party builds its own; the top model is private)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedding_dim: int = Field(ge=1)
+    hidden: int = Field(ge=1)
+    depth: int = Field(ge=0)
+
+    def model(self) -> ModelConfig:
+        return ModelConfig.model_validate({"embedding_dim": self.embedding_dim, "bottom_hidden": self.hidden,
+                                           "bottom_depth": self.depth})
+
+
+class DefenseFacts(BaseModel):
+    """What the protocol announces about the label party's defences: names, budget, public parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label_defense: str | None = None
+    gradient_defense: str | None = None
+    epsilon: float | None = None
+    delta: float | None = None
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)  # PUBLIC_DEFENSE_PARAMS only
+
+
+class PublicRunFacts(BaseModel):
+    """What every party of a run knows: the attacker's whole knowledge of the run's settings.
+
+    Never the seed, the label party's top model, optimiser or private defence parameters, or anything that
+    derives its randomness (see fedsim.streams): an attack that could read them could replay the label
+    party's noise and undo the defence.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: Literal["regression", "binary", "multiclass"]
+    loss: Literal["mse", "bce_with_logits", "cross_entropy"]
+    batch_size: int = Field(ge=1)
+    parties: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    local_steps: int = Field(ge=1)
+    n_classes: int = Field(ge=0)
+    bottom_model: BottomModelFacts
+    malicious_party: int = Field(ge=0)
+    malicious_update_scale: float = Field(gt=0)
+    defense: DefenseFacts
+
+    @classmethod
+    def of(cls, config: TrainConfig, task: str, loss: str, n_classes: int) -> PublicRunFacts:
+        """The public part of `config` (the run's full settings, held by the label party only)."""
+        model = config.model
+        return cls.model_validate({
+            "task": task, "loss": loss, "batch_size": config.batch_size, "parties": config.parties,
+            "epochs": config.epochs, "local_steps": config.local_steps, "n_classes": n_classes,
+            "bottom_model": BottomModelFacts(embedding_dim=model.embedding_dim, hidden=model.bottom_hidden,
+                                             depth=model.bottom_depth),
+            "malicious_party": config.malicious_party, "malicious_update_scale": config.malicious_update_scale,
+            "defense": DefenseFacts(label_defense=config.label_defense, gradient_defense=config.gradient_defense,
+                                    epsilon=config.epsilon, delta=config.delta,
+                                    params={k: v for k, v in config.defense_params.items()
+                                            if k in PUBLIC_DEFENSE_PARAMS}),
+        })
+
+
 class TranscriptManifest(BaseModel):
     """manifest.json of a transcript folder: what an attack may know about the run besides its party's files.
 
@@ -61,12 +131,11 @@ class TranscriptManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: int = FORMAT_VERSION
-    config: TrainConfig
+    public: PublicRunFacts
     dataset: str
     task: Literal["regression", "binary", "multiclass"]
     loss: Literal["mse", "bce_with_logits", "cross_entropy"]
     reduction: Literal["mean"] = "mean"
-    seed: int
     parties: int = Field(ge=1)
     n_train: int = Field(ge=1)
     n_classes: int = Field(ge=0)  # 0 regression, 2 binary, K multiclass (the top model's K logits)
@@ -101,11 +170,19 @@ class TranscriptManifest(BaseModel):
             raw = {**raw, "format": FORMAT_VERSION, "n_classes": 2 if binary else 0,
                    "classes": ["0", "1"] if binary else []}
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(upgrade(raw) if version < 3 else raw)
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
             raise UserError(f"corrupt transcript manifest {str(path)!r}: {where}: {error['msg']}") from None
+
+
+def upgrade(raw: dict) -> dict:
+    """A format 1-2 manifest in format 3: the public facts of its full config; the config and seed dropped."""
+    config = TrainConfig.model_validate(raw.get("config"))
+    public = PublicRunFacts.of(config, raw.get("task", ""), raw.get("loss", ""), raw.get("n_classes", -1))
+    kept = {k: v for k, v in raw.items() if k not in ("config", "seed")}
+    return {**kept, "format": FORMAT_VERSION, "public": public.model_dump(mode="json")}
 
 
 @dataclass
@@ -122,6 +199,11 @@ class PartyView:
     batch_size: int
     n_parties: int
     manifest: TranscriptManifest
+
+    @property
+    def public(self) -> PublicRunFacts:
+        """The run's public settings (no seed, no private defence parameter)."""
+        return self.manifest.public
 
     @property
     def n_classes(self) -> int:
@@ -162,7 +244,7 @@ def load_party_view(directory: Path, party: int = 0) -> PartyView:
         transcript = Transcript.load(folder, party)
         features = np.load(folder / "features.npy")
         sample_ids = np.load(folder / "sample_ids.npy")
-        model = build_bottom_model(features.shape[1], manifest.config.model)
+        model = build_bottom_model(features.shape[1], manifest.public.bottom_model.model())
         model.load_state_dict(torch.load(folder / "bottom_model.pt", weights_only=True))
     except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise UserError(f"corrupt transcript directory {str(directory)!r}: {first_line(exc)}") from None
@@ -170,7 +252,7 @@ def load_party_view(directory: Path, party: int = 0) -> PartyView:
     model.eval()
     return PartyView(
         party=party, transcript=transcript, features=features, sample_ids=sample_ids, bottom_model=model,
-        task=manifest.task, loss=manifest.loss, batch_size=manifest.config.batch_size,
+        task=manifest.task, loss=manifest.loss, batch_size=manifest.public.batch_size,
         n_parties=n_parties, manifest=manifest,
     )
 

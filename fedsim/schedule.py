@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fedsim.streams import Stream
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -26,7 +28,7 @@ class Schedule:
         return self.epochs * self.steps_per_epoch
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        order = np.random.default_rng([self.seed, 2, epoch]).permutation(self.n_rows)
+        order = np.random.default_rng([self.seed, Stream.BATCH_ORDER, epoch]).permutation(self.n_rows)
         return [order[i : i + self.batch_size] for i in range(0, self.n_rows, self.batch_size)]
 
     def steps(self) -> Iterator[tuple[int, int, np.ndarray]]:

@@ -68,14 +68,15 @@ def _train_local(
         folder = staging / f"party_{k}" if (stream and staging is not None) else None
         return TranscriptRecorder(k, config.model.embedding_dim, dataset.n_train, config.record_last_epochs, folder)
 
-    feature_parties = [build_feature_party(config, dataset, k, recorder(k)) for k in range(dataset.parties)]
+    recorders = [recorder(k) for k in range(dataset.parties)]
+    feature_parties = [build_feature_party(config, dataset, k, recorders[k]) for k in range(dataset.parties)]
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
     schedule = make_schedule(config, dataset)
     start = time.perf_counter()
     with progress_bar(schedule.total_steps, f"training ({dataset.name})", show_progress) as advance:
         run_local(feature_parties, label_party, schedule, advance)
     train_s = time.perf_counter() - start
-    transcripts = [p.recorder.finish() for p in feature_parties if p.recorder is not None]
+    transcripts = [r.finish() for r in recorders if r is not None]
     return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,
                       schedule.total_steps, transcripts)
 

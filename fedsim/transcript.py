@@ -13,11 +13,21 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 ARRAYS = ("batch_ids", "steps", "embeddings", "gradients")
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """Where a feature party writes each step it observed: `TranscriptRecorder` (memory or disk, local
+    runtime) or the Flower client's `StateRecorder` (the node's state between messages)."""
+
+    def record(self, epoch: int, step: int, batch_ids: np.ndarray, embeddings: torch.Tensor,
+               gradients: torch.Tensor) -> None: ...
 
 
 @dataclass

@@ -11,3 +11,12 @@ def small_config(**overrides) -> TrainConfig:
                   model=ModelConfig(embedding_dim=4, bottom_hidden=16, top_hidden=16))
     values.update(overrides)
     return TrainConfig(**values)
+
+
+def old_manifest(raw: dict, config, version: int) -> dict:
+    """A current manifest.json rewritten in an older format (1 or 2): the full config and the seed, no public
+    facts (format 1 also without classes)."""
+    old = {k: v for k, v in raw.items() if k != "public"}
+    if version == 1:
+        old = {k: v for k, v in old.items() if k not in ("n_classes", "classes")}
+    return {**old, "format": version, "config": config.model_dump(mode="json"), "seed": config.seed}

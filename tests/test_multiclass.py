@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fedsim_fixtures import old_manifest
 
 from fedsim.config import TrainConfig
 from fedsim.data import encode_target, load_table, vertical_from_table
@@ -133,9 +134,8 @@ def test_a_format_1_manifest_reads_as_before(tmp_path):
     folder = tmp_path / "run"
     train(config, transcript_dir=folder)
     raw = json.loads((folder / "manifest.json").read_text())
-    assert raw["format"] == FORMAT_VERSION == 2 and raw["n_classes"] == 2
-    old = {k: v for k, v in raw.items() if k not in ("n_classes", "classes")}
-    (folder / "manifest.json").write_text(json.dumps({**old, "format": 1}))
+    assert raw["format"] == FORMAT_VERSION == 3 and raw["n_classes"] == 2
+    (folder / "manifest.json").write_text(json.dumps(old_manifest(raw, config, 1)))
     manifest = TranscriptManifest.read(folder)
     assert manifest.n_classes == 2 and manifest.classes == ["0", "1"]
 

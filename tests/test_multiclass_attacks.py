@@ -112,7 +112,7 @@ def test_malicious_scale_is_recorded_and_active_completion_runs(tmp_path, capsys
                  "--malicious-update-scale", "4", "--transcript", str(folder), "--quiet", "--json"])
     assert code == 0
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["config"]["malicious_update_scale"] == 4.0 and manifest["config"]["malicious_party"] == 0
+    assert manifest["public"]["malicious_update_scale"] == 4.0 and manifest["public"]["malicious_party"] == 0
     capsys.readouterr()
     code = main(["attack", "--transcript", str(folder), "--attack", "active_model_completion", "--known", "12",
                  "--json"])

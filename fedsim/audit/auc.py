@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.audit.report import AUDIT_SEED, audit_statistic, secret_bits
+from fedsim.audit.report import audit_statistic, secret_bits
 from fedsim.errors import check
 from fedsim.evaluation.methods import METHODS, AucMethod, Public, Settings, client_rng
 from fedsim.evaluation.runner import make_settings, owners, split_clients, validate_inputs
 from fedsim.privacy.audit_bound import check_confidence
+from fedsim.streams import AuditStream, Stream
 
 MAX_CANARIES = 1000
 
@@ -89,7 +90,7 @@ def _dpauc_statistics(method: AucMethod, settings: Settings, scores: np.ndarray,
     base = method.prepare(scores, labels, public)  # the counts without the canary, known to the auditor
     with_one = method.prepare(np.array([canary_score]), np.array([1]), public)  # ... and its two cases
     with_zero = method.prepare(np.array([canary_score]), np.array([0]), public)
-    rng = np.random.default_rng([seed, AUDIT_SEED, 3])
+    rng = np.random.default_rng([seed, Stream.AUDIT, AuditStream.AUC_CANARIES])
     statistic = np.empty(len(bits))
     for i, bit in enumerate(bits):
         counts = method.prepare(np.append(scores, canary_score), np.append(labels, bit), public)

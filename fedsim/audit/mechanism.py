@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.audit.report import AUDIT_SEED, audit_statistic, secret_bits
+from fedsim.audit.report import audit_statistic, secret_bits
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import check_confidence
 from fedsim.protocol import LabelTransform
+from fedsim.streams import AuditStream, Stream
 
 
 def audit_label_mechanism(transform: LabelTransform, task: str, values: tuple[float, float], canaries: int,
@@ -29,7 +30,8 @@ def audit_label_mechanism(transform: LabelTransform, task: str, values: tuple[fl
     check(low < high, f"canary values need low < high, got {values}")
     bits = secret_bits(canaries, seed)
     labels = np.where(bits == 1, high, low).astype(np.float64)
-    released = np.asarray(transform.apply(labels, task, np.random.default_rng([seed, AUDIT_SEED, 2])), float)
+    rng = np.random.default_rng([seed, Stream.AUDIT, AuditStream.MECHANISM])
+    released = np.asarray(transform.apply(labels, task, rng), float)
     claim = transform.privacy()
     formal_epsilon, formal_delta = (claim.epsilon, claim.delta) if claim is not None else (None, None)
     return audit_statistic(bits, released.reshape(canaries, -1)[:, 0], confidence, formal_epsilon, formal_delta,

@@ -15,19 +15,19 @@ from typing import Any
 import numpy as np
 
 from fedsim.privacy.audit_bound import AuditBound, audit_guesses
+from fedsim.streams import AuditStream, Stream
 
-AUDIT_SEED = 50  # seed-sequence tag of the audit's streams (canary choice, secret bits)
 VERDICTS = ("consistent", "violation", "no formal claim")
 
 
 def secret_bits(canaries: int, seed: int) -> np.ndarray:
     """One independent fair coin per canary (0 or 1), from the audit's own stream."""
-    return np.random.default_rng([seed, AUDIT_SEED, 1]).integers(0, 2, canaries)
+    return np.random.default_rng([seed, Stream.AUDIT, AuditStream.SECRET_BITS]).integers(0, 2, canaries)
 
 
 def choose_canaries(n: int, canaries: int, seed: int) -> np.ndarray:
     """`canaries` distinct positions among n, in a seeded random order (the tie-break order of guesses)."""
-    return np.random.default_rng([seed, AUDIT_SEED, 0]).choice(n, canaries, replace=False)
+    return np.random.default_rng([seed, Stream.AUDIT, AuditStream.CANARY_CHOICE]).choice(n, canaries, replace=False)
 
 
 def ranked_guesses(statistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,13 +25,14 @@ import numpy as np
 
 from fedsim.assembly import load_dataset
 from fedsim.attacks import ATTACKS, AttackerKnowledge
-from fedsim.attacks.base import ATTACK_SEED, ParamValue
+from fedsim.attacks.base import ParamValue
 from fedsim.attacks.evaluate import known_count, run_attack
 from fedsim.audit.report import audit_statistic, choose_canaries, secret_bits
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError, check
 from fedsim.privacy.audit_bound import check_confidence
+from fedsim.streams import AttackStream, Stream
 from fedsim.training import train
 
 DEFAULT_ATTACKS = {"regression": "residual", "binary": "direction_scoring", "multiclass": "direction_scoring"}
@@ -131,7 +132,8 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     result = train(config, record=True, show_progress=show_progress, dataset=planted)
     view = result.party_view(party)
     n_known = known_count(len(others), known_fraction, None)
-    known = np.sort(np.random.default_rng([seed, ATTACK_SEED, 0]).choice(others, n_known, replace=False))
+    choose = np.random.default_rng([seed, Stream.ATTACK, AttackStream.KNOWN_LABELS])
+    known = np.sort(choose.choice(others, n_known, replace=False))
     knowledge = AttackerKnowledge(view.sample_ids[known], planted.y_train[known])
     outcome, _ = run_attack(view, name, attack_params, knowledge, seed, show_progress)
     estimates = np.asarray(outcome.estimates, dtype=np.float64)

@@ -16,7 +16,7 @@ from fedsim.cli import deploy as deploy_cli
 from fedsim.cli import plugins as plugins_cli
 from fedsim.cli import train as train_cli
 from fedsim.cli.help import HelpCommand
-from fedsim.errors import UserError
+from fedsim.errors import PartyError, UserError
 
 app = typer.Typer(
     name="fedsim",
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"fedsim: error: {exc}", file=sys.stderr)
         return _exit(2)
+    except PartyError as exc:
+        print(f"fedsim: error: {exc}", file=sys.stderr)
+        return _exit(1)
     except click.UsageError as exc:
         print(f"fedsim: error: {exc.format_message()}", file=sys.stderr)
         return _exit(2)

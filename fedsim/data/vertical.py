@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.errors import UserError, check
+from fedsim.streams import Stream
 
 TASKS = ("regression", "binary", "multiclass")
 CLASSIFICATION = ("binary", "multiclass")
@@ -311,8 +312,9 @@ def vertical_from_table(
     """
     _, task = validate_target(target, task)  # label errors first: they are the likelier mistake
     columns = list(features.columns)
-    own = label_party_columns(columns, label_party_features, parties, partition, np.random.default_rng([seed, 2]))
-    rng = np.random.default_rng([seed, 1])
+    own_rng = np.random.default_rng([seed, Stream.LABEL_PARTY_COLUMNS])
+    own = label_party_columns(columns, label_party_features, parties, partition, own_rng)
+    rng = np.random.default_rng([seed, Stream.COLUMN_PARTITION])
     groups = partition_columns([c for c in columns if c not in set(own)], parties, partition, rng)
     if not features.index.is_unique:
         raise UserError("the table's sample ids are not unique")

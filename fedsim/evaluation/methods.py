@@ -56,6 +56,7 @@ from fedsim.privacy.mechanisms import (
     rr_flip_probability,
 )
 from fedsim.registry import Registry
+from fedsim.streams import AucStream
 
 Release = dict[str, np.ndarray]
 
@@ -456,12 +457,12 @@ def check_layout(method: AucMethod, clients: int) -> None:
 
 def client_rng(seed: int, repeat: int, client: int) -> np.random.Generator:
     """Client `client`'s noise stream in repeat `repeat` (the same in every runtime)."""
-    return np.random.default_rng([seed, 1, repeat, client])
+    return np.random.default_rng([seed, AucStream.CLIENT_NOISE, repeat, client])
 
 
 def server_rng(seed: int, repeat: int) -> np.random.Generator:
     """The server's stream in repeat `repeat` (simulated intervals), the same in every runtime."""
-    return np.random.default_rng([seed, 2, repeat])
+    return np.random.default_rng([seed, AucStream.SERVER, repeat])
 
 
 METHODS: Registry[AucMethod] = Registry("AUC method")

@@ -29,6 +29,7 @@ from fedsim.evaluation.methods import (
 from fedsim.evaluation.secure_aggregation import SecureRun, check_secure, run_secure_local
 from fedsim.params import validate_params
 from fedsim.progress import progress_bar
+from fedsim.streams import AucStream
 
 SPLITS = ("iid", "score_sorted")
 SETTINGS = ("horizontal", "vertical")
@@ -82,7 +83,7 @@ def split_clients(scores: np.ndarray, clients: int, split: str, seed: int) -> li
     if clients == 1:
         return [np.arange(scores.size)]
     if split == "iid":
-        order = np.random.default_rng([seed, 0]).permutation(scores.size)
+        order = np.random.default_rng([seed, AucStream.CLIENT_SPLIT]).permutation(scores.size)
     else:
         order = np.argsort(scores, kind="stable")
     return np.array_split(order, clients)

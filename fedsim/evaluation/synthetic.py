@@ -19,6 +19,7 @@ import numpy as np
 from scipy.stats import norm
 
 from fedsim.registry import Registry
+from fedsim.streams import AucStream
 
 SYNTHETIC: Registry[Callable[[int], tuple[np.ndarray, np.ndarray]]] = Registry("synthetic score set")
 
@@ -35,7 +36,7 @@ def binormal(rows: int, positives: int, auc: float, rng: np.random.Generator) ->
 
 @SYNTHETIC.register("criteo")
 def criteo(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    return binormal(CRITEO_ROWS, CRITEO_POSITIVES, CRITEO_AUC, np.random.default_rng([seed, 7]))
+    return binormal(CRITEO_ROWS, CRITEO_POSITIVES, CRITEO_AUC, np.random.default_rng([seed, AucStream.CRITEO_SCORES]))
 
 
 RARE_ROWS, RARE_POSITIVES, RARE_AUC = 5_000, 165, 0.95
@@ -43,7 +44,7 @@ RARE_ROWS, RARE_POSITIVES, RARE_AUC = 5_000, 165, 0.95
 
 @SYNTHETIC.register("rare_positive")
 def rare_positive(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    return binormal(RARE_ROWS, RARE_POSITIVES, RARE_AUC, np.random.default_rng([seed, 8]))
+    return binormal(RARE_ROWS, RARE_POSITIVES, RARE_AUC, np.random.default_rng([seed, AucStream.RARE_POSITIVE_SCORES]))
 
 
 @SYNTHETIC.register("breast_cancer")

@@ -40,8 +40,7 @@ def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
 
 def _party(context: Context, config: TrainConfig, index: int, recorder: StateRecorder | None = None) -> FeatureParty:
     data = _data(context, config, index)
-    return build_feature_party_from_block(config, index, data.features, data.train_ids,
-                                          recorder)  # type: ignore[arg-type]  # duck-typed recorder
+    return build_feature_party_from_block(config, index, data.features, data.train_ids, recorder)
 
 
 class StateRecorder:

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
-from fedsim.errors import UserError
+from fedsim.errors import PartyError
 
 SETUP, STEP, COLLECT = "query.setup", "train.step", "query.collect"
 NO_STEP = -1
 PARTITION_KEY = "partition-id"
 
 
-class PartyFault(UserError):
+class PartyFault(PartyError):
     """A feature party failed, timed out or sent an invalid reply; the message names the party and the step."""
 
 
