@@ -111,7 +111,8 @@ def build_label_party(
     reports it.
     """
     top_model_dp = resolve_top_model_dp(config)
-    rng = label_rng(config, Stream.LABEL_MECHANISM)
+    key = secret_key(config.seed, dataset.y_train)
+    rng = label_rng(key, Stream.LABEL_MECHANISM)
     targets = np.asarray(label_transform.apply(dataset.y_train, dataset.task, rng), dtype=np.float64)
     targets = targets.reshape(len(targets), -1)
     if dataset.task == "regression":
@@ -120,47 +121,43 @@ def build_label_party(
     else:  # classification: logits, no normalisation; multiclass has one logit per class
         outputs = dataset.n_classes if dataset.task == "multiclass" else targets.shape[1]
         offset, scale = np.zeros(outputs), np.ones(outputs)
-    normalization = gradient_transform.target_normalization(targets, label_rng(config, Stream.TARGET_NORMALIZATION))
+    normalization = gradient_transform.target_normalization(targets, label_rng(key, Stream.TARGET_NORMALIZATION))
     if normalization is not None:
         offset, scale = normalization
-    own = build_own_party(config, dataset)
+    own = build_own_party(config, dataset, key)
     in_dim = config.model.embedding_dim * (dataset.parties + (own is not None))
     model = seeded_init(
-        label_key(config, Stream.TOP_INIT),
+        [key, Stream.TOP_INIT],
         lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
                          torch.tensor(scale)),
     )
     plan = make_plan(config, dataset)
-    model = gradient_transform.wrap_top_model(model, in_dim, plan, label_rng(config, Stream.TOP_WRAP))
+    model = gradient_transform.wrap_top_model(model, in_dim, plan, label_rng(key, Stream.TOP_WRAP))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    gradient_transform.prepare(plan, label_rng(config, Stream.GRADIENT_PREPARE))
-    private = gradient_transform.privatize_top_model(model, optimizer, plan, label_rng(config, Stream.TOP_DP))
+    gradient_transform.prepare(plan, label_rng(key, Stream.GRADIENT_PREPARE))
+    private = gradient_transform.privatize_top_model(model, optimizer, plan, label_rng(key, Stream.TOP_DP))
     if private is not None:
         check(top_model_dp is None, f"top_dp_epsilon cannot be combined with {gradient_transform.name}, which "
                                     "already trains the top model with DP-SGD inside its own budget")
         optimizer = private
     elif top_model_dp is not None:
-        optimizer = top_model_dp.attach(model, optimizer, plan, label_rng(config, Stream.TOP_DP))
+        optimizer = top_model_dp.attach(model, optimizer, plan, label_rng(key, Stream.TOP_DP))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
                       top_model_dp, own, config.local_steps)
 
 
-def label_key(config: TrainConfig, stream: Stream) -> list[int]:
-    """The seed-sequence entropy of one of the label party's streams: its secret key, never the bare seed."""
-    return [secret_key(config.seed), stream]
+def label_rng(key: int, stream: Stream) -> np.random.Generator:
+    """One of the label party's streams (label mechanism, gradient defence, top model), from its secret key
+    (`fedsim.streams.secret_key`), never from the bare seed."""
+    return np.random.default_rng([key, stream])
 
 
-def label_rng(config: TrainConfig, stream: Stream) -> np.random.Generator:
-    """One of the label party's streams (label mechanism, gradient defence, top model)."""
-    return np.random.default_rng(label_key(config, stream))
-
-
-def build_own_party(config: TrainConfig, dataset: VerticalDataset) -> FeatureParty | None:
+def build_own_party(config: TrainConfig, dataset: VerticalDataset, key: int) -> FeatureParty | None:
     """The label party's own block and bottom model (`--label-party-features`), or None. A `FeatureParty`
     object held inside the label party, with no transcript: nothing it computes is sent anywhere."""
     block = dataset.label_block
     if block is None:
         return None
-    model = seeded_init(label_key(config, Stream.OWN_MODEL), lambda: build_bottom_model(block.dim, config.model))
+    model = seeded_init([key, Stream.OWN_MODEL], lambda: build_bottom_model(block.dim, config.model))
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     return FeatureParty(dataset.parties, block.train, dataset.train_ids, model, optimizer)

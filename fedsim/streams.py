@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from enum import IntEnum, unique
 
+import numpy as np
+
 
 @unique
 class Stream(IntEnum):
@@ -70,17 +72,20 @@ class AucStream(IntEnum):
 LABEL_PARTY_ROLE = "label-party"
 
 
-def secret_key(seed: int, role: str = LABEL_PARTY_ROLE) -> int:
-    """A 128-bit key for one party's private streams, `[key, TAG]`: SHA-256 of the seed and the role.
+def secret_key(seed: int, labels: np.ndarray, role: str = LABEL_PARTY_ROLE) -> int:
+    """A 128-bit key for the label party's private streams, `[key, TAG]`: SHA-256 of the role, the seed and
+    every training label.
 
-    The label party's streams (`Stream.TOP_INIT` .. `Stream.OWN_MODEL`) draw from this key, not from the seed,
-    and the seed is kept out of every transcript folder (fedsim.rundir), so a feature party cannot replay the
-    label mechanism's noise from what it holds. Runs stay reproducible from `--seed`. Not a secret against a
-    party that can guess the seed itself: a small `--seed` (0, 1, 2, ...) is found by trying them, so the
-    secrecy is that of the seed's own entropy.
+    The label party's streams (`Stream.TOP_INIT` .. `Stream.OWN_MODEL`) draw from this key, not from the seed, and
+    the seed is kept out of every transcript folder (fedsim.rundir), so a feature party cannot replay the label
+    mechanism's noise from what it holds. The seed alone would not do: a small `--seed` is found by trying values
+    (the train/test split in a party's sample ids depends on it). The labels are what only the label party holds:
+    rebuilding the key needs every training label exactly, and a party that had them would not need the noise.
+    Runs stay bit-for-bit reproducible from `--seed` and the data.
     """
-    digest = hashlib.sha256(f"fedsim/{role}/{int(seed)}".encode()).digest()
-    return int.from_bytes(digest[:16], "big")
+    digest = hashlib.sha256(f"fedsim/{role}/{int(seed)}/".encode())
+    digest.update(np.ascontiguousarray(labels, dtype=np.float64).tobytes())
+    return int.from_bytes(digest.digest()[:16], "big")
 
 
 NAMESPACES: tuple[type[IntEnum], ...] = (Stream, AttackStream, AuditStream, AucStream)

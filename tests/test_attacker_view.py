@@ -90,5 +90,12 @@ def test_replaying_the_label_noise_from_the_view_gets_chance(laplace_run):
     assert len(candidates) > 5
     best = max(_replay_correlation([s, Stream.LABEL_MECHANISM], noise, scale) for s in candidates)
     assert best < 5 / np.sqrt(len(noise)), best  # |corr| of independent draws: about 1/sqrt(n)
+    # even the seed with every training label but one (a party that guessed the seed from its split and knew
+    # all other labels) does not rebuild the key
+    labels = result.dataset.y_train.copy()
+    labels[0] += 1.0
+    near_key = secret_key(SEED, labels)
+    assert _replay_correlation([near_key, Stream.LABEL_MECHANISM], noise, scale) < 5 / np.sqrt(len(noise))
     # the control: the label party's own key does regenerate its noise, so the replay itself is right
-    assert _replay_correlation([secret_key(SEED), Stream.LABEL_MECHANISM], noise, scale) > 0.999
+    key = secret_key(SEED, result.dataset.y_train)
+    assert _replay_correlation([key, Stream.LABEL_MECHANISM], noise, scale) > 0.999

@@ -11,7 +11,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from experiments.grid import config_hash, train_dump
 from fedsim.cli.app import app
 from fedsim.cli.options import config_command, option_table
 from fedsim.config import (
@@ -26,6 +25,7 @@ from fedsim.config import (
     settings,
 )
 from fedsim.errors import UserError
+from fedsim.experiments.expansion import config_hash, train_dump
 from fedsim.runtime.flower.server import RUNTIME_KEYS, settings_from_run_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -65,7 +65,7 @@ def test_split_matches_monolithic_multiclass_with_the_label_partys_block():
     from fedsim.metrics import task_metrics
     from fedsim.reference import predict_monolithic, train_monolithic
 
-    config = small_config(dataset="synthetic_multiclass", rows=1500, parties=2, label_party_features=5, epochs=4)
+    config = small_config(dataset="synthetic_multiclass", rows=1500, parties=2, label_party_features=5, epochs=8)
     split = train(config, record=False)
     mono = task_metrics("multiclass", split.dataset.y_test,
                         predict_monolithic(train_monolithic(config, split.dataset), split.dataset))
