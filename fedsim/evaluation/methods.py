@@ -42,9 +42,9 @@ from pydantic import Field
 from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation import scalar
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
 from fedsim.evaluation.intervals import ratio_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
@@ -178,7 +178,7 @@ def sum_by_bucket(releases: list[Release], key: str, size: int) -> np.ndarray:
 class AucMethod:
     """The four steps of a private AUC method (see the module docstring); this base is the bucket family.
 
-    `Params` is the method's settings schema (`fedsim.params`; `fedsim.evaluation.runner.make_settings`)."""
+    `Params` is the method's settings schema (`fedsim.params`; `fedsim.evaluation.driver.make_settings`)."""
 
     name: str
     summary: ClassVar[str] = ""
