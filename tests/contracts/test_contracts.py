@@ -3,8 +3,6 @@ and a third-party plugin gets the same checks through the same public functions.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ from fedsim.evaluation.methods import METHODS
 from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.testing.contracts import Case, check_contract, contract_cases
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "example_plugin.py"
 # What an entry cannot run without, beyond its schema's defaults and a budget: a public label range
 PUBLIC_RANGE = {"low": -3.0, "high": 3.0}
 PARAMS = {
@@ -50,19 +47,6 @@ def test_every_registry_entry_is_a_case() -> None:
                            ("gradient_defense", GRADIENT_DEFENSES), ("auc_method", METHODS)):
         assert {c.name for c in cases if c.kind == kind} == set(registry.names())
     assert Case("attack", "mean", "multiclass") in cases and Case("gradient_defense", "marvell", "binary") in cases
-
-
-@pytest.fixture
-def example_plugin(monkeypatch):
-    """The docs' example plugin, registered into copies of the registries (undone after the test)."""
-    for registry in (ATTACKS, LABEL_DEFENSES, GRADIENT_DEFENSES, METHODS):
-        registry.names()  # load the built-in plugins first
-        monkeypatch.setattr(registry, "_items", dict(registry._items))
-    spec = importlib.util.spec_from_file_location("fedsim_example_plugin", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # pydantic resolves the annotations through it
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_third_party_plugin_gets_the_same_checks(example_plugin, workdir: Path) -> None:
