@@ -3,7 +3,7 @@
 `draw_known`, `run_attack` and `score_attack` are its three parts: a transcript from a real deployment has no truth, so
 the CLI runs the attack with the known labels the user gives and scores it only when truth exists.
 
-Scoring also scores the reference predictors (`fedsim.attacks.reference`) on the same samples and reports the
+Scoring also scores the reference predictors (`fedsim.attacks.baselines`) on the same samples and reports the
 attack's `advantage`: its headline metric (R², binary: leak AUC) minus the best features-only reference's,
 i.e. what the protocol leaked beyond what the party's own features and known labels give.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fedsim.attacks.base import AttackerKnowledge, AttackResult, ParamValue
-from fedsim.attacks.reference import HEADLINE_METRIC, Reference, compute_references
+from fedsim.attacks.baselines import HEADLINE_METRIC, Reference, compute_references
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
 from fedsim.registry import ATTACKS

@@ -5,7 +5,7 @@
     python -m fedsim.experiments.bench_deploy_latency --before /tmp/before
 
 Each variant launches `flower-superlink` + one `flower-supernode` per feature party on 127.0.0.1
-(`fedsim.runtime.flower.deploy`, the launcher the deployment tests use), runs `flwr run .` on diabetes, and
+(`fedsim.testing.loopback`, the launcher the deployment tests use), runs `flwr run .` on diabetes, and
 reads the timestamped DEBUG logs (FLWR_LOG_LEVEL=DEBUG) of the SuperNodes, their ClientApp processes and the
 SuperLink (which logs the ServerApp's calls). Every `train.step` message at a node is split at Flower's and
 fedsim's own log lines, in the order they happen; the table shows each span's median over all step messages
@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fedsim.runtime.flower.deploy import ROOT, deployment, flower_env, flwr_run
+from fedsim.testing.loopback import ROOT, deployment, flower_env, flwr_run
 
 STEP = "train.step"
 VARIANTS = ("stock", "warm", "warm-nodepoll")

@@ -23,7 +23,7 @@ import torch
 
 from fedsim.assembly import build_feature_party, build_label_party, load_dataset, resolve_defenses
 from fedsim.config import ModelConfig, TrainConfig
-from fedsim.reference import MonolithicTrainer
+from fedsim.monolithic import MonolithicTrainer
 from fedsim.runtime.local import run_local
 from fedsim.schedule import Schedule
 from fedsim.training import train

@@ -10,8 +10,8 @@ from fedsim.config import TrainConfig
 from fedsim.data import DATASETS
 from fedsim.errors import UserError
 from fedsim.evaluation import METHODS, SYNTHETIC
+from fedsim.evaluation.driver import make_settings
 from fedsim.evaluation.methods import check_layout
-from fedsim.evaluation.runner import make_settings
 from fedsim.evaluation.secure_aggregation import check_secure
 from fedsim.experiments.schema import AttackEntry, AucMethodEntry, AucStudy, Source
 from fedsim.params import validate_params

@@ -1,6 +1,6 @@
 """The leakage sections of a report: per (dataset, feature parties) a paragraph saying what was measured
 (attacking party, known labels, scored samples, epochs, units), a table defence x strength -> test metric and
-every attack's advantage over the features-only reference (`fedsim.attacks.reference`), the same table in raw
+every attack's advantage over the features-only reference (`fedsim.attacks.baselines`), the same table in raw
 leakage, the privacy-utility-leakage plot (x: main-task loss, y: the best attack's advantage with error bars
 over seeds, the features-only and known-label-mean floors as lines, raw leakage on the right axis, one line per
 defence through its strengths, the no-defence point starred, the Pareto front highlighted) and one line per

@@ -2,7 +2,7 @@
 
 Leakage rows carry the attack's metrics (`attack_r2`, ..., `attack_advantage`: over the best features-only
 reference), the name of that reference (`advantage_reference`) and every reference's metrics on the same
-samples (`reference_<name>_<metric>`, `fedsim.attacks.reference`).
+samples (`reference_<name>_<metric>`, `fedsim.attacks.baselines`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fedsim.config import TrainConfig
 from fedsim.deploy.credentials import CA_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, node_key_file, node_public_file
-from fedsim.runtime.flower.deploy import flower_env, flwr_run, free_port, running, stop, wait_for, wait_for_port
+from fedsim.testing.loopback import flower_env, flwr_run, free_port, running, stop, wait_for, wait_for_port
 from fedsim.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedsim.attacks import evaluate, reference
+from fedsim.attacks import baselines, evaluate
 from fedsim.attacks.evaluate import ReferenceCache, draw_known, evaluate_attack
 from fedsim.cli.app import main
 from fedsim.config import ModelConfig, TrainConfig
@@ -66,14 +66,14 @@ def test_references_are_fitted_once_per_known_labels(linear_run, monkeypatch):
 def test_references_read_only_the_known_labels(linear_run):
     view, y = linear_run.party_view(0), linear_run.dataset.y_train
     knowledge = draw_known(view, y, 0.05, None, 0)
-    refs = reference.compute_references(view, knowledge, seed=0)
+    refs = baselines.compute_references(view, knowledge, seed=0)
     unknown = np.setdiff1d(np.arange(len(y)), view.rows_of(knowledge.known_ids))
     shuffled = y.copy()
     shuffled[unknown] = np.random.default_rng(0).permutation(y[unknown])  # other truth, same known labels
-    again = reference.compute_references(view, draw_known(view, shuffled, 0.05, None, 0), seed=0)
+    again = baselines.compute_references(view, draw_known(view, shuffled, 0.05, None, 0), seed=0)
     for a, b in zip(refs, again, strict=True):
         np.testing.assert_array_equal(a.predictions, b.predictions)
-    assert reference.compute_references(view, draw_known(view, y, None, 1, 0), seed=0) == []  # one label: none
+    assert baselines.compute_references(view, draw_known(view, y, None, 1, 0), seed=0) == []  # one label: none
 
 
 def test_binary_advantage_is_a_leak_auc_difference(tmp_path, capsys):

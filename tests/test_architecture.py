@@ -20,6 +20,7 @@ LAYERS = {
     "fedsim.defenses": PLUGINS,
     "fedsim.experiments": EXPERIMENTS,
     "fedsim.audit": EXPERIMENTS,
+    "fedsim.testing": EXPERIMENTS,  # test helpers: the contract checks run plugins
     "fedsim.cli": TOP,
     "fedsim.__main__": TOP,
     "fedsim.runtime.flower.apps": TOP,

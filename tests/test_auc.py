@@ -12,11 +12,11 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from fedsim.cli.app import main
 from fedsim.errors import UserError
 from fedsim.evaluation import METHODS, run_auc, synthetic_scores
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc, bucketed_auc_gradient, exact_auc
 from fedsim.evaluation.beyond import laplace_mse
 from fedsim.evaluation.dpauc import threshold_grid, trapezoid_auc
+from fedsim.evaluation.driver import client_rng
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc, bucketed_auc_gradient, exact_auc
 from fedsim.evaluation.methods import Settings, group_by_bucket
-from fedsim.evaluation.runner import client_rng
 from fedsim.privacy.mechanisms import randomized_response
 
 

@@ -11,9 +11,9 @@ import pytest
 from fedsim.cli.app import main
 from fedsim.errors import UserError
 from fedsim.evaluation import METHODS, exact_auc, run_auc, synthetic_scores
-from fedsim.evaluation.flower_app import client_app, server_main
-from fedsim.evaluation.runner import make_settings, run_local, split_clients
+from fedsim.evaluation.driver import make_settings, run_in_process, split_clients
 from fedsim.evaluation.secure_aggregation import run_secure_local
+from fedsim.runtime.flower.auc_app import client_app, server_main
 from fedsim.runtime.flower.direct import DirectGrid
 
 
@@ -122,5 +122,5 @@ def test_scalar_laplace_over_messages_equals_in_process(vertical) -> None:
     data = [(None if vertical else scores, labels)]
     _, over_messages = server_main(DirectGrid(client_app(data), 1), method, settings, 1, 3, 3,
                                    scores if vertical else None)
-    _, in_process = run_local(method, settings, scores, labels, parts, 3, 3, show_progress=False)
+    _, in_process = run_in_process(method, settings, scores, labels, parts, 3, 3, show_progress=False)
     assert over_messages == in_process

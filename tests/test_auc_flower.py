@@ -9,8 +9,8 @@ import pytest
 
 from fedsim.cli.app import main
 from fedsim.evaluation import METHODS, run_auc
-from fedsim.evaluation.flower_app import client_app, server_main
-from fedsim.evaluation.runner import make_settings, run_local, split_clients
+from fedsim.evaluation.driver import make_settings, run_in_process, split_clients
+from fedsim.runtime.flower.auc_app import client_app, server_main
 from fedsim.runtime.flower.direct import DirectGrid
 
 
@@ -32,7 +32,7 @@ def test_message_path_equals_in_process(method, clients, split, vertical) -> Non
     data = [(None if vertical else scores[p], labels[p]) for p in parts]
     _, over_messages = server_main(DirectGrid(client_app(data), clients), chosen, settings, clients, 3, 9,
                                    scores if vertical else None)
-    _, in_process = run_local(chosen, settings, scores, labels, parts, 3, 9, show_progress=False)
+    _, in_process = run_in_process(chosen, settings, scores, labels, parts, 3, 9, show_progress=False)
     assert over_messages == in_process
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from fedsim.config import TrainConfig
 from fedsim.rundir import load_party_view
-from fedsim.runtime.flower.deploy import deployment, flower_env, flwr_run
 from fedsim.runtime.flower.warm_superexec import FORKED
+from fedsim.testing.loopback import deployment, flower_env, flwr_run
 from fedsim.training import train
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fedsim.evaluation import exact_auc, synthetic_scores
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, delta_method_ci
 from fedsim.evaluation.intervals import Z95, accepted_hull, ratio_interval, unit_estimate, unit_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, delta_method_ci
 from fedsim.privacy.mechanisms import debias_rr_counts, rr_flip_probability
 
 

@@ -63,7 +63,7 @@ def test_nothing_left_for_the_feature_parties_is_exit_2(capsys):
 def test_split_matches_monolithic_multiclass_with_the_label_partys_block():
     """Per-parameter Adam: the split run (own block included) is the monolithic model's computation."""
     from fedsim.metrics import task_metrics
-    from fedsim.reference import predict_monolithic, train_monolithic
+    from fedsim.monolithic import predict_monolithic, train_monolithic
 
     config = small_config(dataset="synthetic_multiclass", rows=1500, parties=2, label_party_features=5, epochs=8)
     split = train(config, record=False)

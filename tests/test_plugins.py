@@ -3,10 +3,7 @@ generated table of docs/plugins.md, and the worked example plugin run end to end
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +16,6 @@ from fedsim.evaluation import run_auc, synthetic_scores
 from fedsim.evaluation.methods import METHODS
 from fedsim.params import summaries, validate_params
 from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "example_plugin.py"
 
 
 def test_docs_plugin_table_is_current():
@@ -140,19 +135,6 @@ def test_listing_commands_text_fits_80_columns_and_json_is_one_object(capsys):
     assert {r["name"]: (r["type"], r["default"]) for r in sparsify["params"]} == {
         "fraction": ("float >= 0 and < 1", 0.9), "error_feedback": ("bool", False)}
     assert payload["top_model_dp"]["params"][0]["required"] is True
-
-
-@pytest.fixture
-def example_plugin(monkeypatch):
-    """The docs' example plugin, registered into copies of the registries (undone after the test)."""
-    for registry in (ATTACKS, LABEL_DEFENSES, GRADIENT_DEFENSES, METHODS):
-        registry.names()  # load the built-in plugins first
-        monkeypatch.setattr(registry, "_items", dict(registry._items))
-    spec = importlib.util.spec_from_file_location("fedsim_example_plugin", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # pydantic resolves the annotations through it
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_example_plugins_run_end_to_end(example_plugin, tmp_path, capsys):

@@ -11,9 +11,8 @@ from flwr.app import Context, Message, RecordDict
 from scipy import stats
 
 from fedsim.errors import UserError
-from fedsim.evaluation import secagg_flower
-from fedsim.evaluation.auc import bucket_counts, bucketed_auc
-from fedsim.evaluation.runner import split_clients
+from fedsim.evaluation.driver import split_clients
+from fedsim.evaluation.mann_whitney import bucket_counts, bucketed_auc
 from fedsim.evaluation.secure_aggregation import client_counts, run_secure_local, secure_public
 from fedsim.privacy.distributed_noise import (
     discrete_laplace_noise,
@@ -24,6 +23,7 @@ from fedsim.privacy.distributed_noise import (
     skellam_mu,
     skellam_noise,
 )
+from fedsim.runtime.flower import auc_secagg_app
 from fedsim.runtime.flower.direct import DirectGrid
 
 
@@ -150,9 +150,9 @@ class CopyingGrid(DirectGrid):
 
 
 def secagg_over_messages(scores, labels, parts, method, delta, repeats, min_clients, failing=frozenset()):
-    grid = CopyingGrid(secagg_flower.client_app([(scores[p], labels[p]) for p in parts], failing), len(parts))
+    grid = CopyingGrid(auc_secagg_app.client_app([(scores[p], labels[p]) for p in parts], failing), len(parts))
     context = Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={})
-    return secagg_flower.server_main(grid, context, method, 1.0, delta, None, len(parts), repeats, 7, min_clients)
+    return auc_secagg_app.server_main(grid, context, method, 1.0, delta, None, len(parts), repeats, 7, min_clients)
 
 
 @pytest.mark.parametrize(("method", "delta"), [("hist", None), ("hist_gauss", 1e-6)])
@@ -179,13 +179,13 @@ def test_secagg_plus_range_edge(monkeypatch) -> None:
     """Entries of exactly +-C pass through SecAgg+ unchanged and the sum does not wrap; C + 1 is refused
     (that client drops out instead of being clipped)."""
     clients = 3
-    c = secagg_flower.clipping_range(clients)
+    c = auc_secagg_app.clipping_range(clients)
     assert 2 * c * clients < 2**31
     wanted = {0: [c, -c, c, 0], 1: [c, -c, c - 1, 5], 2: [c, -c, -c, -7]}
-    monkeypatch.setattr(secagg_flower, "client_vector",
+    monkeypatch.setattr(auc_secagg_app, "client_vector",
                         lambda counts, public, rng: np.array(wanted[int(rng.bit_generator.seed_seq.entropy[3])]))
     captured = {}
-    monkeypatch.setattr(secagg_flower, "secure_estimate",
+    monkeypatch.setattr(auc_secagg_app, "secure_estimate",
                         lambda total, sizes, public, contributors: captured.setdefault("total", total))
     scores, labels = scored(400)
     parts = split_clients(scores, clients, "iid", 1)
@@ -203,7 +203,7 @@ def test_secagg_plus_in_simulation_engine() -> None:
     """The real engine (Ray) runs SecAgg+ and gives the in-process result."""
     scores, labels = scored(1500)
     parts = split_clients(scores, 4, "iid", 9)
-    engine = secagg_flower.run_secure_flower("hist_gauss", scores, labels, parts, 1.0, 1e-6, None, 2, 9)
+    engine = auc_secagg_app.run_secure_flower("hist_gauss", scores, labels, parts, 1.0, 1e-6, None, 2, 9)
     local = run_secure_local("hist_gauss", scores, labels, parts, 1.0, 1e-6, None, 2, 9)
     assert engine.estimates == local.estimates
 

@@ -7,7 +7,7 @@ import pytest
 from fedsim_fixtures import small_config
 
 from fedsim.metrics import regression_metrics
-from fedsim.reference import predict_monolithic, train_monolithic
+from fedsim.monolithic import predict_monolithic, train_monolithic
 from fedsim.rundir import load_party_view, load_truth
 from fedsim.training import train
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from fedsim.audit.report import audit_statistic, secret_bits
 from fedsim.errors import check
+from fedsim.evaluation.driver import make_settings, owners, split_clients, validate_inputs
 from fedsim.evaluation.methods import METHODS, AucMethod, Public, Settings, client_rng
-from fedsim.evaluation.runner import make_settings, owners, split_clients, validate_inputs
 from fedsim.privacy.audit_bound import check_confidence
 from fedsim.streams import AuditStream, Stream
 

@@ -49,8 +49,8 @@ def attack_command(
     --estimates OUT.csv writes the estimates either way.
     """
     from fedsim import attacks
+    from fedsim.attacks.baselines import compute_references
     from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
-    from fedsim.attacks.reference import compute_references
     from fedsim.rundir import load_party_view, load_truth
 
     check(known_fraction is None or known is None, "give either --known-fraction or --known, not both")
@@ -162,7 +162,7 @@ def _print(result: dict[str, Any], party: int) -> None:
 
 def _print_references(console: Console, result: dict[str, Any]) -> None:
     """The reference predictors' headline metric, and the advantage over the best features-only one."""
-    from fedsim.attacks.reference import HEADLINE_METRIC
+    from fedsim.attacks.baselines import HEADLINE_METRIC
 
     metric = next((m for m in HEADLINE_METRIC.values() if m in result["metrics"]), None)
     if metric is None:

@@ -7,10 +7,10 @@ seeded test sets (criteo, rare_positive, breast_cancer); `threshold_metrics` and
 from the same releases.
 """
 
-from fedsim.evaluation.auc import bucketed_auc, exact_auc
 from fedsim.evaluation.beyond import laplace_mse, threshold_metrics
+from fedsim.evaluation.driver import run_auc, split_clients, validate_inputs
+from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
 from fedsim.evaluation.methods import METHODS
-from fedsim.evaluation.runner import run_auc, split_clients, validate_inputs
 from fedsim.evaluation.synthetic import SYNTHETIC, synthetic_scores
 
 __all__ = ["METHODS", "SYNTHETIC", "bucketed_auc", "exact_auc", "laplace_mse", "run_auc", "split_clients",

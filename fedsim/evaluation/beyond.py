@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedsim.evaluation.auc import normal_ci
+from fedsim.evaluation.mann_whitney import normal_ci
 from fedsim.privacy.mechanisms import laplace_mechanism, laplace_scale
 
 

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from fedsim.evaluation.auc import delta_method_ci
+from fedsim.evaluation.mann_whitney import delta_method_ci
 
 Z95 = 1.959963984540054
 

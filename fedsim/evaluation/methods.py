@@ -42,9 +42,9 @@ from pydantic import Field
 from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation import scalar
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
 from fedsim.evaluation.intervals import ratio_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
@@ -98,6 +98,13 @@ class Settings:
     buckets: int | None = None
     thresholds: int = 100
     threshold: float | None = None
+
+    @property
+    def budget(self) -> float:
+        """`epsilon` of a method that needs one (`make_settings` requires it there; only `exact` has none)."""
+        if self.epsilon is None:
+            raise RuntimeError("an AUC method that needs epsilon ran without one")
+        return self.epsilon
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ def sum_by_bucket(releases: list[Release], key: str, size: int) -> np.ndarray:
 class AucMethod:
     """The four steps of a private AUC method (see the module docstring); this base is the bucket family.
 
-    `Params` is the method's settings schema (`fedsim.params`; `fedsim.evaluation.runner.make_settings`)."""
+    `Params` is the method's settings schema (`fedsim.params`; `fedsim.evaluation.driver.make_settings`)."""
 
     name: str
     summary: ClassVar[str] = ""
@@ -197,8 +204,8 @@ class AucMethod:
         default number of buckets: one step of B = rule(m(B)) from B = rule(1) (see `default_buckets`)."""
         buckets = settings.buckets
         if buckets is None and not self.fine_by_default:
-            first = default_buckets(scores.size, settings.epsilon, 1.0)
-            buckets = default_buckets(scores.size, settings.epsilon, clients_per_bucket(scores, owners, first))
+            first = default_buckets(scores.size, settings.budget, 1.0)
+            buckets = default_buckets(scores.size, settings.budget, clients_per_bucket(scores, owners, first))
         edges = bucket_edges(scores, buckets)
         if settings.threshold is not None:
             edges = np.union1d(edges, threshold_edge(scores, settings.threshold))
@@ -207,7 +214,7 @@ class AucMethod:
 
     def guarantee(self, settings: Settings, public: Public) -> str:
         """One sentence stating the label-DP guarantee of this run."""
-        if math.isinf(settings.epsilon):
+        if math.isinf(settings.budget):
             return f"no noise (epsilon = inf): no privacy; the noise-free value of {self.name}"
         return self.describe(settings, public)
 
@@ -269,7 +276,7 @@ class NaiveRR(AucMethod):
     summary = "Randomised response on labels, AUC computed as if true: biased towards 1/2 (baseline)."
 
     def noise_parameter(self, settings: Settings) -> float:
-        return 0.0 if math.isinf(settings.epsilon) else rr_flip_probability(settings.epsilon)
+        return 0.0 if math.isinf(settings.budget) else rr_flip_probability(settings.budget)
 
     def describe(self, settings: Settings, public: Public) -> str:
         return (f"{settings.epsilon:g}-label-DP: each label is reported once through randomised response "
@@ -329,7 +336,7 @@ class Histogram(AucMethod):
     fine_by_default = False
 
     def noise_parameter(self, settings: Settings) -> float:
-        return 0.0 if math.isinf(settings.epsilon) else laplace_scale(settings.epsilon, 1.0)
+        return 0.0 if math.isinf(settings.budget) else laplace_scale(settings.budget, 1.0)
 
     def describe(self, settings: Settings, public: Public) -> str:
         return (f"{settings.epsilon:g}-label-DP: Laplace(1/epsilon) on each client's per-bucket positive counts; "
@@ -362,9 +369,9 @@ class GaussianHistogram(Histogram):
     Params = GaussianHistogramParams
 
     def noise_parameter(self, settings: Settings) -> float:
-        if math.isinf(settings.epsilon):
+        if math.isinf(settings.budget):
             return 0.0
-        return analytic_gaussian_sigma(settings.epsilon, settings.delta, 1.0)
+        return analytic_gaussian_sigma(settings.budget, settings.delta, 1.0)
 
     def describe(self, settings: Settings, public: Public) -> str:
         return (f"({settings.epsilon:g}, {settings.delta:g})-label-DP: N(0, {public.noise:.4g}^2) on each "
@@ -392,10 +399,10 @@ class DPAUC(AucMethod):
         check(scores.min() >= 0.0 and scores.max() <= 1.0,
               "dpauc's threshold grid covers [0, 1]: give scores in [0, 1] (probabilities), or use hist or rr")
         grid = dpauc_math.threshold_grid(settings.thresholds)
-        per_value = dpauc_math.per_value_epsilon(settings.epsilon, grid.size)
+        per_value = dpauc_math.per_value_epsilon(settings.budget, grid.size)
         scale = 0.0 if math.isinf(per_value) else laplace_scale(per_value, 1.0)
         info = {"thresholds": int(grid.size), **dpauc_math.accounting(per_value, grid.size)}
-        return Public(grid, settings.epsilon, scale, info)
+        return Public(grid, settings.budget, scale, info)
 
     def describe(self, settings: Settings, public: Public) -> str:
         info = public.info
@@ -427,8 +434,8 @@ class ScalarLaplace(AucMethod):
     one_label_holder = True
 
     def public(self, scores: np.ndarray, settings: Settings, owners: np.ndarray | None = None) -> Public:
-        share = scalar.default_share(scores.size, settings.epsilon)
-        return Public(np.empty(0), settings.epsilon, share, {"share": share})
+        share = scalar.default_share(scores.size, settings.budget)
+        return Public(np.empty(0), settings.budget, share, {"share": share})
 
     def describe(self, settings: Settings, public: Public) -> str:
         return (f"{settings.epsilon:g}-label-DP: {public.noise:.3g} of epsilon on a Laplace-noised positive count, "

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from fedsim.errors import UserError, check
-from fedsim.evaluation.auc import exact_auc, normal_ci
+from fedsim.evaluation.driver import make_settings, owners, split_clients, summarise
+from fedsim.evaluation.mann_whitney import exact_auc, normal_ci
 from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
-from fedsim.evaluation.runner import make_settings, owners, split_clients, summarise
 from fedsim.progress import progress_bar
 
 Z95 = 1.959963984540054

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedsim.errors import check
-from fedsim.evaluation.auc import exact_auc
+from fedsim.evaluation.mann_whitney import exact_auc
 
 MINORITY_GUESS = 0.1  # m0 = n/10 in the default share rule
 

@@ -10,7 +10,7 @@ The steps mirror `fedsim.evaluation.methods`: `secure_public` (the server: quant
 scores, B for one noise per bucket, the share law), `client_counts` (a client: its per-bucket sizes and
 positives over all B buckets), `client_vector` (its integer counts + its share, drawn from the same
 Generator([seed, 1, repeat, client]) as every method), a sum (`np.sum` in process; Flower's SecAgg+ in
-`fedsim.evaluation.secagg_flower`, which gives the same integers), and `secure_estimate`. Both paths call
+`fedsim.runtime.flower.auc_secagg_app`, which gives the same integers), and `secure_estimate`. Both paths call
 these functions, so they agree bit for bit for the same seed.
 
 Threat model. The server is honest but curious: it runs the protocol as written and tries to learn labels
@@ -21,7 +21,7 @@ contribute, and the weaker `achieved_epsilon` otherwise, which is reported. A cl
 others' counts. A coalition of c clients that colludes with the server can subtract its own shares: the
 honest clients' counts then carry only M - c shares of noise, a guarantee of `achieved_epsilon(M - c)`
 (with SecAgg+ such a coalition can isolate one client's vector only if it holds that client's reconstruction
-threshold of secret shares: half the clients in `fedsim.evaluation.secagg_flower`). Secure aggregation here
+threshold of secret shares: half the clients in `fedsim.runtime.flower.auc_secagg_app`). Secure aggregation here
 does not protect against a malicious server or clients that send wrong counts (no input validation), and
 bucket sizes and scores stay public, as everywhere in label DP.
 """
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedsim.errors import check
-from fedsim.evaluation.auc import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.evaluation.intervals import ratio_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.evaluation.methods import Estimate, client_rng, default_buckets
 from fedsim.privacy.distributed_noise import DistributedNoise, discrete_laplace_noise, skellam_noise
 

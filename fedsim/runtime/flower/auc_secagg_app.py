@@ -3,7 +3,7 @@
 SecAgg+ in flwr 1.42 is written for the legacy strategy shape: the workflow needs a `LegacyContext` with a
 `Strategy` (`configure_fit` / `aggregate_fit`), and the mod wraps a ClientApp `train` function whose reply
 is a FitRes record. So this is a dedicated ServerApp for AUC only: round 0 is the Message-API score query
-of `fedsim.evaluation.flower_app` (scores are public; the server fixes the bucket edges), then one SecAgg+
+of `fedsim.runtime.flower.auc_app` (scores are public; the server fixes the bucket edges), then one SecAgg+
 run per repeat, driven directly (no `DefaultWorkflow`: no model to initialise or evaluate).
 
 Exactness. SecAgg+ clips a float vector to [-C, C], quantises it with (x + C) * R / (2C), sums modulo 2^k
@@ -40,8 +40,7 @@ from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.errors import UserError, check
-from fedsim.evaluation.auc import bucket_counts
-from fedsim.evaluation.flower_app import SCORES, TIMEOUT_S, arrays, unpack
+from fedsim.evaluation.mann_whitney import bucket_counts
 from fedsim.evaluation.methods import client_rng
 from fedsim.evaluation.secure_aggregation import (
     SecurePublic,
@@ -52,6 +51,7 @@ from fedsim.evaluation.secure_aggregation import (
     secure_public,
 )
 from fedsim.privacy.distributed_noise import DistributedNoise
+from fedsim.runtime.flower.auc_app import SCORES, TIMEOUT_S, arrays, unpack
 from fedsim.runtime.flower.simulation import simulate
 
 MODULUS = 2**32

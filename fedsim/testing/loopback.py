@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fedsim.runtime.flower.simulation import descendants
 
-ROOT = Path(__file__).resolve().parents[3]  # the Flower app project (its pyproject.toml has [tool.flwr.app])
+ROOT = Path(__file__).resolve().parents[2]  # the Flower app project (its pyproject.toml has [tool.flwr.app])
 
 
 def free_port() -> int:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from fedsim.errors import UserError, check
-from fedsim.evaluation.auc import exact_auc
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
+from fedsim.evaluation.mann_whitney import exact_auc
 from fedsim.evaluation.methods import (
     METHODS,
     AucMethod,
@@ -104,7 +104,7 @@ def release_all(method: AucMethod, prepared: list[Any], public: Public, seed: in
     return [method.release(data, public, client_rng(seed, repeat, c)) for c, data in enumerate(prepared)]
 
 
-def run_local(method: AucMethod, settings: Settings, scores: np.ndarray, labels: np.ndarray,
+def run_in_process(method: AucMethod, settings: Settings, scores: np.ndarray, labels: np.ndarray,
               parts: list[np.ndarray], repeats: int, seed: int,
               show_progress: bool) -> tuple[Public, list[Estimate]]:
     """In-process: the server's public step, each client's prepare once, then release + estimate per repeat."""
@@ -139,7 +139,7 @@ def run_secure(method: str, settings: Settings, scores: np.ndarray, labels: np.n
                repeats: int, seed: int, runtime: str, min_clients: int | None) -> SecureRun:
     """The secure-aggregation histogram, in process or over Flower's SecAgg+ (the same integers)."""
     if runtime == "flower":
-        from fedsim.evaluation.secagg_flower import run_secure_flower  # Flower and Ray load only when asked for
+        from fedsim.runtime.flower.auc_secagg_app import run_secure_flower  # Flower and Ray load only when asked for
 
         return run_secure_flower(method, scores, labels, parts, settings.epsilon, settings.delta, settings.buckets,
                                  repeats, seed, min_clients)
@@ -165,7 +165,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
 
     `setting`: horizontal (M clients with scores and labels) or vertical (a score holder and one label
     holder; clients must be 1). In-process both are the same computation; over Flower (`runtime="flower"`)
-    they are different apps (see `fedsim.evaluation.flower_app`).
+    they are different apps (see `fedsim.runtime.flower.auc_app`).
 
     `secure_aggregation` (hist, hist_gauss; M >= 2 clients): each client adds a share of one central noise
     and the server learns only the sum (`fedsim.evaluation.secure_aggregation`; over Flower, SecAgg+). Shares
@@ -191,11 +191,11 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         estimates, info = run.estimates, run.info()
     else:
         if runtime == "flower":
-            from fedsim.evaluation.flower_app import run_flower  # Flower and Ray load only when asked for
+            from fedsim.runtime.flower.auc_app import run_flower  # Flower and Ray load only when asked for
 
             public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed, setting)
         else:
-            public, estimates = run_local(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
+            public, estimates = run_in_process(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
         info = {**public.info, "guarantee": chosen.guarantee(settings, public)}
     first = estimates[0]
     info = {k: _finite(v) if isinstance(v, float) else v for k, v in info.items()}
