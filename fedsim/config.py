@@ -21,7 +21,7 @@ class ModelConfig(BaseModel):
     bottom_depth: int = Field(1, ge=0)
     top_hidden: int = Field(64, ge=1)
     top_depth: int = Field(1, ge=0)
-    top_model: Literal["mlp", "linear"] = "mlp"
+    top_model: Literal["mlp", "linear", "sum"] = "mlp"
 
 
 class TrainConfig(BaseModel):

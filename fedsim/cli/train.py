@@ -34,14 +34,14 @@ def datasets_command(json_output: bool = typer.Option(False, "--json", help="Pri
 def train_config(
     dataset: str | None, data: Path | None, target: str | None, id_column: str | None, rows: int | None,
     task: str | None, parties: int, partition: str, runtime: str, epochs: int, batch_size: int, lr: float,
-    embedding_dim: int, hidden: int, top_model: str, seed: int, local_steps: int, label_defense: str | None,
+    embedding_dim: int | None, hidden: int, top_model: str, seed: int, local_steps: int, label_defense: str | None,
     gradient_defense: str | None, epsilon: float | None, delta: float | None, defense_param: list[str] | None,
     record_last_epochs: int | None = None, label_party_features: int = 0, malicious_party: int = 0,
     malicious_update_scale: float = 1.0,
 ) -> TrainConfig:
     """The run's validated config from the `fedsim train` options (shared with `fedsim audit train`)."""
-    model = validated(ModelConfig, embedding_dim=embedding_dim, bottom_hidden=hidden, top_hidden=hidden,
-                      top_model=top_model)
+    width = {} if embedding_dim is None else {"embedding_dim": embedding_dim}  # sum: the outputs' width
+    model = validated(ModelConfig, **width, bottom_hidden=hidden, top_hidden=hidden, top_model=top_model)
     return validated(
         TrainConfig, dataset=(dataset or "diabetes") if data is None else None,
         data=str(data) if data else None, target=target,
@@ -80,9 +80,13 @@ def train_command(
     epochs: int = typer.Option(20, help="Training epochs."),
     batch_size: int = typer.Option(64, "--batch-size", help="Samples per step."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam) of every party."),
-    embedding_dim: int = typer.Option(16, "--embedding-dim", help="Width of each party's embedding."),
+    embedding_dim: int = typer.Option(None, "--embedding-dim",
+                                      help="Width of each party's embedding (default 16; with --top-model sum the "
+                                           "label party's output count, which is the only width allowed)."),
     hidden: int = typer.Option(64, help="Width of the bottom and top MLPs."),
-    top_model: str = typer.Option("mlp", "--top-model", help="Top model of the label party: mlp | linear."),
+    top_model: str = typer.Option("mlp", "--top-model",
+                                  help="Top model of the label party: mlp | linear | sum (aggregation VFL: each party "
+                                        "outputs the logits, the label party adds them; nothing trainable)."),
     seed: int = typer.Option(0, help="Seed of the split, the initialisation, the batches and the defences."),
     local_steps: int = typer.Option(1, "--local-steps",
                                     help="FedBCD: updates per exchange; every party reuses what it last received "
