@@ -68,7 +68,8 @@ def test_top_model_dp_needs_something_to_train():
 
 
 @pytest.mark.parametrize("dataset,defence", [
-    ("synthetic_multiclass", {"gradient_defense": "mid"}), ("synthetic_multiclass", {"gradient_defense": "cae", "defense_params": {"steps": 20}}),
+    ("synthetic_multiclass", {"gradient_defense": "mid"}),
+    ("synthetic_multiclass", {"gradient_defense": "cae", "defense_params": {"steps": 20}}),
     ("breast_cancer", {"gradient_defense": "laplace_noise", "defense_params": {"scale": 0.05}}),
     ("breast_cancer", {"gradient_defense": "dp_gradient", "epsilon": 2.0, "delta": 1e-5}),
 ])
