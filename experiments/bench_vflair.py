@@ -8,7 +8,8 @@ logits, summed by the label party, which is VFLAIR's active party and holds half
 vflair`, the default, is 1 feature party + `--label-party-features` half; `--layout passive` is fedsim's usual
 2 feature parties and a label party with labels only): digits and a 10-class synthetic set
 (`synthetic_multiclass` drawn with 10 classes, 6000 rows), hidden 32, 10 epochs, batch 64, Adam 1e-3
-(VFLAIR's batch 2048 would be one step per epoch on digits' 1437 training rows). The last 2 epochs are attacked with 5% known labels.
+(VFLAIR's batch 2048 would be one step per epoch on digits' 1437 training rows). The last 2 epochs are
+attacked with 5% known labels.
 
 VFLAIR itself is not run here (experiments/results/README.md says why): `--vflair DIR` only checks the tree and
 prints VFLAIR's shipped MNIST records (`VFLAIR_MNIST`, notes/vflair-mnist-records.txt) beside fedsim's rows, as
