@@ -39,6 +39,22 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
                                label_party_features=config.label_party_features)
 
 
+def resolve_model(config: TrainConfig, dataset: VerticalDataset) -> TrainConfig:
+    """The config with `--top-model sum`'s embedding width filled in: in aggregation VFL every party's bottom model
+    outputs what the label party's loss takes (K logits for multiclass, one per target column otherwise), so the
+    width follows from the data; a different width given explicitly is an error."""
+    if config.model.top_model != "sum":
+        return config
+    outputs = dataset.n_classes if dataset.task == "multiclass" else np.asarray(dataset.y_train).reshape(
+        dataset.n_train, -1).shape[1]
+    if config.model.embedding_dim == outputs:
+        return config
+    check("embedding_dim" not in config.model.model_fields_set,
+          f"--top-model sum: each party outputs the label party's {outputs} output(s) ({dataset.task}), so "
+          f"--embedding-dim must be {outputs} or left out (got {config.model.embedding_dim})")
+    return config.model_copy(update={"model": config.model.model_copy(update={"embedding_dim": outputs})})
+
+
 def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, GradientTransform]:
     """The label party's two hooks, looked up by name in the defence registries; names and parameters are
     validated here.
@@ -126,6 +142,9 @@ def build_label_party(
         offset, scale = normalization
     own = build_own_party(config, dataset, key)
     in_dim = config.model.embedding_dim * (dataset.parties + (own is not None))
+    check(config.model.top_model != "sum" or config.model.embedding_dim == len(offset),
+          f"--top-model sum: the parties' outputs are {config.model.embedding_dim} wide but the label party's "
+          f"loss takes {len(offset)}; set --embedding-dim {len(offset)}")
     model = seeded_init(
         [key, Stream.TOP_INIT],
         lambda: TopModel(build_top_net(in_dim, len(offset), config.model), torch.tensor(offset),
@@ -133,8 +152,12 @@ def build_label_party(
     )
     plan = make_plan(config, dataset)
     model = gradient_transform.wrap_top_model(model, in_dim, plan, label_rng(key, Stream.TOP_WRAP))
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     gradient_transform.prepare(plan, label_rng(key, Stream.GRADIENT_PREPARE))
+    if not any(p.requires_grad for p in model.parameters()):  # --top-model sum with no defence layers: no update
+        check(top_model_dp is None, "top_dp_epsilon needs a trainable top model; --top-model sum has none")
+        return LabelParty(targets, dataset.task, model, None, gradient_transform, label_transform.prediction_column,
+                          None, own, config.local_steps)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     private = gradient_transform.privatize_top_model(model, optimizer, plan, label_rng(key, Stream.TOP_DP))
     if private is not None:
         check(top_model_dp is None, f"top_dp_epsilon cannot be combined with {gradient_transform.name}, which "

@@ -166,14 +166,17 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    embedding_dim: int = declare(16, "Width of each party's embedding.", ge=1)
+    embedding_dim: int = declare(16, "Width of each party's embedding (with --top-model sum: the label party's "
+                                     "output count, filled in when left out, the only width allowed).", ge=1)
     bottom_hidden: int = declare(64, "Width of the bottom and top MLPs.", flag="--hidden", flower="hidden",
                                  sets=("top_hidden",), ge=1)
     bottom_depth: int = declare(1, "Hidden layers of each bottom MLP.", flag=None, ge=0)
     top_hidden: int = declare(64, "Width of the top MLP (set with the bottom width by --hidden / hidden).",
                               flag=None, flower=None, ge=1)
     top_depth: int = declare(1, "Hidden layers of the top MLP.", flag=None, ge=0)
-    top_model: Literal["mlp", "linear"] = declare("mlp", "Top model of the label party: mlp | linear.")
+    top_model: Literal["mlp", "linear", "sum"] = declare(
+        "mlp", "Top model of the label party: mlp | linear | sum (aggregation VFL: each party outputs the logits, "
+               "the label party adds them; nothing trainable).")
 
 
 class TrainConfig(BaseModel):

@@ -42,7 +42,22 @@ def build_bottom_model(in_dim: int, config: ModelConfig) -> nn.Module:
     return mlp(in_dim, config.bottom_hidden, config.bottom_depth, config.embedding_dim)
 
 
+class SumNet(nn.Module):
+    """Aggregation VFL (`--top-model sum`): the label party adds the parties' outputs, each `out_dim` wide (the
+    class logits, or the regression/binary outputs); nothing trainable. The cut gradient of every party is then
+    the loss's gradient in the logits itself (softmax - onehot for cross-entropy), as in VFLAIR's setting."""
+
+    def __init__(self, out_dim: int) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.reshape(len(h), -1, self.out_dim).sum(dim=1)
+
+
 def build_top_net(in_dim: int, out_dim: int, config: ModelConfig) -> nn.Module:
+    if config.top_model == "sum":
+        return SumNet(out_dim)
     if config.top_model == "linear":
         return nn.Linear(in_dim, out_dim)
     return mlp(in_dim, config.top_hidden, config.top_depth, out_dim)

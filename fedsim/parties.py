@@ -114,7 +114,7 @@ class LabelParty:
         targets: np.ndarray,
         task: str,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         gradient_transform: GradientTransform | None = None,
         prediction_column: int = 0,
         top_model_dp: TopModelDP | None = None,
@@ -124,7 +124,7 @@ class LabelParty:
         self.targets = target_tensor(targets, task)
         self.task = task
         self.model = model
-        self.optimizer = optimizer
+        self.optimizer = optimizer  # None: nothing to train (`--top-model sum` without defence layers)
         self.gradient_transform = gradient_transform or GradientTransform()
         self.prediction_column = prediction_column
         self.top_model_dp = top_model_dp  # Opacus DP-SGD on the top model to a target epsilon, reported apart
@@ -155,17 +155,21 @@ class LabelParty:
         inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
         stale = [h.detach() for h in inputs]
         loss, index, targets = self.loss(rows, inputs)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self._update(loss)
         if self.own is not None:  # its own bottom model's update: undefended, nothing is sent
             self.own.backward(inputs.pop().grad, epoch, step)
         gradients = self.defend([h.grad for h in inputs], index, targets, epoch, step)
-        for _ in range(self.local_steps - 1):  # FedBCD: more top updates from the same (stale) embeddings
-            self.optimizer.zero_grad(set_to_none=True)
-            self.loss(rows, stale)[0].backward()
-            self.optimizer.step()
+        for _ in range(self.local_steps - 1 if self.optimizer is not None else 0):  # FedBCD: more top updates
+            self._update(self.loss(rows, stale)[0])  # from the same (stale) embeddings
         return gradients
+
+    def _update(self, loss: torch.Tensor) -> None:
+        """Backward through the loss (the cut gradients land on the inputs) and one top-model step, if any."""
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.optimizer is not None:
+            self.optimizer.step()
 
     @torch.no_grad()
     def predict(self, embeddings: list[torch.Tensor], own_features: np.ndarray | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ from fedsim.assembly import (
     load_dataset,
     make_schedule,
     resolve_defenses,
+    resolve_model,
 )
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
@@ -39,6 +40,7 @@ def train(
         transcript_dir = Path(transcript_dir)
         check_output_dir(transcript_dir, overwrite)
     dataset = load_dataset(config) if dataset is None else dataset
+    config = resolve_model(config, dataset)
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     if config.runtime == "flower":
         from fedsim.runtime.flower import train_flower  # Flower and Ray load only when asked for (seconds)

@@ -13,7 +13,9 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
+import click
 import typer
+from click.core import ParameterSource
 from pydantic import BaseModel
 
 from fedsim.config import Setting, config_from_options, settings
@@ -65,8 +67,15 @@ def config_command(*schemas: type[BaseModel], exclude: Collection[str] = (),
         params += own.values()
 
         def command(**options: Any) -> Any:
-            configs = [config_from_options(schema, {s.name: options.pop(s.name) for s in group})
-                       for schema, group in zip(schemas, groups, strict=True)]
+            # only the options the user gave reach the model, so its `model_fields_set` says what was chosen
+            # (e.g. `--top-model sum` fills in a width left out but refuses a conflicting one given)
+            context = click.get_current_context(silent=True)
+            configs = []
+            for schema, group in zip(schemas, groups, strict=True):
+                values = {s.name: options.pop(s.name) for s in group}
+                given = {name: value for name, value in values.items()
+                         if context is None or context.get_parameter_source(name) is not ParameterSource.DEFAULT}
+                configs.append(config_from_options(schema, given))
             return func(*configs, **options)
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

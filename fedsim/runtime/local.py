@@ -77,7 +77,8 @@ class FusedSteps:
     def build(cls, feature_parties: Sequence[FeatureParty], label_party: LabelParty) -> FusedSteps | None:
         if label_party.own is not None or any(p.local_steps != label_party.local_steps for p in feature_parties):
             return None  # the label party's own bottom model steps inside its train_step
-        optimizer = merged_optimizer([p.optimizer for p in feature_parties] + [label_party.optimizer])
+        top = [label_party.optimizer] if label_party.optimizer is not None else []  # none: --top-model sum
+        optimizer = merged_optimizer([p.optimizer for p in feature_parties] + top)
         return None if optimizer is None else cls(feature_parties, label_party, optimizer)
 
     def step(self, rows: np.ndarray, epoch: int, step: int) -> None:

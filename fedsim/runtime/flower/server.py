@@ -26,6 +26,7 @@ from fedsim.assembly import (
     load_dataset,
     make_schedule,
     resolve_defenses,
+    resolve_model,
 )
 from fedsim.config import TrainConfig, config_from_run_config
 from fedsim.data import VerticalDataset
@@ -128,6 +129,7 @@ def train_on_grid(
 ) -> TrainResult:
     """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's."""
     started = time.perf_counter()
+    config = resolve_model(config, dataset)
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
     schedule = make_schedule(config, dataset)
