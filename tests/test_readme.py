@@ -68,7 +68,19 @@ def readme_commands(text: str) -> list[Command]:
     return commands
 
 
-COMMANDS = readme_commands((ROOT / "README.md").read_text())
+def guide_pages(readme: str) -> list[Path]:
+    """The docs pages linked from the README's "Where to go next" list, in order: the tour goes on there."""
+    section = readme.split("## Where to go next", 1)[1].split("\n## ", 1)[0]
+    return [ROOT / link for link in re.findall(r"^- \[[^\]]+\]\((docs/[\w-]+\.md)\)", section, re.MULTILINE)]
+
+
+README = (ROOT / "README.md").read_text()
+GUIDE = guide_pages(README)
+COMMANDS = readme_commands("\n".join([README, *(page.read_text() for page in GUIDE)]))
+
+
+def test_the_guide_pages_are_found():
+    assert len(GUIDE) >= 6 and all(page.is_file() for page in GUIDE), GUIDE
 
 
 def test_the_readme_has_command_examples():
