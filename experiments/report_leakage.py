@@ -398,19 +398,17 @@ def summaries(settings: pd.DataFrame, m: Measures, dataset: str, advantage: bool
         rows = rows.dropna(subset=["loss_mean", y])
         if rows.empty:
             continue
-        # the cut-off is applied to the increase as printed (+10.0% is 0.100): a headline never shows a number
-        # on the wrong side of its own cut-off
-        increase = (rows["loss_mean"] / base_loss - 1).map(lambda f: float(_signed(f).rstrip("%")) / 100)
+        increase = (rows["loss_mean"] / base_loss - 1).round(3)
         within = rows[increase <= BUDGET]
         if len(within):
             r = within.loc[within[y].idxmin()]
             at = "" if pd.isna(r["strength_key"]) else f" at {strength_text(r)}"
             lines.append(f"{name} ({dataset}): {what} {r[y]:{signed}.3f} ({r['best_attack']}){at}, {m.loss_name} "
-                         f"{_signed(increase[r.name])} (no defence: {base_y:{signed}.3f})")
+                         f"{_signed(r['loss_mean'] / base_loss - 1)} (no defence: {base_y:{signed}.3f})")
         else:
             r = rows.loc[increase.idxmin()]
             lines.append(f"{name} ({dataset}): no setting within +{BUDGET:.0%} {m.loss_name}; the mildest, "
-                         f"{strength_text(r)}, costs {_signed(increase[r.name])} for {what} "
+                         f"{strength_text(r)}, costs {_signed(r['loss_mean'] / base_loss - 1)} for {what} "
                          f"{r[y]:{signed}.3f} (no defence: {base_y:{signed}.3f})")
     return lines
 
