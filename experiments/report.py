@@ -15,6 +15,7 @@ from fedsim.errors import check
 from fedsim.experiments.report_auc import auc_section
 from fedsim.experiments.report_leakage import leakage_section
 from fedsim.experiments.report_markdown import Report
+from fedsim.experiments.report_setup import setup_section
 from fedsim.fileio import write_atomic
 
 
@@ -38,7 +39,7 @@ def build_report(directory: Path) -> Report:
     grid_name = _grid_name(directory)
     parts = [f"# fedsim report: {grid_name}\n",
              f"From `{directory / 'results.parquet'}` ({frame['cell'].nunique()} cells). "
-             "Values are mean ± std over seeds.\n"]
+             "Values are mean ± std over seeds.\n", setup_section(directory, frame)]
     failed = frame[frame["status"] != "ok"]
     report.failed_cells = int(failed["cell"].nunique())
     ok = frame[frame["status"] == "ok"]

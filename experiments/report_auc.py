@@ -25,6 +25,11 @@ def auc_section(group: pd.DataFrame, source: str, plots_dir: Path, report: Repor
     n = int(stats["n"].max()) if stats["n"].notna().any() else 0
     lines = [f"### {source} (n = {n:,}; scores: {model.iloc[0] if len(model) else 'unknown'})\n"]
     lines += [_auc_measured(stats), "", _auc_table(stats), ""]
+    off = stats[stats.apply(coverage_is_off, axis=1)]
+    if len(off):
+        lines += [f"**Coverage off** (marked ⚠): {len(off)} row(s) whose measured coverage is outside the "
+                  f"two-sided 95% binomial range of {CI_LEVEL:.0%} intervals over their releases; their "
+                  f"intervals do not mean what they say.", ""]
     if stats.empty:  # only methods without epsilon (exact): nothing to plot
         return "\n".join(lines) + "\n"
     plot = plots_dir / f"auc_{slug(source)}.png"
@@ -61,9 +66,23 @@ def _auc_table(stats: pd.DataFrame) -> str:
     epsilon = column_format(stats["epsilon"])
     rows = [[r["variant"], str(int(r["clients"])), "—" if pd.isna(r["epsilon"]) else epsilon(r["epsilon"]),
              f"{r['exact']:.4f}", *(formats[c](r[c]) for c in ("bias", "std", "rmse")),
-             "—" if pd.isna(r["coverage"]) else f"{r['coverage']:.2f}", str(int(r["repeats"]))]
+             "—" if pd.isna(r["coverage"]) else f"{r['coverage']:.2f}" + (" ⚠" if coverage_is_off(r) else ""),
+             str(int(r["repeats"]))]
             for _, r in stats.iterrows()]
     return markdown_table(header, rows)
+
+
+
+def coverage_is_off(row: pd.Series) -> bool:
+    """True when `coverage` of `repeats` releases is implausible for a correct 95% interval: the count of
+    covering releases has binomial probability < 2.5% in its tail (e.g. 0.00 of 20 or 0.70 of 20)."""
+    from scipy.stats import binom
+
+    if pd.isna(row["coverage"]) or pd.isna(row["repeats"]) or int(row["repeats"]) < 1:
+        return False
+    repeats = int(row["repeats"])
+    hits = round(float(row["coverage"]) * repeats)
+    return bool(binom.cdf(hits, repeats, CI_LEVEL) < 0.025 or binom.sf(hits - 1, repeats, CI_LEVEL) < 0.025)
 
 
 
@@ -82,7 +101,10 @@ def _auc_plot(stats: pd.DataFrame, source: str, path: Path) -> None:
         panel = stats[stats["clients"] == count]
         for variant, line in panel.groupby("variant", sort=True):
             line = line.sort_values("epsilon")
-            ax.plot(line["epsilon"], line["rmse"].clip(lower=1e-6), marker="o", label=variant)
+            rmse = line["rmse"].clip(lower=1e-6)
+            # the standard error of an RMSE over R releases, delta method under normal errors: RMSE / sqrt(2R)
+            ax.errorbar(line["epsilon"], rmse, yerr=rmse / (2 * line["repeats"]) ** 0.5, marker="o", capsize=2,
+                        label=f"{variant} (n = {int(line['repeats'].min())} releases per point)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(sorted(panel["epsilon"].unique()))
@@ -94,7 +116,7 @@ def _auc_plot(stats: pd.DataFrame, source: str, path: Path) -> None:
     for row in axes:
         row[0].set_ylabel("RMSE of the AUC estimate (log scale)")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"{source}: private AUC error vs ε")
+    fig.suptitle(f"{source}: private AUC error vs ε (bars: ± one standard error, RMSE/√(2n))")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)

@@ -307,6 +307,18 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 
+def _label_away(ax, row: pd.Series, y: str, none: pd.DataFrame) -> None:
+    """A point's strength label, on the side facing away from the no-defence marker, so it never covers it."""
+    dx = dy = 1.0
+    if len(none):
+        dx = 1.0 if row["loss_mean"] >= float(none["loss_mean"].iloc[0]) else -1.0
+        dy = 1.0 if row[y] >= float(none[y].iloc[0]) else -1.0
+    ax.annotate(strength_text(row), (row["loss_mean"], row[y]), textcoords="offset points",
+                xytext=(6 * dx, 6 * dy), ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
+                fontsize=7)
+
+
+
 def _leakage_plot(settings: pd.DataFrame, m: Measures, floors: Floors, title: str, caption: str,
                   path: Path) -> None:
     """x: main-task loss, y: the best attack's advantage (raw leakage without references), error bars = std over
@@ -324,10 +336,9 @@ def _leakage_plot(settings: pd.DataFrame, m: Measures, floors: Floors, title: st
         line = line.sort_values("strength_key")
         ax.errorbar(line["loss_mean"], line[y], xerr=line["loss_std"].fillna(0), yerr=line[y_std].fillna(0),
                     marker="o", capsize=2, zorder=3, label=name)
-        for _, r in line.iterrows():
-            ax.annotate(strength_text(r), (r["loss_mean"], r[y]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=7)
     none = points[points["is_none"]]
+    for _, r in points[~points["is_none"]].iterrows():
+        _label_away(ax, r, y, none)
     if len(none):
         ax.errorbar(none["loss_mean"], none[y], xerr=none["loss_std"].fillna(0), yerr=none[y_std].fillna(0),
                     fmt="*", markersize=16, color="black", capsize=2, zorder=4, label="no defence")

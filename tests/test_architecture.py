@@ -22,9 +22,14 @@ LAYERS = {
     "fedsim.audit": EXPERIMENTS,
     "fedsim.testing": EXPERIMENTS,  # test helpers: the contract checks run plugins
     "fedsim.cli": TOP,
+    "fedsim.api": TOP,  # the Python API: train, attack, audit, AUC and grids, one call each
     "fedsim.__main__": TOP,
     "fedsim.runtime.flower.apps": TOP,
 }
+# The one allowed upward edge: `fedsim/__init__.py` re-exports the Python API (a top-layer module) lazily, in its
+# module `__getattr__` via `importlib.import_module` (and under `if TYPE_CHECKING` for type checkers), so that
+# `import fedsim` loads nothing above core; test_the_facade_is_lazy proves it at run time.
+FACADE = ("fedsim", "fedsim.api")
 NAMES = {CORE: "core", PLUGINS: "plugins", EXPERIMENTS: "experiments", TOP: "top layer"}
 
 
@@ -58,6 +63,9 @@ def imports(module: str, path: Path, known: set[str]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "import_module" and node.args and isinstance(node.args[0], ast.Constant)):
+            names = [str(node.args[0].value)]  # importlib.import_module("fedsim.x") is an import too
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -89,6 +97,8 @@ def test_no_import_points_upward():
     upward = []
     for module, targets in graph().items():
         for target in targets:
+            if (module, target) == FACADE:
+                continue
             if layer(target) > layer(module):
                 upward.append(f"{module} ({NAMES[layer(module)]}) imports {target} ({NAMES[layer(target)]})")
             mine, theirs = plugin_package(module), plugin_package(target)
@@ -100,6 +110,7 @@ def test_no_import_points_upward():
 def test_no_import_cycles():
     """Tarjan's strongly connected components: any component of two or more modules is a cycle."""
     edges = graph()
+    edges[FACADE[0]].discard(FACADE[1])  # loaded on attribute access, after `fedsim` has finished importing
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -138,3 +149,21 @@ def test_the_checker_sees_a_late_upward_import(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from fedsim.cli.app import main\n    return main\n")
     assert imports("fedsim.data.m", source, {"fedsim.cli.app", "fedsim.cli"}) == {"fedsim.cli.app"}
+
+
+def test_the_checker_sees_import_module(tmp_path):
+    """A string import through importlib is an edge: the lazy facade cannot be copied to hide an upward import."""
+    source = tmp_path / "m.py"
+    source.write_text("import importlib\ndef f():\n    return importlib.import_module('fedsim.cli.app')\n")
+    assert imports("fedsim.data.m", source, {"fedsim.cli.app", "fedsim.cli"}) == {"fedsim.cli.app"}
+
+
+def test_the_facade_is_lazy():
+    """`import fedsim` loads neither the API nor torch; `fedsim.train` then resolves to `fedsim.api.train`."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fedsim; lazy = not {'fedsim.api', 'torch', 'fedsim.attacks'} & set(sys.modules); "
+            "import fedsim.api; print(lazy, fedsim.train is fedsim.api.train, callable(fedsim.audit))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "True"]
