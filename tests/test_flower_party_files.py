@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from fedsim_fixtures import small_config
-from test_flower import label_values_in
 from flwr.app import Message
+from test_flower import label_values_in
 from typer.testing import CliRunner
 
 from fedsim.cli.app import app
@@ -165,6 +165,15 @@ def test_bad_party_files_are_one_clear_error(tmp_path, change, error):
     with pytest.raises((PartyFault, UserError), match=error) as caught:
         train_on_grid(party_grid(features), config, None)
     assert "\n" not in str(caught.value)
+
+
+def test_node_without_its_file_is_one_clear_error(tmp_path):
+    _, label, features = three_files(tmp_path)
+    grid = party_grid(features)
+    del grid.contexts[1].node_config[DATA_KEY]
+    config = TrainConfig(data=str(label), target="y", id_column="id", **settings(epochs=1))
+    with pytest.raises(PartyFault, match=r"node 1 during setup: .*node config has no 'data'"):
+        train_on_grid(grid, config, None)
 
 
 def test_party_count_mismatch_names_the_missing_party(tmp_path):
