@@ -213,6 +213,7 @@ def collect(message: Message, context: Context) -> Message:
     transcript = recorder.transcript(party.index, config.model.embedding_dim, party.sample_ids.shape[0])
     if SPLIT_STATE in context.state:
         data = _data(context, config, party.index)
+        assert data.test_features is not None, "a per-party-files entry always holds the test block"
         if TRANSCRIPT_DIR_KEY in context.node_config:
             folder = Path(str(context.node_config[TRANSCRIPT_DIR_KEY])) / f"run-{context.run_id}"
             facts = json.loads(str(context.state.config_records[RUN_STATE]["run"]))

@@ -108,8 +108,10 @@ def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = Fal
                              f"{timeout:g} s; start one SuperNode per party "
                              f"(partition-id 0..{config.parties - 1})")
         time.sleep(0.1)
-    setup = {"config": config.model_dump_json(), **({"party_files": True} if party_files else {})}
-    content = RecordDict({"setup": ConfigRecord(setup)})
+    setup = ConfigRecord({"config": config.model_dump_json()})
+    if party_files:
+        setup["party_files"] = True
+    content = RecordDict({"setup": setup})
     replies = link.exchange({n: Message(content, n, SETUP) for n in nodes}, lambda n: f"node {n} during setup",
                             timeout)
     by_party: dict[int, int] = {}
