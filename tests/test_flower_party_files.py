@@ -90,6 +90,7 @@ def test_three_files_equal_the_local_run_on_the_joined_table_and_send_no_outside
     for key, value in local.metrics.items():
         assert result.metrics[key] == pytest.approx(value, abs=1e-5)
     assert result.dataset.n_train == local.dataset.n_train and result.extra["flower"]["party_files"]
+    assert result.extra["flower"]["nodes"] == {"0": 1, "1": 2}  # which node took part as which party
     np.testing.assert_array_equal(np.sort(result.dataset.train_ids), np.sort(local.dataset.train_ids))
     # the only ids sent are the intersection's, once each, in the split messages; PSI sends no id
     split = [m for m in sent if m.metadata.message_type == SPLIT]

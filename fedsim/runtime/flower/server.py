@@ -217,7 +217,7 @@ def train_on_grid(
     train_s = time.perf_counter() - start
     flower = {"engine": engine, "setup_s": setup_s, "round_trips_per_step": 1.0 + 1.0 / len(steps),
               "step_ms_median": 1000 * float(np.median(step_s)), "step_ms_max": 1000 * max(step_s),
-              "party_files": party_files}
+              "party_files": party_files, "nodes": {str(k): node for k, node in enumerate(nodes)}}
     if party_files:
         return finish_run(config, dataset, [], label_party, label_transform, gradient_transform, train_s,
                           schedule.total_steps, [], extra={"flower": flower},
