@@ -24,7 +24,7 @@ pytest.importorskip("private_set_intersection")
 
 def test_flwr_run_deploy_three_party_files_psi_trains_like_local_on_the_joined_table(tmp_path):
     joined, label, features = three_files(tmp_path)
-    values = settings(epochs=1)
+    values = settings(epochs=1, batch_size=128)  # 2 steps: each deployed message starts a process
     local = train(TrainConfig(data=str(tmp_path / "joined.csv"), target="y", id_column="id",
                               label_party_features=len(OWN), **values))
     nodes = {k: f"data='{path}' id-column='id' transcript-dir='{tmp_path / f'node{k}'}'"
@@ -33,8 +33,8 @@ def test_flwr_run_deploy_three_party_files_psi_trains_like_local_on_the_joined_t
     result_file = tmp_path / "result.json"
     with flower_env(tmp_path) as env, deployment(env, 2, tmp_path, node_configs=nodes):
         flwr_run(env, "deploy", f"party-files=true data='{label}' target='y' id-column='id' dataset='' "
-                                f"epochs=1 batch-size=32 seed=3 embedding-dim={model.embedding_dim} "
-                                f"hidden={model.bottom_hidden} timeout=120.0 result='{result_file}'")
+                                f"epochs=1 batch-size=128 seed=3 embedding-dim={model.embedding_dim} "
+                                f"hidden={model.bottom_hidden} timeout=120.0 result='{result_file}'", timeout=1200)
         result = json.loads(result_file.read_text())
     assert "error" not in result, result
     assert stat.S_IMODE(result_file.stat().st_mode) == 0o600
