@@ -25,7 +25,6 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable, Mod
 
 from fedsim.config import TrainConfig
-from fedsim.data.files import DEFAULT_ID_COLUMN
 from fedsim.errors import UserError
 from fedsim.parties import FeatureParty, build_feature_party_from_block
 from fedsim.runtime.flower.node_data import (
@@ -53,12 +52,13 @@ def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
     return node_data(context.run_id, config.model_dump_json(), index, cache_dir)
 
 
-def _own_file(context: Context) -> tuple[str, str]:
-    """This node's file and id column (node config `data=`, `id-column=`, default `id`)."""
+def _own_file(context: Context) -> tuple[str, str | None]:
+    """This node's file and id column (node config `data=`, `id-column=`; None: the default, `id`)."""
     if DATA_KEY not in context.node_config:
         raise UserError(f"node config has no {DATA_KEY!r}; start the SuperNode with --node-config "
                         f"'{PARTITION_KEY}=K {DATA_KEY}=/path/to/own-file.csv {ID_COLUMN_KEY}=id'")
-    return str(context.node_config[DATA_KEY]), str(context.node_config.get(ID_COLUMN_KEY, DEFAULT_ID_COLUMN))
+    id_column = context.node_config.get(ID_COLUMN_KEY)
+    return str(context.node_config[DATA_KEY]), None if id_column is None else str(id_column)
 
 
 def _party(context: Context, config: TrainConfig, index: int, recorder: StateRecorder | None = None) -> FeatureParty:

@@ -67,7 +67,7 @@ def node_data(run_id: int, config_json: str, index: int, cache_dir: str) -> Node
     return data
 
 
-def own_file_data(run_id: int, config_json: str, index: int, cache_dir: str, own_file: tuple[str, str],
+def own_file_data(run_id: int, config_json: str, index: int, cache_dir: str, own_file: tuple[str, str | None],
                   train_ids: np.ndarray, test_ids: np.ndarray) -> NodeData:
     """Per-party files: party `index`'s block from its own file (`own_file`: path, id column), rows in the
     order of the label party's train and test ids, encoded on the training rows; cached like `node_data`."""
