@@ -34,10 +34,16 @@ def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """`payload` (numpy values converted by `to_jsonable`) as indented, key-sorted JSON, written atomically."""
+def write_json_atomic(path: Path, payload: Any, private: bool = False) -> None:
+    """`payload` (numpy values converted by `to_jsonable`) as indented, key-sorted JSON, written atomically;
+    `private`: mode 0600 from the moment the file exists (a label party's result names its data)."""
     text = json.dumps(to_jsonable(payload), indent=2, sort_keys=True)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+    def write(tmp: Path) -> None:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666), "w") as f:
+            f.write(text)
+
+    write_atomic(path, write)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -62,14 +68,18 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def staged_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Write into a hidden sibling folder, then rename it to `final`; on error nothing is left behind."""
+def staged_directory(final: Path, overwrite: bool = False, private: bool = False) -> Iterator[Path]:
+    """Write into a hidden sibling folder, then rename it to `final`; on error nothing is left behind.
+    `private`: the folder is 0700 from its creation on, and every folder in it 0700, every file 0600."""
     check_output_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    staging.mkdir(mode=0o700 if private else 0o777)
     try:
         yield staging
+        if private:
+            for path in staging.rglob("*"):
+                path.chmod(0o700 if path.is_dir() else 0o600)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
@@ -106,14 +107,21 @@ def finish_run(
     config: TrainConfig, dataset: VerticalDataset, feature_parties: list[FeatureParty], label_party: LabelParty,
     label_transform: LabelTransform, gradient_transform: GradientTransform, train_s: float, steps: int,
     transcripts: list[Transcript], extra: dict[str, Any] | None = None,
+    test_embeddings: list[np.ndarray] | None = None,
 ) -> TrainResult:
     """The result of a finished run, the same for every runtime: test metrics of the trained parties and the
     privacy claim of the label party's two hooks combined. The test set runs in row chunks, so a large one
-    never holds every hidden activation at once."""
+    never holds every hidden activation at once. `test_embeddings[k]`: feature party k's embeddings of the
+    test rows, computed on its own machine (per-party files: the label party holds no feature block)."""
     own = dataset.label_block.test if dataset.label_block is not None else None
+
+    def embedded(k: int, rows: slice) -> torch.Tensor:
+        if test_embeddings is not None:
+            return torch.from_numpy(test_embeddings[k][rows])
+        return feature_parties[k].embed(dataset.blocks[k].test[rows])
+
     predictions = [
-        label_party.predict([party.embed(dataset.blocks[party.index].test[start : start + EVAL_CHUNK])
-                             for party in feature_parties],
+        label_party.predict([embedded(k, slice(start, start + EVAL_CHUNK)) for k in range(dataset.parties)],
                             own[start : start + EVAL_CHUNK] if own is not None else None)
         for start in range(0, dataset.n_test, EVAL_CHUNK)
     ]
@@ -153,8 +161,8 @@ def save_run(result: TrainResult, folder: Path, transcripts_written: bool = Fals
     result.manifest().write(folder)
 
 
-def write_run(result: TrainResult, folder: Path, overwrite: bool = False) -> None:
-    """Save a run trained in memory as transcript folder `folder`, all or nothing."""
-    with staged_directory(folder, overwrite) as staging:
+def write_run(result: TrainResult, folder: Path, overwrite: bool = False, private: bool = False) -> None:
+    """Save a run trained in memory as transcript folder `folder`, all or nothing (`private`: 0700/0600)."""
+    with staged_directory(folder, overwrite, private) as staging:
         save_run(result, staging)
     result.transcript_dir = folder

@@ -69,11 +69,13 @@ class Deployment:
         return self.start("superlink", command)
 
     def supernode(self, partition: int, parties: int, key: int | None = None, name: str | None = None,
-                  extra: tuple[str, ...] = (), security: list[str] | None = None) -> subprocess.Popen:
+                  extra: tuple[str, ...] = (), security: list[str] | None = None,
+                  node_config: str = "") -> subprocess.Popen:
         """A SuperNode for feature party `partition`, connecting as this deployment expects (or with the
-        `security` flags given); with authentication on, it signs with key index `key` (default: `partition`)."""
+        `security` flags given); with authentication on, it signs with key index `key` (default: `partition`).
+        `node_config`: more node-config pairs (per-party files: `data=... id-column=... transcript-dir=...`)."""
         command = ["flower-supernode", "--superlink", f"127.0.0.1:{self.port}",
-                   "--node-config", f"partition-id={partition} num-partitions={parties}",
+                   "--node-config", f"partition-id={partition} num-partitions={parties} {node_config}".strip(),
                    "--host", "127.0.0.1", "--port", str(free_port()), *extra]
         if security is not None:
             command += security
@@ -108,8 +110,9 @@ def connection_toml(name: str, port: int, ca: Path | None) -> str:
 
 @contextmanager
 def deployment(env: dict[str, str], parties: int, logs: Path, secure: Secure | None = None,
-               nodes: int | None = None) -> Iterator[Deployment]:
-    """A SuperLink and SuperNodes 0..nodes-1 (default: one per feature party) on 127.0.0.1."""
+               nodes: int | None = None, node_configs: dict[int, str] | None = None) -> Iterator[Deployment]:
+    """A SuperLink and SuperNodes 0..nodes-1 (default: one per feature party) on 127.0.0.1; `node_configs[k]`:
+    node k's extra node-config pairs."""
     deployed = Deployment(env, logs, secure)
     ca = None if secure is None else secure.folder / CA_FILE
     (Path(env["FLWR_HOME"]) / "config.toml").write_text(
@@ -120,7 +123,7 @@ def deployment(env: dict[str, str], parties: int, logs: Path, secure: Secure | N
         for key in () if secure is None or secure.registered is None else secure.registered:
             deployed.register(key)
         for k in range(parties if nodes is None else nodes):
-            deployed.supernode(k, parties)
+            deployed.supernode(k, parties, node_config=(node_configs or {}).get(k, ""))
         yield deployed
     finally:
         stop(deployed.processes)

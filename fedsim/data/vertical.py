@@ -167,7 +167,7 @@ def _write_standardised(values: np.ndarray, rows: np.ndarray, mean: float, std: 
         out[start : start + len(part)] = np.where(np.isfinite(part), (part - mean) / std, 0.0)
 
 
-def _encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.ndarray,
+def encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.ndarray,
                   test_idx: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Standardise numeric columns and one-hot encode the others, fitting only on the training rows.
 
@@ -265,7 +265,7 @@ def build_vertical(
         check_train_classes(y[train_idx], y[test_idx], classes)
 
     def encode(table: pd.DataFrame, source_columns: Sequence[str]) -> FeatureBlock:
-        columns, train, test = _encode_block(table, list(source_columns), train_idx, test_idx)
+        columns, train, test = encode_block(table, list(source_columns), train_idx, test_idx)
         if release_source:
             for column in source_columns:
                 del table[column]

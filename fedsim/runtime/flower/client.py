@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,18 +25,40 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable, Mod
 
 from fedsim.config import TrainConfig
+from fedsim.errors import UserError
 from fedsim.parties import FeatureParty, build_feature_party_from_block
-from fedsim.runtime.flower.node_data import CACHE_DIR_KEY, NodeData, default_cache_dir, node_data
+from fedsim.runtime.flower.node_data import (
+    CACHE_DIR_KEY,
+    NodeData,
+    default_cache_dir,
+    node_data,
+    own_file_data,
+)
 from fedsim.runtime.flower.records import NO_STEP, PARTITION_KEY, arrays_record, to_array
 from fedsim.transcript import ARRAYS, Transcript, TranscriptRecorder
 
-SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE = (
-    "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript")
+SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE, SPLIT_STATE, RUN_STATE = (
+    "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript", "fedsim.split",
+    "fedsim.run")
+DATA_KEY, ID_COLUMN_KEY, TRANSCRIPT_DIR_KEY = "data", "id-column", "transcript-dir"  # node config, per-party files
 
 
 def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
-    cache_dir = context.node_config.get(CACHE_DIR_KEY) or default_cache_dir()
-    return node_data(context.run_id, config.model_dump_json(), index, str(cache_dir))
+    cache_dir = str(context.node_config.get(CACHE_DIR_KEY) or default_cache_dir())
+    if SPLIT_STATE in context.state:  # per-party files: this node's own file, rows as the label party split them
+        split = context.state.array_records[SPLIT_STATE]
+        return own_file_data(context.run_id, config.model_dump_json(), index, cache_dir, _own_file(context),
+                             split["train"].numpy(), split["test"].numpy())
+    return node_data(context.run_id, config.model_dump_json(), index, cache_dir)
+
+
+def _own_file(context: Context) -> tuple[str, str | None]:
+    """This node's file and id column (node config `data=`, `id-column=`; None: the default, `id`)."""
+    if DATA_KEY not in context.node_config:
+        raise UserError(f"node config has no {DATA_KEY!r}; start the SuperNode with --node-config "
+                        f"'{PARTITION_KEY}=K {DATA_KEY}=/path/to/own-file.csv {ID_COLUMN_KEY}=id'")
+    id_column = context.node_config.get(ID_COLUMN_KEY)
+    return str(context.node_config[DATA_KEY]), None if id_column is None else str(id_column)
 
 
 def _party(context: Context, config: TrainConfig, index: int, recorder: StateRecorder | None = None) -> FeatureParty:
@@ -120,13 +143,41 @@ def setup(message: Message, context: Context) -> Message:
     party = int(context.node_config[PARTITION_KEY])
     config_json = str(message.content.config_records["setup"]["config"])
     config = TrainConfig.model_validate_json(config_json)
-    if party < config.parties:  # nodes beyond the K parties stay idle
+    party_files = bool(message.content.config_records["setup"].get("party_files", False))
+    if party_files:
+        _own_file(context)  # a node started without its file fails here, before any id is exchanged
+    elif party < config.parties:  # nodes beyond the K parties stay idle
         _warm_up(context, config, party)
-    for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE):
+    for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE, SPLIT_STATE, RUN_STATE):
         if key in context.state:
             del context.state[key]
     context.state[SETUP_STATE] = ConfigRecord({"config": config_json, "party": party})
     return Message(RecordDict({"node": ConfigRecord({"partition": party})}), reply_to=message)
+
+
+def psi(message: Message, context: Context) -> Message:
+    """Per-party files: answer the label party's PSI request over this node's own ids (fedsim.deploy.psi)."""
+    from fedsim.data.party_files import read_party_file  # pandas: only in the messages that read the file
+    from fedsim.deploy.psi import psi_answer
+
+    path, id_column = _own_file(context)
+    record = message.content.config_records["psi"]
+    setup_bytes, response = psi_answer(bytes(record["request"]), int(record["size"]),  # type: ignore[arg-type]
+                                       read_party_file(path, id_column).index)
+    return Message(RecordDict({"psi": ConfigRecord({"setup": setup_bytes, "response": response})}),
+                   reply_to=message)
+
+
+def split(message: Message, context: Context) -> Message:
+    """Per-party files: keep the label party's train/test ids and the run's public facts (for this party's
+    transcript manifest), encode this party's block on them (cached)."""
+    config, index = _setup(context)
+    record = message.content.array_records["split"]
+    context.state[SPLIT_STATE] = arrays_record({"train": record["train"].numpy().astype(np.int64),
+                                                "test": record["test"].numpy().astype(np.int64)})
+    context.state[RUN_STATE] = ConfigRecord({"run": str(message.content.config_records["run"]["facts"])})
+    width = _data(context, config, index).features.shape[1]
+    return Message(RecordDict({"block": ConfigRecord({"width": width})}), reply_to=message)
 
 
 def step(message: Message, context: Context) -> Message:
@@ -155,15 +206,51 @@ def step(message: Message, context: Context) -> Message:
 
 
 def collect(message: Message, context: Context) -> Message:
-    """Hand the trained bottom model and the transcript to the simulator (result collection only)."""
+    """Hand the trained bottom model and the transcript to the simulator (result collection only); with
+    per-party files, only the embeddings of the test rows, and the transcript goes to this node's own
+    `transcript-dir` (if set), private."""
     party, recorder, config = _restore(context)
     transcript = recorder.transcript(party.index, config.model.embedding_dim, party.sample_ids.shape[0])
+    if SPLIT_STATE in context.state:
+        data = _data(context, config, party.index)
+        assert data.test_features is not None, "a per-party-files entry always holds the test block"
+        if TRANSCRIPT_DIR_KEY in context.node_config:
+            folder = Path(str(context.node_config[TRANSCRIPT_DIR_KEY])) / f"run-{context.run_id}"
+            facts = json.loads(str(context.state.config_records[RUN_STATE]["run"]))
+            write_own_transcript(folder, config, party, transcript, data, facts)
+        with torch.no_grad():
+            test = party.embed(data.test_features).numpy()
+        return Message(RecordDict({"test": arrays_record({"h": test})}), reply_to=message)
     arrays = {f"{e.epoch}.{name}": getattr(e, name) for e in transcript.epochs for name in ARRAYS}
     return Message(RecordDict({
         "model": ArrayRecord(party.model.state_dict()),
         "transcript": arrays_record(arrays),
         "party": ConfigRecord({"index": party.index, "epochs": json.dumps(transcript.epoch_numbers)}),
     }), reply_to=message)
+
+
+def write_own_transcript(folder: Path, config: TrainConfig, party: FeatureParty, transcript: Transcript,
+                         data: NodeData, facts: dict) -> None:
+    """This party's own transcript folder, exactly what it saw (its features, ids, bottom model, embeddings
+    and gradients) and the public facts the label party sent; no truth folder. Private (0700/0600), all or
+    nothing; `fedsim attack --transcript FOLDER --party K --known-labels FILE` reads it."""
+    from fedsim.fileio import staged_directory
+    from fedsim.rundir import ManifestPrivacy, PartyShape, PartyView, PublicRunFacts, TranscriptManifest, save_party
+
+    manifest = TranscriptManifest(
+        public=PublicRunFacts.of(config, facts["task"], facts["loss"], facts["n_classes"]),
+        dataset=facts["dataset"], task=facts["task"], loss=facts["loss"], parties=config.parties,
+        n_train=len(data.train_ids), n_classes=facts["n_classes"], classes=facts["classes"],
+        epochs_recorded=transcript.epoch_numbers,
+        shapes=[PartyShape(party=party.index, features=data.features.shape[1],
+                           embedding_dim=config.model.embedding_dim)],
+        privacy=ManifestPrivacy(**facts["privacy"]))
+    party.model.eval()
+    view = PartyView(party.index, transcript, data.features, data.train_ids, party.model, facts["task"],
+                     facts["loss"], config.batch_size, config.parties, manifest)
+    with staged_directory(folder, overwrite=True, private=True) as staging:
+        save_party(staging / f"party_{party.index}", view)
+        manifest.write(staging)
 
 
 def log_handler_time(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -181,6 +268,8 @@ def feature_app(mods: list[Mod] | None = None) -> ClientApp:
     """The feature-party ClientApp; `mods` wrap every handler (Flower mods: auditing, fault injection)."""
     client_app = ClientApp(mods=[*(mods or []), log_handler_time])
     client_app.query("setup")(setup)
+    client_app.query("psi")(psi)
+    client_app.query("split")(split)
     client_app.train("step")(step)
     client_app.query("collect")(collect)
     return client_app

@@ -26,18 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from fedsim.config import TrainConfig
+from fedsim.errors import check
 
 CACHE_DIR_KEY = "cache-dir"
 KEEP_ENTRIES = 8
-FEATURES, TRAIN_IDS = "features.npy", "train_ids.npy"
+FEATURES, TRAIN_IDS, TEST_FEATURES = "features.npy", "train_ids.npy", "test_features.npy"
 
 
 @dataclass(frozen=True)
 class NodeData:
-    """What a feature party needs of the dataset: its train block (float32, n_train x d) and the row ids."""
+    """What a feature party needs of the dataset: its train block (float32, n_train x d) and the row ids;
+    with per-party files also its test block (it embeds the test rows itself)."""
 
     features: np.ndarray
     train_ids: np.ndarray
+    test_features: np.ndarray | None = None
 
 
 def default_cache_dir() -> Path:
@@ -64,12 +67,34 @@ def node_data(run_id: int, config_json: str, index: int, cache_dir: str) -> Node
     return data
 
 
+def own_file_data(run_id: int, config_json: str, index: int, cache_dir: str, own_file: tuple[str, str | None],
+                  train_ids: np.ndarray, test_ids: np.ndarray) -> NodeData:
+    """Per-party files: party `index`'s block from its own file (`own_file`: path, id column), rows in the
+    order of the label party's train and test ids, encoded on the training rows; cached like `node_data`."""
+    folder = Path(cache_dir) / entry_key(run_id, f"{config_json}\n{own_file}", index)
+    try:
+        return NodeData(np.load(folder / FEATURES, mmap_mode="c"), np.load(folder / TRAIN_IDS),
+                        np.load(folder / TEST_FEATURES, mmap_mode="c"))
+    except (FileNotFoundError, ValueError):
+        pass
+    from fedsim.data.party_files import encode_rows, read_party_file
+
+    table = read_party_file(*own_file)
+    check(table.shape[1] > 0, f"data file {own_file[0]!r} has no feature columns besides the id column")
+    block = encode_rows(table, list(table.columns), train_ids, test_ids)
+    data = NodeData(block.train, np.asarray(train_ids), block.test)
+    save(data, folder)
+    return data
+
+
 def save(data: NodeData, folder: Path) -> None:
     """Write the entry into a private temporary folder and rename it into place (readers never see half of it)."""
     folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     np.save(partial / FEATURES, data.features)
     np.save(partial / TRAIN_IDS, data.train_ids)
+    if data.test_features is not None:
+        np.save(partial / TEST_FEATURES, data.test_features)
     shutil.rmtree(folder, ignore_errors=True)  # a damaged entry
     try:
         partial.rename(folder)

@@ -7,8 +7,13 @@ Every message the label party (ServerApp) sends is one of
                  and, from the second step on, ArrayRecord `gradient` {g: float32 (batch, d)}, the cut
                  gradient of the previous step; reply ConfigRecord `step` {epoch, step} + ArrayRecord
                  `embeddings` {h: float32 (batch, d)} for the requested next step (or no embeddings if none)
+- `query.psi`    (per-party files) ConfigRecord `psi` {request: bytes, size: int}, the label party's blinded
+                 ids (fedsim.deploy.psi); reply ConfigRecord `psi` {setup: bytes, response: bytes}
+- `query.split`  (per-party files) ArrayRecord `split` {train, test: int64 ids of the intersection only};
+                 reply ConfigRecord `block` {width: int}, the width of the party's encoded block
 - `query.collect` empty; reply: the party's trained bottom model and transcript (result collection by the
-                 simulator, not part of the split-learning protocol)
+                 simulator, not part of the split-learning protocol); with per-party files the reply is
+                 ArrayRecord `test` {h: float32 (n_test, d)} only, the party's embeddings of the test rows
 
 So labels and targets never leave the ServerApp: only batch row positions, step numbers and gradients do.
 """
@@ -24,6 +29,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from fedsim.errors import PartyError
 
 SETUP, STEP, COLLECT = "query.setup", "train.step", "query.collect"
+PSI, SPLIT = "query.psi", "query.split"  # per-party files only (`party-files=true`)
 NO_STEP = -1
 PARTITION_KEY = "partition-id"
 

@@ -30,14 +30,19 @@ from fedsim.assembly import (
 )
 from fedsim.config import TrainConfig, config_from_run_config
 from fedsim.data import VerticalDataset
-from fedsim.errors import UserError
+from fedsim.data.party_files import SPLITS, label_party_dataset, read_label_file, width_block
+from fedsim.deploy.psi import psi_request
+from fedsim.errors import UserError, check
 from fedsim.fileio import to_jsonable, write_json_atomic
 from fedsim.parties import FeatureParty
+from fedsim.privacy import combine_claims
 from fedsim.progress import progress_bar
-from fedsim.run_result import TrainResult, finish_run, write_run
+from fedsim.run_result import TrainResult, finish_run, loss_name, write_run
 from fedsim.runtime.flower.records import (
     COLLECT,
+    PSI,
     SETUP,
+    SPLIT,
     STEP,
     PartyFault,
     arrays_record,
@@ -94,7 +99,7 @@ class Link:
         return replies
 
 
-def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
+def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = False) -> list[int]:
     """Node id of each feature party 0..K-1: send the config to every node, which answers with its partition."""
     timeout = max(link.timeout, SETUP_TIMEOUT_S)
     deadline = time.monotonic() + timeout
@@ -104,7 +109,10 @@ def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
                              f"{timeout:g} s; start one SuperNode per party "
                              f"(partition-id 0..{config.parties - 1})")
         time.sleep(0.1)
-    content = RecordDict({"setup": ConfigRecord({"config": config.model_dump_json()})})
+    setup = ConfigRecord({"config": config.model_dump_json()})
+    if party_files:
+        setup["party_files"] = True
+    content = RecordDict({"setup": setup})
     replies = link.exchange({n: Message(content, n, SETUP) for n in nodes}, lambda n: f"node {n} during setup",
                             timeout)
     by_party: dict[int, int] = {}
@@ -122,19 +130,68 @@ def connect(grid: Grid, link: Link, config: TrainConfig) -> list[int]:
     return [by_party[k] for k in range(config.parties)]
 
 
+def align(link: Link, nodes: list[int], config: TrainConfig, split: str) -> VerticalDataset:
+    """Per-party files: intersect the ids privately (PSI, one round trip), draw the split over the
+    intersection, send each party its training and test ids (no other id) with the run's public facts (those
+    of a transcript manifest: task, classes, the privacy claim), and learn its block's width."""
+    labels, own = read_label_file(str(config.data), config.target, config.id_column)
+    request = psi_request(labels.index)
+    content = RecordDict({"psi": ConfigRecord({"request": request.request, "size": request.size})})
+    replies = link.exchange({k: Message(content, node, PSI) for k, node in enumerate(nodes)},
+                            lambda k: f"feature party {k} during id alignment")
+    common = np.arange(len(labels))
+    for k in range(len(nodes)):
+        try:
+            record = replies[k].content.config_records["psi"]
+            found = request.intersection(bytes(record["setup"]), bytes(record["response"]))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PartyFault(f"feature party {k} sent an invalid id-alignment answer: {exc}") from None
+        common = np.intersect1d(common, found)
+    dataset = label_party_dataset(Path(str(config.data)).name, labels, own, common, config.task, config.seed,
+                                  config.test_fraction, split)
+    label_transform, gradient_transform = resolve_defenses(config, dataset.task)
+    privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
+    facts = {"task": dataset.task, "loss": loss_name(dataset.task), "n_classes": dataset.n_classes,
+             "classes": dataset.classes, "dataset": dataset.name, "privacy": {
+                 "epsilon": privacy.epsilon, "delta": privacy.delta, "guarantee": privacy.guarantee}}
+    content = RecordDict({"split": arrays_record({"train": dataset.train_ids.astype(np.int64),
+                                                  "test": dataset.test_ids.astype(np.int64)}),
+                          "run": ConfigRecord({"facts": json.dumps(facts)})})
+    replies = link.exchange({k: Message(content, node, SPLIT) for k, node in enumerate(nodes)},
+                            lambda k: f"feature party {k} while encoding its block")
+    try:
+        widths = [int(replies[k].content.config_records["block"]["width"]) for k in range(len(nodes))]  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PartyFault(f"a feature party sent an invalid block width: {exc}") from None
+    dataset.blocks = [width_block(k, w) for k, w in enumerate(widths)]
+    return dataset
+
+
 def train_on_grid(
-    grid: Grid, config: TrainConfig, dataset: VerticalDataset, timeout: float = DEFAULT_TIMEOUT_S,
+    grid: Grid, config: TrainConfig, dataset: VerticalDataset | None, timeout: float = DEFAULT_TIMEOUT_S,
     show_progress: bool = False, audit: Audit | None = None, engine: str = "simulation",
-    poll_max: float = POLL_MAX_S,
+    poll_max: float = POLL_MAX_S, split: str = "stratified",
 ) -> TrainResult:
-    """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's."""
+    """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's.
+
+    `dataset` None: per-party files (each feature party reads its own file, named in its node config); the
+    label party aligns the ids privately first (`align`, with `split`) and never holds a feature block."""
     started = time.perf_counter()
-    config = resolve_model(config, dataset)
+    link = Link(grid, timeout, audit, poll_max)
+    if dataset is not None:  # defence errors before waiting for the nodes; the nodes get the resolved width
+        resolve_defenses(config, dataset.task)
+        config = resolve_model(config, dataset)
+    nodes = connect(grid, link, config, party_files=dataset is None)
+    party_files = dataset is None
+    if party_files:
+        dataset = align(link, nodes, config, split)
+        check(resolve_model(config, dataset) == config,
+              "--top-model sum with per-party files: the nodes build their models before the ids are aligned, so "
+              "give embedding-dim = the label party's output count (classes for multiclass, else 1)")
+    assert dataset is not None
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
     schedule = make_schedule(config, dataset)
-    link = Link(grid, timeout, audit, poll_max)
-    nodes = connect(grid, link, config)
     setup_s = time.perf_counter() - started
     steps = list(schedule.steps())
     dim = config.model.embedding_dim
@@ -165,11 +222,36 @@ def train_on_grid(
         for k, reply in replies.items():
             check_ack(reply.content, k, epoch, step)
     train_s = time.perf_counter() - start
-    feature_parties, transcripts = collect(link, nodes, config, dataset)
     flower = {"engine": engine, "setup_s": setup_s, "round_trips_per_step": 1.0 + 1.0 / len(steps),
-              "step_ms_median": 1000 * float(np.median(step_s)), "step_ms_max": 1000 * max(step_s)}
+              "step_ms_median": 1000 * float(np.median(step_s)), "step_ms_max": 1000 * max(step_s),
+              "party_files": party_files, "nodes": {str(k): node for k, node in enumerate(nodes)}}
+    if party_files:
+        return finish_run(config, dataset, [], label_party, label_transform, gradient_transform, train_s,
+                          schedule.total_steps, [], extra={"flower": flower},
+                          test_embeddings=collect_test(link, nodes, dataset.n_test, dim))
+    feature_parties, transcripts = collect(link, nodes, config, dataset)
     return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,
                       schedule.total_steps, transcripts, extra={"flower": flower})
+
+
+def collect_test(link: Link, nodes: list[int], n_test: int, dim: int) -> list[np.ndarray]:
+    """Per-party files: each party's embeddings of the test rows (its transcript stays on its node)."""
+    replies = link.exchange({k: Message(RecordDict(), node, COLLECT) for k, node in enumerate(nodes)},
+                            lambda k: f"feature party {k} while collecting test embeddings")
+    embeddings = []
+    for k in range(len(nodes)):
+        content = replies[k].content
+        if "test" not in content.array_records:
+            raise PartyFault(f"feature party {k} sent no test embeddings: {sorted(content.keys())}")
+        try:
+            h = content.array_records["test"]["h"].numpy()
+        except (KeyError, ValueError, TypeError, EOFError) as exc:
+            raise PartyFault(f"feature party {k} sent invalid test embeddings: {exc}") from None
+        if h.dtype != np.float32 or h.shape != (n_test, dim) or not np.isfinite(h).all():
+            raise PartyFault(f"feature party {k} sent test embeddings {h.dtype} {h.shape}, expected finite "
+                             f"float32 ({n_test}, {dim})")
+        embeddings.append(h)
+    return embeddings
 
 
 def collect(link: Link, nodes: list[int], config: TrainConfig,
@@ -198,7 +280,7 @@ def collect(link: Link, nodes: list[int], config: TrainConfig,
 
 # --- `flwr run .`: settings come from the run config ([tool.flwr.app.config] in pyproject.toml, or -c) ---
 
-RUNTIME_KEYS = {"timeout", "transcript", "result", "overwrite"}
+RUNTIME_KEYS = {"timeout", "transcript", "result", "overwrite", "party-files", "split"}
 
 
 def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
@@ -214,23 +296,38 @@ def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, d
 
 
 def run_from_context(grid: Grid, context: Context) -> None:
-    """Entry point of `flwr run .`: train, then write the transcript folder and the result JSON if asked."""
+    """Entry point of `flwr run .`: train, then write the transcript folder and the result JSON if asked.
+
+    The label party's outputs name its data (the transcript folder holds the true labels), so they are
+    written private: folders 0700, files 0600. With `party-files=true` each feature party reads its own file
+    (node config `data=`, `id-column=`), `data=` is the label party's own file, and the transcripts stay with
+    their parties (node config `transcript-dir=`): `transcript=` is refused."""
     config, runtime = settings_from_run_config(dict(context.run_config))
-    dataset = load_dataset(config)
+    party_files = bool(runtime.get("party-files", False))
+    split = str(runtime.get("split", "stratified"))
+    if split not in SPLITS:
+        raise UserError(f"split {split!r} is not one of: {', '.join(SPLITS)}")
     transcript = Path(runtime["transcript"]) if "transcript" in runtime else None
+    if party_files:
+        if transcript is not None:
+            raise UserError("transcript= is not available with party-files=true: each feature party writes its "
+                            "own transcript (node config transcript-dir=)")
+        if config.data is None:
+            raise UserError("party-files=true needs data= (the label party's file: ids, target, own features)")
+    dataset = None if party_files else load_dataset(config)
     overwrite = bool(runtime.get("overwrite", False))
     if transcript is not None and transcript.exists() and not overwrite:
         raise UserError(f"output directory {str(transcript)!r} already exists; set overwrite=true to replace it")
     try:
         result = train_on_grid(grid, config, dataset, float(runtime.get("timeout", DEFAULT_TIMEOUT_S)),
-                               engine="flwr run", poll_max=FLWR_RUN_POLL_MAX_S)
+                               engine="flwr run", poll_max=FLWR_RUN_POLL_MAX_S, split=split)
     except PartyFault as exc:
         if "result" in runtime:
-            write_json_atomic(Path(runtime["result"]), {"error": str(exc)})
+            write_json_atomic(Path(runtime["result"]), {"error": str(exc)}, private=True)
         raise
     if transcript is not None:
-        write_run(result, transcript, overwrite)
+        write_run(result, transcript, overwrite, private=True)
     payload = result.to_json()
     if "result" in runtime:
-        write_json_atomic(Path(runtime["result"]), payload)
+        write_json_atomic(Path(runtime["result"]), payload, private=True)
     logging.getLogger("flwr").info("fedsim result: %s", json.dumps(to_jsonable(payload)))
