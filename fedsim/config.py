@@ -221,8 +221,8 @@ class TrainConfig(BaseModel):
                                           "--gradient-defense).")
     delta: float | None = declare(None, "delta of the defence or of top-model DP-SGD (0 < delta < 1).")
     defense_params: dict[str, float | int | str | bool] = declare(
-        help="A defence parameter KEY=VALUE, repeatable (e.g. low=0 high=400; top_dp_epsilon=EPS adds DP-SGD on "
-             "the top model).", flag="--defense-param", default_factory=dict)
+        help="A defence parameter KEY=VALUE, repeatable (e.g. --defense-param low=0 --defense-param high=400; "
+             "top_dp_epsilon=EPS adds DP-SGD on the top model).", flag="--defense-param", default_factory=dict)
     record_last_epochs: int | None = declare(None, "Keep only the last E epochs in the transcript.", ge=1)
     # an actively malicious feature party (Fu et al.): its own step-size multiplier, recorded with the run
     malicious_update_scale: float = declare(
@@ -376,4 +376,8 @@ def validated(schema: type[M], **values: Any) -> M:
         if not error["loc"]:  # a rule across fields: its message names the flags; the input is the whole config
             raise UserError(message) from None
         where = ".".join(str(p) for p in error["loc"]).replace("_", "-")
-        raise UserError(f"{where}: {message} (got {error.get('input')!r})") from None
+        given = error.get("input")
+        if type(given).__module__ == "numpy" and hasattr(given, "item"):  # 3, not np.int64(3)
+            given = given.item()
+        shown = "" if "got " in message else f" (got {given!r})"  # a rule's own message may name the value
+        raise UserError(f"{where}: {message}{shown}") from None
