@@ -14,14 +14,19 @@ P = TypeVar("P", bound=PluginParams)
 
 
 class Defense:
-    """Mixin of both hook kinds: `tasks` it applies to, its parameter schema `Params` (`fedsim.params`) and
-    `params`, the names it accepts (derived from `Params`; `resolve_defenses` routes `--defense-param` by them)."""
+    """Mixin of both hook kinds: `tasks` it applies to, its parameter schema `Params` (`fedsim.params`),
+    `params`, the names it accepts (derived from `Params`; `resolve_defenses` routes `--defense-param` by them),
+    and `takes_epsilon` / `takes_delta`, whether it uses the run's epsilon / delta."""
 
     name: ClassVar[str] = "none"
     summary: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = ("regression", "binary")
     Params: ClassVar[type[PluginParams]] = NoParams
     params: ClassVar[tuple[str, ...]] = ()
+    # whether --epsilon / --delta mean something to it: the config refuses them otherwise (TrainConfig), so a
+    # heuristic never looks private and two grid cells never differ only in an ignored epsilon
+    takes_epsilon: ClassVar[bool] = False
+    takes_delta: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

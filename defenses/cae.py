@@ -26,7 +26,6 @@ from pydantic import Field
 from torch import nn
 
 from fedsim.defenses.base import Defense, heuristic_claim
-from fedsim.defenses.heuristic_losses import no_epsilon
 from fedsim.params import Integer, Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import GradientContext, GradientTransform, TrainingPlan
@@ -91,7 +90,6 @@ class ConfusionalAutoencoder(Defense, GradientTransform):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None,
                     params: dict) -> ConfusionalAutoencoder:
         cls.check_task(task)
-        no_epsilon(cls.name, epsilon)
         p = cls.read_params(params)
         return cls(p.confusion, p.discrete_bins, p.steps)
 

@@ -76,6 +76,7 @@ class DPGradient(GradientDefense):
     name = "dp_gradient"
     summary = "Per-example clipped, Gaussian-noised cut gradients and DP-SGD top model: (eps, delta)-label-DP."
     Params = DPGradientParams
+    takes_epsilon = takes_delta = True
 
     def __init__(self, epsilon: float | None, delta: float, clip: float, sigma: float | None, top_clip: float,
                  label_range: tuple[float, float] | None, stats_epsilon: float) -> None:

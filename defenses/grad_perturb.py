@@ -36,6 +36,7 @@ class GradientPerturbation(Defense, GradientTransform):
     name = "grad_perturb"
     summary = "Yang et al.'s label-DP cut gradients: each step's loss on freshly RR-randomised labels (eps/epochs)."
     tasks = ("binary", "multiclass")
+    takes_epsilon = True
 
     def __init__(self, epsilon: float) -> None:
         self.epsilon = epsilon

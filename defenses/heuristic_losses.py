@@ -25,15 +25,10 @@ from pydantic import Field
 from torch import nn
 
 from fedsim.defenses.base import Defense, heuristic_claim
-from fedsim.errors import check
 from fedsim.params import Integer, Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import GradientTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES
-
-
-def no_epsilon(name: str, epsilon: float | None) -> None:
-    check(epsilon is None, f"defence {name!r} has no epsilon (no formal guarantee); drop --epsilon")
 
 
 def one_hot_targets(targets: torch.Tensor, classes: int) -> torch.Tensor:
@@ -85,7 +80,6 @@ class MutualInformationDefense(Defense, GradientTransform):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None,
                     params: dict) -> MutualInformationDefense:
         cls.check_task(task)
-        no_epsilon(cls.name, epsilon)
         p = cls.read_params(params)
         return cls(p.lambda_mi, p.bottleneck)
 
@@ -138,7 +132,6 @@ class DistanceCorrelationDefense(Defense, GradientTransform):
     def from_config(cls, task: str, epsilon: float | None, delta: float | None,
                     params: dict) -> DistanceCorrelationDefense:
         cls.check_task(task)
-        no_epsilon(cls.name, epsilon)
         return cls(cls.read_params(params).lambda_dcor)
 
     def training_loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,

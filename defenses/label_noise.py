@@ -54,13 +54,13 @@ class ClippedLabelDefense(Defense, LabelTransform):
 
     tasks: ClassVar[tuple[str, ...]] = ("regression",)
     Params = ClipParams
-    needs_delta: ClassVar[bool] = False
+    takes_epsilon = True
 
     @classmethod
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict):
         cls.check_task(task)
         p = cls.read_params(params)
-        return cls(check_epsilon(epsilon), check_delta(delta) if cls.needs_delta else None, p.low, p.high,
+        return cls(check_epsilon(epsilon), check_delta(delta) if cls.takes_delta else None, p.low, p.high,
                    p.bounds_share or 0.0)
 
     def __init__(self, epsilon: float, delta: float | None, low: float | None, high: float | None,
@@ -127,7 +127,7 @@ class GaussianLabels(ClippedLabelDefense):
 
     name = "gaussian"
     summary = "Labels clipped to [low, high] plus analytic-Gaussian noise: (eps, delta)-label-DP."
-    needs_delta = True
+    takes_delta = True
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         low, high = self.clip_range(y, rng)

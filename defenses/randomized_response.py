@@ -79,6 +79,7 @@ def rr_with_prior(labels: np.ndarray, prior: np.ndarray, epsilon: float, rng: np
 
 class _ClassLabelDefense(Defense, LabelTransform):
     tasks = ("binary", "multiclass")
+    takes_epsilon = True
 
     def __init__(self, epsilon: float) -> None:
         self.epsilon = epsilon

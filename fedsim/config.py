@@ -224,8 +224,8 @@ class TrainConfig(BaseModel):
                                           "--gradient-defense).")
     delta: float | None = declare(None, "delta of the defence or of top-model DP-SGD (0 < delta < 1).")
     defense_params: dict[str, float | int | str | bool] = declare(
-        help="A defence parameter KEY=VALUE, repeatable (e.g. low=0 high=400; top_dp_epsilon=EPS adds DP-SGD on "
-             "the top model).", flag="--defense-param", default_factory=dict)
+        help="A defence parameter KEY=VALUE, repeatable (e.g. --defense-param low=0 --defense-param high=400; "
+             "top_dp_epsilon=EPS adds DP-SGD on the top model).", flag="--defense-param", default_factory=dict)
     record_last_epochs: int | None = declare(None, "Keep only the last E epochs in the transcript.", ge=1)
     # an actively malicious feature party (Fu et al.): its own step-size multiplier, recorded with the run
     malicious_update_scale: float = declare(
@@ -252,13 +252,16 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _privacy_needs_a_mechanism(self) -> TrainConfig:
-        """--epsilon/--delta without a defence would be silently ignored and the run would look private."""
-        defended = self.label_defense is not None or self.gradient_defense is not None
-        if self.epsilon is not None and not defended:
-            raise ValueError(f"--epsilon needs a defence: add {_defence_flags()}")
-        if self.delta is not None and not (defended or "top_dp_epsilon" in self.defense_params):
-            raise ValueError(f"--delta needs a defence or top-model DP-SGD (--defense-param top_dp_epsilon=EPS): "
-                             f"add {_defence_flags()}")
+        """--epsilon/--delta that no chosen mechanism uses would be silently ignored and the run would look
+        private (or two grid cells labelled with different epsilons would be the same run). Each defence
+        says whether it takes them (`takes_epsilon` / `takes_delta`); top-model DP-SGD takes delta."""
+        defences = _chosen_defences(self.label_defense, self.gradient_defense)
+        if defences is None:  # an unknown name: `resolve_defenses` (or the grid's check) names it and the valid ones
+            return self
+        if self.epsilon is not None:
+            _check_budget("epsilon", defences, "takes_epsilon", False)
+        if self.delta is not None:
+            _check_budget("delta", defences, "takes_delta", "top_dp_epsilon" in self.defense_params)
         return self
 
     @model_validator(mode="after")
@@ -332,10 +335,34 @@ class AucAuditConfig(BaseModel):
     confidence: Confidence = 0.95
 
 
-def _defence_flags() -> str:
-    label = "|".join(LABEL_DEFENSES.names())
-    gradient = "|".join(GRADIENT_DEFENSES.names())
-    return f"--label-defense {label} or --gradient-defense {gradient}"
+def _defence_flags(attribute: str) -> str:
+    """The defences whose `attribute` (`takes_epsilon` / `takes_delta`) holds, as the flags that choose them."""
+    label, gradient = ("|".join(n for n in registry.names() if getattr(registry.get(n), attribute, False))
+                       for registry in (LABEL_DEFENSES, GRADIENT_DEFENSES))
+    return " or ".join(f"{flag} {names}" for flag, names in (("--label-defense", label), ("--gradient-defense",
+                                                                                          gradient)) if names)
+
+
+def _chosen_defences(label: str | None, gradient: str | None) -> list[Any] | None:
+    """The defence classes named; None if a name is unknown."""
+    chosen = [(registry, name) for registry, name in ((LABEL_DEFENSES, label), (GRADIENT_DEFENSES, gradient))
+              if name is not None]
+    if any(name not in registry for registry, name in chosen):
+        return None
+    return [registry.get(name) for registry, name in chosen]
+
+
+def _check_budget(what: str, defences: list[Any], attribute: str, top_dp: bool) -> None:
+    """--epsilon / --delta must reach a mechanism that uses it: a chosen defence that takes it, or (delta)
+    top-model DP-SGD; otherwise one line naming the defences that do."""
+    if top_dp or any(getattr(cls, attribute, False) for cls in defences):
+        return
+    top = " or top-model DP-SGD (--defense-param top_dp_epsilon=EPS)" if what == "delta" else ""
+    if defences:
+        names = " and ".join(repr(cls.name) for cls in defences)
+        raise ValueError(f"defence {names} takes no {what}: drop --{what} (it would be ignored), or use "
+                         f"{_defence_flags(attribute)}{top}")
+    raise ValueError(f"--{what} needs a defence that takes it{top}: add {_defence_flags(attribute)}")
 
 
 def validated(schema: type[M], **values: Any) -> M:
@@ -352,4 +379,8 @@ def validated(schema: type[M], **values: Any) -> M:
         if not error["loc"]:  # a rule across fields: its message names the flags; the input is the whole config
             raise UserError(message) from None
         where = ".".join(str(p) for p in error["loc"]).replace("_", "-")
-        raise UserError(f"{where}: {message} (got {error.get('input')!r})") from None
+        given = error.get("input")
+        if type(given).__module__ == "numpy" and hasattr(given, "item"):  # 3, not np.int64(3)
+            given = given.item()
+        shown = "" if "got " in message else f" (got {given!r})"  # a rule's own message may name the value
+        raise UserError(f"{where}: {message}{shown}") from None

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fedsim.attacks import evaluate_attack
-from fedsim.config import ModelConfig, TrainConfig
+from fedsim.config import ModelConfig, TrainConfig, validated
 from fedsim.defenses import GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.defenses.cae import train_autoencoder
 from fedsim.defenses.heuristic_losses import distance_correlation
@@ -58,8 +58,8 @@ def test_label_defenses_refuse_regression_in_one_line():
         LABEL_DEFENSES.get("rr").from_config("regression", 1.0, None, {})
     with pytest.raises(UserError, match="applies to multiclass tasks only"):
         GRADIENT_DEFENSES.get("cae").from_config("binary", None, None, {})
-    with pytest.raises(UserError, match="has no epsilon"):
-        GRADIENT_DEFENSES.get("mid").from_config("multiclass", 1.0, None, {})
+    with pytest.raises(UserError, match="'mid' takes no epsilon"):  # the config refuses it (takes_epsilon)
+        validated(TrainConfig, gradient_defense="mid", epsilon=1.0)
 
 
 def plan(epochs=4, n=300):

@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 
 from fedsim.cli.common import emit_json, parse_params
 from fedsim.errors import UserError, check
+
+if TYPE_CHECKING:  # numpy and pandas load when a command runs, not for --help
+    import numpy as np
 
 
 def attack_command(
@@ -48,6 +49,8 @@ def attack_command(
     Metrics (on the attacked samples only, never the known ones) when the transcript has its truth/ folder;
     --estimates OUT.csv writes the estimates either way.
     """
+    import numpy as np
+
     from fedsim import attacks
     from fedsim.attacks.baselines import compute_references
     from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
@@ -90,6 +93,8 @@ def attack_command(
 
 def aligned_truth(truth: dict[str, np.ndarray], view: Any, transcript: Path) -> np.ndarray:
     """The true training labels in the order of the party's sample ids."""
+    import numpy as np
+
     try:
         order = np.argsort(truth["train_ids"])
         pos = order[np.searchsorted(truth["train_ids"], view.sample_ids, sorter=order)]
@@ -102,6 +107,9 @@ def aligned_truth(truth: dict[str, np.ndarray], view: Any, transcript: Path) -> 
 
 def read_known_labels(path: Path, view: Any) -> tuple[np.ndarray, np.ndarray]:
     """(ids, labels) from a CSV with columns id,label; every id must be one of the party's training samples."""
+    import numpy as np
+    import pandas as pd
+
     check(path.is_file(), f"--known-labels file {str(path)!r} does not exist")
     try:
         table = pd.read_csv(path)
@@ -122,12 +130,15 @@ def read_known_labels(path: Path, view: Any) -> tuple[np.ndarray, np.ndarray]:
     missing = ids[positions < 0]
     if missing.size:
         raise UserError(f"--known-labels file {str(path)!r}: {missing.size} ids are not training samples of "
-                        f"party {view.party}, e.g. {missing[0]!r}")
+                        f"party {view.party}, e.g. {missing.tolist()[0]!r}")
     return view.sample_ids[positions], labels
 
 
 def write_estimates(path: Path, estimate: Any) -> None:
     """id, estimate and one column per read-out; written to a temporary file, then renamed into place."""
+    import numpy as np
+    import pandas as pd
+
     table = pd.DataFrame({"id": np.asarray(estimate.ids), "estimate": np.asarray(estimate.estimates)})
     for name, values in estimate.readouts.items():
         table[f"estimate_{name}"] = np.asarray(values)

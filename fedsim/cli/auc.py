@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 
@@ -12,6 +12,9 @@ from fedsim.cli.common import emit_json
 from fedsim.cli.options import config_command
 from fedsim.config import EvalConfig
 from fedsim.errors import UserError, check
+
+if TYPE_CHECKING:  # numpy loads when a command runs, not for --help
+    import numpy as np
 
 
 def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +42,8 @@ def load_scores(data: Path | None, score_col: str, label_col: str, synthetic: st
 def read_class_scores(path: Path, prefix: str, label_col: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Multiclass score file: one score column per class named PREFIX + class name, and a label column
     holding the class names; returns (n, K) scores, class indices (column order) and the class names."""
+    import numpy as np
+
     from fedsim.data.files import read_frame
 
     table = read_frame(path)

@@ -8,13 +8,16 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from fedsim.cli.common import emit_json
+from fedsim.errors import check
 
 
 def default_workers() -> int:
@@ -22,12 +25,38 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+WORKERS_HELP = "Parallel cells as Ray tasks: N >= 1 (1 runs in this process without Ray) or auto (the default: one "\
+               "per core, at most 8)."
+
+
+def parse_workers(value: str | None) -> int:
+    """`--workers`: an integer >= 1, or auto (also the default). 0 or a negative count is a mistake, not auto."""
+    if value is None or value.strip().lower() == "auto":
+        return default_workers()
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    check(workers >= 1 and str(workers) == value.strip(), f"--workers must be an integer >= 1 or auto, got {value!r}")
+    return workers
+
+
+def run_resumably(grid: str, out: Path, workers: int, ray_address: str | None, quiet: bool, resume: str) -> Any:
+    """`run_grid`; on ctrl-C, says how to resume (finished cells are on disk, a re-run skips them)."""
+    from fedsim.experiments.runner import run_grid
+
+    try:
+        return run_grid(grid, out, workers, ray_address, show_progress=not quiet)
+    except KeyboardInterrupt:
+        print(f"fedsim: interrupted; finished cells are saved in {out}: run `{resume}` to resume", file=sys.stderr)
+        raise
+
+
 def bench_command(
     grid: str = typer.Argument(..., help="A grid TOML file, or a shipped grid's name (quick, "
                                          "regression_leakage, dp_auc)."),
     out: Path = typer.Option(..., "--out", help="Output folder; a re-run resumes (finished cells are skipped)."),
-    workers: int = typer.Option(None, "--workers", help="Parallel cells as Ray tasks (default: one per core, at "
-                                                        "most 8); 1 runs in this process without Ray."),
+    workers: str = typer.Option(None, "--workers", help=WORKERS_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Join an existing Ray cluster (e.g. auto)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -37,16 +66,14 @@ def bench_command(
     Each cell trains once and runs all its attacks; one row per (cell, attack) in DIR/results.parquet and
     DIR/results.csv. Exit code 1 when a cell failed (a re-run retries it).
     """
-    from fedsim.experiments.runner import run_grid
-
-    workers = workers or default_workers()
-    summary = run_grid(grid, out, workers, ray_address, show_progress=not quiet)
+    count = parse_workers(workers)
+    summary = run_resumably(grid, out, count, ray_address, quiet, f"fedsim bench {grid} --out {out}")
     if json_output:
         emit_json(summary.to_json())
         return 1 if summary.failed else 0
     console = Console(soft_wrap=True)
     console.print(f"{summary.cells} cells: {summary.computed} computed, {summary.skipped} already done, "
-                  f"{summary.failed} failed ({summary.wall_s:.1f} s, {workers} worker(s))")
+                  f"{summary.failed} failed ({summary.wall_s:.1f} s, {count} worker(s))")
     console.print(f"results: {summary.results} (and results.csv)")
     if summary.failed:
         console.print("re-run the same command to retry the failed cells; errors are in the results table")
@@ -76,7 +103,7 @@ def report_command(
 
 def demo_command(
     out: Path = typer.Option(Path("fedsim-demo"), "--out", help="Output folder (a re-run resumes)."),
-    workers: int = typer.Option(None, "--workers", help="Parallel cells (default: one per core, at most 8)."),
+    workers: str = typer.Option(None, "--workers", help=WORKERS_HELP),
     grid: str = typer.Option("quick", "--grid", help="The grid to run (default: the shipped quick grid)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -87,11 +114,10 @@ def demo_command(
     OUT/report.md; prints the headline numbers. A re-run resumes.
     """
     from fedsim.experiments.report import build_report
-    from fedsim.experiments.runner import run_grid
 
     start = time.perf_counter()
-    workers = workers or default_workers()
-    summary = run_grid(grid, out, workers, None, show_progress=not quiet)
+    count = parse_workers(workers)
+    summary = run_resumably(grid, out, count, None, quiet, f"fedsim demo --grid {grid} --out {out}")
     report = build_report(out)
     wall_s = time.perf_counter() - start
     if json_output:
@@ -100,7 +126,7 @@ def demo_command(
         return 1 if summary.failed else 0
     console = Console(soft_wrap=True)
     console.print(f"[bold]fedsim demo[/]: {summary.cells} cells ({summary.computed} computed, {summary.skipped} "
-                  f"reused, {summary.failed} failed) in {wall_s:.0f} s with {workers} worker(s)")
+                  f"reused, {summary.failed} failed) in {wall_s:.0f} s with {count} worker(s)")
     console.print(f"report: [bold]{report.path}[/]  (plots in {report.path.parent / 'plots'})")
     for line in report.headlines:
         console.print(f"  - {line}", markup=False)

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from fedsim.cli.help import HelpCommand
-from fedsim.deploy import credentials
 from fedsim.errors import check
 
 app = typer.Typer(name="deploy", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -34,6 +33,8 @@ def keys_command(
 
     A CA (its key is not kept), the SuperLink's TLS certificate and key, and one key pair per SuperNode.
     """
+    from fedsim.deploy import credentials  # loads numpy and cryptography: only when the command runs
+
     for path in credentials.generate(out, supernodes, host or [], days, overwrite):
         secret = path.suffix == ".key"
         print(f"{path}  {'SECRET (mode 600): keep on its owner' if secret else 'public'}")
@@ -52,6 +53,8 @@ def check_command(
 
     Present, parseable, the certificate matching its key and verifying against the CA, none expired.
     """
+    from fedsim.deploy import credentials
+
     check((cert is None) == (key is None), "--cert and --key go together (the SuperLink's certificate and its key)")
     if cert is not None and key is not None:
         credentials.check_server_credentials(ca, cert, key)

@@ -18,9 +18,7 @@ from typing import Any
 import typer
 
 from fedsim.cli.common import emit_json
-from fedsim.evaluation.methods import METHODS
 from fedsim.params import param_rows
-from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES, Registry
 
 WIDTH = 80
@@ -46,6 +44,9 @@ def describe_registry(registry: Registry[Any]) -> list[dict[str, Any]]:
 
 def catalogue() -> dict[str, Any]:
     """Every plugin kind: attacks, label and gradient defences, top-model DP-SGD and AUC methods."""
+    from fedsim.evaluation.methods import METHODS
+    from fedsim.privacy.dp_sgd import TopModelDP
+
     return {
         "attacks": describe_registry(ATTACKS),
         "label_defenses": describe_registry(LABEL_DEFENSES),
@@ -112,6 +113,8 @@ def defenses_command(json_output: bool = typer.Option(False, "--json", help="Pri
 
 def auc_methods_command(json_output: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """List the private AUC methods with their settings (fedsim auc --method NAME)."""
+    from fedsim.evaluation.methods import METHODS
+
     entries = describe_registry(METHODS)
     _print({"methods": entries}, [("AUC methods (fedsim auc --method NAME --epsilon EPS ...)", entries)],
            json_output)

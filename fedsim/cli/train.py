@@ -64,8 +64,9 @@ def train_command(
         return
     console = Console()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in payload["test"].items())
+    parties = f"{payload['parties']} feature part{'y' if payload['parties'] == 1 else 'ies'}"
     console.print(f"[bold]{payload['dataset']}[/] ({payload['task']}, {payload['n_train']} train / "
-                  f"{payload['n_test']} test, {payload['parties']} feature parties, {config.runtime} runtime)")
+                  f"{payload['n_test']} test, {parties}, {config.runtime} runtime)")
     console.print(f"test: {metrics}")
     privacy = payload["privacy"]
     eps = "none" if privacy["epsilon"] is None else f"{privacy['epsilon']:.4g}"

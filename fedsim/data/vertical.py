@@ -93,14 +93,29 @@ def encode_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str,
         check(bool(np.isfinite(y).all()), f"target column {target.name!r} has infinite labels")
         return y, task, []
     if task == "multiclass":
-        return _encode_classes(target, target.unique(), numeric)
+        classes = target.unique()
+        check(numeric or len(target) <= 2 or len(classes) < len(target),
+              f"target column {target.name!r} has a different value on every row ({len(target)} rows): it looks "
+              f"like an id or free text, not a label; choose the label column with --target")
+        return _encode_classes(target, classes, numeric)
     distinct = len(target.unique()) if len(values) != 2 else 2
     check(len(values) == 2, f"a binary target needs exactly two distinct values; {target.name!r} has "
-                            f"{distinct}" + ("; use --task multiclass" if distinct > 2 else ""))
+                            f"{distinct}" + (_task_hint(target, numeric) if distinct > 2 else ""))
     if numeric and set(np.asarray(values, dtype=np.float64)) <= {0.0, 1.0}:
         return target.to_numpy(dtype=np.float64), task, ["0", "1"]
     names = sorted(map(str, values))  # the larger value (in string order) is the positive class
     return (target.astype(str) == names[1]).to_numpy(dtype=np.float64), task, names
+
+
+def _task_hint(target: pd.Series, numeric: bool) -> str:
+    """What a target with more than two values is: numbers with fractions -> regression, whole numbers ->
+    either, text -> multiclass."""
+    if not numeric:
+        return "; use --task multiclass"
+    numbers = target.to_numpy(dtype=np.float64)
+    if not bool(np.all(numbers == np.round(numbers))):
+        return "; it holds continuous values: use --task regression"
+    return "; use --task regression (a quantity) or --task multiclass (class numbers)"
 
 
 def _encode_classes(target: pd.Series, values: np.ndarray, numeric: bool) -> tuple[np.ndarray, str, list[str]]:

@@ -63,10 +63,15 @@ def make_settings(method: str, epsilon: float | None, delta: float | None, bucke
                   thresholds: int, threshold: float | None = None) -> Settings:
     """Settings checked by the method's parameter schema (`AucMethod.Params`). `epsilon`, `buckets` and
     `thresholds` are shared settings (a grid sweeps them across methods, the CLI always passes thresholds):
-    a method that does not take one ignores it. Any other setting a method does not take is an error."""
+    a method that does not take one ignores it, except a finite epsilon given to a method without one
+    (`exact`), which would read as private (inf, no noise, is what it does). Any other setting a method does
+    not take is an error."""
     chosen = METHODS.get(method)
     check(epsilon is not None or not chosen.needs_epsilon,
           f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
+    check(epsilon is None or math.isinf(epsilon) or chosen.needs_epsilon,
+          f"method {method} takes no --epsilon (it adds no noise: no privacy); drop --epsilon "
+          f"or choose a private method: {', '.join(m for m in METHODS.names() if METHODS.get(m).needs_epsilon)}")
     given = {"epsilon": epsilon, "delta": delta, "buckets": buckets, "thresholds": thresholds, "threshold": threshold}
     fields = chosen.Params.model_fields
     values = {k: v for k, v in given.items() if v is not None and (k in fields or k not in SHARED_SETTINGS)}
