@@ -96,10 +96,9 @@ def auc_command(
         emit_json(result)
         return
     console = Console()
-    low, high = result["ci95"]
     secure = ", secure aggregation" if config.secure_aggregation else ""
     clients = config.clients
-    console.print(f"[bold]{config.method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
+    console.print(f"[bold]{config.method}[/] AUC {result['estimate']:.6f}  {interval_text(result)}  "
                   f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}{secure}, {config.runtime})")
     print_repeats(console, result)
     if "at_threshold" in result:
@@ -126,6 +125,14 @@ def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], config: EvalC
     console.print("per class: " + ", ".join(f"{k} {v:.4f}" for k, v in result["per_class"].items()))
     print_repeats(console, result)
     console.print(f"privacy: {result['guarantee']}")
+
+
+def interval_text(result: dict) -> str:
+    """The 95% interval, or why there is none (`ci95` null)."""
+    if result["ci95"] is None:
+        return f"95% CI: none ({result['ci95_interval']})"
+    low, high = result["ci95"]
+    return f"95% CI [{low:.6f}, {high:.6f}]"
 
 
 def print_repeats(console: Console, result: dict) -> None:
