@@ -144,6 +144,10 @@ def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.nda
     v = release.variances
     for key, (a_mat, a_vec, d_mat, d_vec) in linear_ratios(release).items():
         num, den = a_mat @ release.noisy + a_vec, d_mat @ release.noisy + d_vec
+        if not v.any():  # no noise: the value itself (0/0 stays NaN)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bands[key] = (num / den, num / den)
+            continue
         var_n, cov, var_d = (a_mat * a_mat) @ v, (a_mat * d_mat) @ v, (d_mat * d_mat) @ v
         q2, q1, q0 = den * den - z * z * var_d, num * den - z * z * cov, num * num - z * z * var_n
         hulls = [accepted_hull(*q, q[1] * q[1] - q[0] * q[2]) or (0.0, 1.0) for q in zip(q2, q1, q0, strict=True)]
@@ -313,3 +317,19 @@ def exact_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> n
     bucket = np.searchsorted(edges, scores, "left")
     return np.bincount(bucket, weights=np.asarray(labels, dtype=np.float64), minlength=edges.size)
 
+
+
+def run_curves(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None, *,
+               delta: float | None = None, buckets: int | None = None, clients: int = 1, split: str = "iid",
+               seed: int = 0, threshold: float | None = None, secure_aggregation: bool = False,
+               min_clients: int | None = None, projection: Projection = "box", truth: bool = False) -> dict[str, Any]:
+    """The `curves` block of `fedsim auc --curves` from release 0: the counts `run_auc` estimated the AUC from
+    (same seed, same streams), post-processed; `truth` adds the exact values (simulation only)."""
+    from fedsim.evaluation.driver import make_settings, owners, split_clients, validate_inputs
+
+    scores, labels = validate_inputs(scores, labels)
+    settings = make_settings(method, epsilon, delta, buckets, 100, threshold)
+    parts = split_clients(scores, clients, split, seed)
+    release = count_release(method, settings, scores, labels, parts, owners(parts, scores.size), seed, 0,
+                            secure_aggregation, min_clients)
+    return curves_report(release, projection, curve_rng(seed, 0), (scores, labels) if truth else None, threshold)
