@@ -133,13 +133,24 @@ def linear_ratios(release: CountRelease) -> dict[str, tuple[np.ndarray, np.ndarr
             "calibration": (np.eye(size), np.zeros(size), np.zeros((size, size)), n_b)}
 
 
+def _nearest(numerator: float, denominator: float) -> tuple[float, float]:
+    """When no theta passes the test the counts sit past the edge of [0, 1]: the nearest feasible value (a
+    point; the release already counts as a miss at this level, so this changes no coverage), or [0, 1] when
+    the denominator is 0."""
+    if denominator == 0:
+        return 0.0, 1.0
+    value = float(np.clip(numerator / denominator, 0.0, 1.0))
+    return value, value
+
+
 def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Fieller (test-inversion) 95% bands of every `linear_ratios` quantity: theta is kept when
     T(theta) = (A c~ + a) - theta (D c~ + d) satisfies T^2 <= z^2 Var T(theta), Var T = sum_b (A - theta D)_b^2 v_b.
     At the true theta, T is the noise term (A - theta D) e alone: zero-mean, label-free, of known variance,
     so the band holds exactly for Gaussian noise and to the normal approximation of a sum of Laplace /
     discrete-noise terms (worst for a single Laplace term: 0.937). No linearisation of the ratio (the
-    delta method under-covers at rare positives; `fedsim.evaluation.intervals`). An empty set gives [0, 1]."""
+    delta method under-covers at rare positives; `fedsim.evaluation.intervals`). An empty set gives `_nearest`;
+    a set of two rays (noise swamps the denominator) gives its hull [0, 1]."""
     bands = {}
     v = release.variances
     for key, (a_mat, a_vec, d_mat, d_vec) in linear_ratios(release).items():
@@ -150,17 +161,20 @@ def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.nda
             continue
         var_n, cov, var_d = (a_mat * a_mat) @ v, (a_mat * d_mat) @ v, (d_mat * d_mat) @ v
         q2, q1, q0 = den * den - z * z * var_d, num * den - z * z * cov, num * num - z * z * var_n
-        hulls = [accepted_hull(*q, q[1] * q[1] - q[0] * q[2]) or (0.0, 1.0) for q in zip(q2, q1, q0, strict=True)]
+        hulls = [accepted_hull(*q, q[1] * q[1] - q[0] * q[2]) or _nearest(n, d)
+                 for q, n, d in zip(zip(q2, q1, q0, strict=True), num, den, strict=True)]
         low, high = np.array(hulls).T
         bands[key] = (low, high)
     return bands
 
 
-def average_precision_interval(release: CountRelease, z: float = Z95) -> tuple[float, float]:
+def average_precision_interval(release: CountRelease, z: float = Z95) -> tuple[float, float, float]:
     """Test-inversion 95% interval of AP = Q / P, Q = sum_b c_b TP_b / n_{>=b}: the same inequality as
     `ratio_bands` with T(theta) = Q~ - sum_b v_b / n_{>=b} - theta P~ (c~_b TP~_b carries e_b^2, whose mean
     v_b is subtracted, so E T = 0 at the true AP) and Var T linearised in Q only (the numerator is smooth;
-    the ratio is not linearised). [0, 1] when no theta fits."""
+    the ratio is not linearised). [0, 1] when no theta fits. Returns (estimate, low, high), the estimate being
+    the same bias-corrected (Q~ - sum v_b / n_{>=b}) / P~ within [0, 1] (the projected counts' AP is biased by
+    clipping at rare positives)."""
     c, v = release.noisy, release.variances
     predicted = np.cumsum(release.sizes[::-1].astype(np.float64))[::-1]
     tp = np.cumsum(c[::-1])[::-1]
@@ -169,7 +183,8 @@ def average_precision_interval(release: CountRelease, z: float = Z95) -> tuple[f
     total = float(c.sum())
     var_q, cov, var_p = float(np.sum(gradient**2 * v)), float(np.sum(gradient * v)), float(v.sum())
     q2, q1, q0 = total * total - z * z * var_p, q * total - z * z * cov, q * q - z * z * var_q
-    return accepted_hull(q2, q1, q0, q1 * q1 - q2 * q0) or (0.0, 1.0)
+    low, high = accepted_hull(q2, q1, q0, q1 * q1 - q2 * q0) or (0.0, 1.0)
+    return (float(np.clip(q / total, 0.0, 1.0)) if total > 0 else math.nan), low, high
 
 
 def bootstrap_intervals(release: CountRelease, plug_in: np.ndarray, rng: np.random.Generator,
@@ -182,7 +197,7 @@ def bootstrap_intervals(release: CountRelease, plug_in: np.ndarray, rng: np.rand
     centre = curve_metrics(plug_in, release)
     simulated = curve_metrics(plug_in + noise, release)
     bands = ratio_bands(release)
-    low, high = average_precision_interval(release)
+    _, low, high = average_precision_interval(release)
     bands["average_precision"] = (np.array(low), np.array(high))
     for key in ("ece", "brier"):
         with np.errstate(invalid="ignore"):
@@ -282,6 +297,8 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
     the same release, and with the truth (simulation) the exact values at the same thresholds."""
     fitted = project_counts(release.noisy, release.sizes, projection)
     estimates = curve_metrics(fitted, release)
+    corrected = average_precision_interval(release)[0]
+    estimates["average_precision"] = estimates["average_precision"] if math.isnan(corrected) else np.float64(corrected)
     bands = bootstrap_intervals(release, fitted, rng)
     # point k predicts "score > thresholds[k]"; point 0 (None) predicts every example positive
     out: dict[str, Any] = {"projection": projection, "thresholds": [None, *_listed(release.edges)],
