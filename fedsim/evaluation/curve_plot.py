@@ -18,6 +18,21 @@ def _band(curves: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray] | N
     return None if band is None else (_array(band["low"]), _array(band["high"]))
 
 
+def _panel(axis: Any, curves: dict[str, Any], exact: dict[str, Any], keys: tuple[str, str, str], label: str,
+           exact_label: str, color: str) -> None:
+    """One curve (x, y) with the 95% band of `keys[2]` and, when known, the exact curve at the same thresholds."""
+    x_key, y_key, band_key = keys
+    y = _array(curves[y_key])
+    x = _array(curves[x_key])[: y.size]
+    axis.plot(x, y, "o-", ms=3, color=color, label=f"private ({label})")
+    band = _band(curves, band_key)
+    if band is not None:
+        axis.fill_between(x, band[0], band[1], color=color, alpha=0.2, label="pointwise 95% band")
+    if exact:
+        source = curves if x_key == "bucket_mean_scores" else exact
+        axis.plot(_array(source[x_key])[: y.size], _array(exact[y_key]), "k--", lw=1, label=f"exact ({exact_label})")
+
+
 def plot_curves(curves: dict[str, Any], title: str, path: Path) -> None:
     """Write the three panels to `path` (PNG); the file appears only once complete."""
     import matplotlib
@@ -25,33 +40,18 @@ def plot_curves(curves: dict[str, Any], title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    exact = curves.get("exact")
+    exact = curves.get("exact") or {}
     fig, (roc, pr, cal) = plt.subplots(1, 3, figsize=(15, 4.8))
-    fpr, tpr = _array(curves["fpr"]), _array(curves["tpr"])
-    roc.plot(fpr, tpr, "o-", ms=3, color="C0", label=f"private (AUC {curves['auc']:.3f})")
-    band = _band(curves, "tpr")
-    if band is not None:
-        roc.fill_between(fpr, band[0], band[1], color="C0", alpha=0.2, label="95% band (TPR at each threshold)")
-    if exact is not None:
-        roc.plot(_array(exact["fpr"]), _array(exact["tpr"]), "k--", lw=1, label=f"exact (AUC {exact['auc']:.3f})")
+    _panel(roc, curves, exact, ("fpr", "tpr", "tpr"), f"AUC {curves['auc']:.3f}",
+           f"AUC {exact['auc']:.3f}" if exact else "", "C0")
     roc.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
-    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC", xlim=(0, 1), ylim=(0, 1.01))
-    recall, precision = _array(curves["tpr"])[:-1], _array(curves["precision"])
-    pr.plot(recall, precision, "o-", ms=3, color="C1", label=f"private (AP {curves['average_precision']:.3f})")
-    band = _band(curves, "precision")
-    if band is not None:
-        pr.fill_between(recall, band[0], band[1], color="C1", alpha=0.2, label="95% band (precision)")
-    if exact is not None:
-        pr.plot(_array(exact["tpr"])[:-1], _array(exact["precision"]), "k--", lw=1,
-                label=f"exact (AP {exact['average_precision']:.3f})")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate (band: at each threshold)", title="ROC",
+            xlim=(0, 1), ylim=(0, 1.01))
+    _panel(pr, curves, exact, ("tpr", "precision", "precision"), f"AP {curves['average_precision']:.3f}",
+           f"AP {exact['average_precision']:.3f}" if exact else "", "C1")
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.01))
-    mean_score, rate = _array(curves["bucket_mean_scores"]), _array(curves["calibration"])
-    cal.plot(mean_score, rate, "o-", ms=3, color="C3", label=f"private (ECE {curves['ece']:.3f})")
-    band = _band(curves, "calibration")
-    if band is not None:
-        cal.fill_between(mean_score, band[0], band[1], color="C3", alpha=0.2, label="95% band")
-    if exact is not None:
-        cal.plot(mean_score, _array(exact["calibration"]), "k--", lw=1, label=f"exact (ECE {exact['ece']:.3f})")
+    _panel(cal, curves, exact, ("bucket_mean_scores", "calibration", "calibration"), f"ECE {curves['ece']:.3f}",
+           f"ECE {exact['ece']:.3f}" if exact else "", "C3")
     cal.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
     cal.set(xlabel="mean score in bucket", ylabel="positive rate", title="calibration", ylim=(0, 1.01))
     for axis in (roc, pr, cal):

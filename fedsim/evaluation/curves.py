@@ -298,7 +298,8 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
     fitted = project_counts(release.noisy, release.sizes, projection)
     estimates = curve_metrics(fitted, release)
     corrected = average_precision_interval(release)[0]
-    estimates["average_precision"] = estimates["average_precision"] if math.isnan(corrected) else np.float64(corrected)
+    if not math.isnan(corrected):
+        estimates["average_precision"] = np.asarray(corrected)
     bands = bootstrap_intervals(release, fitted, rng)
     # point k predicts "score > thresholds[k]"; point 0 (None) predicts every example positive
     out: dict[str, Any] = {"projection": projection, "thresholds": [None, *_listed(release.edges)],
