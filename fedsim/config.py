@@ -306,6 +306,16 @@ class EvalConfig(BaseModel):
     threshold: float | None = declare(None, "Also report accuracy, precision, recall, F1 at score >= T.")
     repeats: int = declare(1, "R > 1: evaluate bias, std, RMSE and CI coverage over R releases.")
     seed: int = declare(0, "Seed of the noise (and of --synthetic data).")
+    curves: bool = declare(False, "Also post-process the same release (exact | hist | hist_gauss, no extra "
+                                  "epsilon) into ROC and PR curves, AP, F1, calibration/ECE and Brier, with "
+                                  "pointwise 95% bands.")
+    projection: Literal["box", "isotonic"] = declare(
+        "box", "With --curves: make the noisy counts consistent by box (clip to [0, n_b]) | isotonic (also "
+               "monotone positive rates, PAVA).")
+    plot: Path | None = declare(None, "With --curves: draw the ROC, PR and calibration curves with bands to FILE.png.")
+    ledger: Path | None = declare(None, "Record this release in a JSON ledger of releases on these labels.")
+    budget: float | None = declare(None, "With --ledger: refuse a release that takes the labels' total epsilon "
+                                         "past this (basic composition).")
 
 
 Confidence = Annotated[float, declare(help="Confidence of the lower bound, in (0, 1).")]

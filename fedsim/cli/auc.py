@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,8 @@ def read_class_scores(path: Path, prefix: str, label_col: str) -> tuple[np.ndarr
 
 
 # EvalConfig settings that say where the scores come from; the others are `run_auc`'s keyword arguments
-INPUTS = {"data", "score_col", "label_col", "class_scores", "synthetic", "method", "epsilon"}
+INPUTS = {"data", "score_col", "label_col", "class_scores", "synthetic", "method", "epsilon", *{
+    "curves", "projection", "plot", "ledger", "budget"}}
 
 
 @config_command(EvalConfig)
@@ -94,22 +96,82 @@ def auc_command(
               "--secure-aggregation")
         multiclass_auc(read_class_scores(data, config.class_scores, config.label_col), config, json_output, quiet)
         return
+    check(config.curves or (config.plot is None and config.projection == "box"),
+          "--plot and --projection need --curves")
+    check(config.budget is None or config.ledger is not None, "--budget needs --ledger FILE")
+    check(config.plot is None or config.plot.suffix.lower() == ".png", f"--plot must name a .png file, got "
+                                                                       f"{str(config.plot)!r}")
     scores, labels = load_scores(config.data, config.score_col, config.label_col, config.synthetic, config.seed)
+    cost = release_cost(config)
+    if config.ledger is not None:
+        from fedsim.evaluation.budget import check_budget, label_set
+
+        check_budget(config.ledger, label_set(labels), cost[0], config.budget)
     result = run_auc(config.method, scores, labels, config.epsilon, show_progress=not quiet,
                      **config.model_dump(exclude=INPUTS))
+    if config.curves:
+        result["curves"] = curves_for(config, scores, labels)
+    if config.ledger is not None:
+        from fedsim.evaluation.budget import label_set, record, spent
+
+        ledger = record(config.ledger, label_set(labels), *cost,
+                        {"method": config.method, "repeats": config.repeats, "curves": config.curves})
+        result["ledger"] = dict(zip(("epsilon_spent", "delta_spent"), spent(ledger, label_set(labels)),
+                                    strict=True))
     if json_output:
         emit_json(result)
         return
     console = Console()
-    low, high = result["ci95"]
     secure = ", secure aggregation" if config.secure_aggregation else ""
     clients = config.clients
-    console.print(f"[bold]{config.method}[/] AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
+    console.print(f"[bold]{config.method}[/] AUC {result['estimate']:.6f}  {interval_text(result)}  "
                   f"(n = {result['n']:,}, {clients} client{'s' * (clients > 1)}{secure}, {config.runtime})")
     print_repeats(console, result)
+    if "curves" in result:
+        print_curves(console, result["curves"])
     if "at_threshold" in result:
         console.print("at threshold " + ", ".join(f"{k} {v:.4f}" for k, v in result["at_threshold"].items()))
     console.print(f"privacy: {result['guarantee']}")
+
+
+def release_cost(config: EvalConfig) -> tuple[float, float | None]:
+    """(epsilon, delta) of this command's releases on the labels: R repeats cost R releases; the curves are
+    post-processing (free); no epsilon or epsilon = inf (exact) is no privacy: an infinite cost."""
+    epsilon = math.inf if config.epsilon is None or config.method == "exact" else config.epsilon
+    delta = (config.delta or 1e-6) if config.method == "hist_gauss" else None
+    return epsilon * config.repeats, None if delta is None else delta * config.repeats
+
+
+def curves_for(config: EvalConfig, scores: np.ndarray, labels: np.ndarray) -> dict:
+    """The curves of release 0 (`fedsim.evaluation.curves`), with the exact ones for --synthetic (truth known),
+    drawn to --plot."""
+    from fedsim.evaluation.curves import run_curves
+
+    check(config.runtime == "local", "--curves runs in-process only: drop --runtime flower")
+    curves = run_curves(config.method, scores, labels, config.epsilon, delta=config.delta, buckets=config.buckets,
+                        clients=config.clients, split=config.split, seed=config.seed, threshold=config.threshold,
+                        secure_aggregation=config.secure_aggregation, min_clients=config.min_clients,
+                        projection=config.projection, truth=config.synthetic is not None)
+    if config.plot is not None:
+        from fedsim.evaluation.curve_plot import plot_curves
+
+        delta = f", delta {config.delta or 1e-6:g}" if config.method == "hist_gauss" else ""
+        secure = f", {config.clients} clients, secure aggregation" if config.secure_aggregation else ""
+        title = (f"{config.method}: epsilon {config.epsilon if config.epsilon is not None else 'none'}{delta}, "
+                 f"n = {scores.size:,}, B = {len(curves['bucket_sizes'])} buckets{secure}, "
+                 f"{config.synthetic or config.data}")
+        plot_curves(curves, title, config.plot)
+    return curves
+
+
+def print_curves(console: Console, curves: dict) -> None:
+    """The scalar curve metrics and their intervals (the arrays are in --json)."""
+    for key in ("average_precision", "ece", "brier"):
+        interval = curves[f"{key}_ci95"]
+        text = (f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval is not None
+                else f"none ({curves[f'{key}_interval']})")
+        console.print(f"{key} {curves[key]:.4f}  95% CI {text}")
+    console.print(f"curves: {len(curves['tpr'])} ROC points, projection {curves['projection']} (--json for the arrays)")
 
 
 def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], config: EvalConfig, json_output: bool,
@@ -131,6 +193,14 @@ def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], config: EvalC
     console.print("per class: " + ", ".join(f"{k} {v:.4f}" for k, v in result["per_class"].items()))
     print_repeats(console, result)
     console.print(f"privacy: {result['guarantee']}")
+
+
+def interval_text(result: dict) -> str:
+    """The 95% interval, or why there is none (`ci95` null)."""
+    if result["ci95"] is None:
+        return f"95% CI: none ({result['ci95_interval']})"
+    low, high = result["ci95"]
+    return f"95% CI [{low:.6f}, {high:.6f}]"
 
 
 def print_repeats(console: Console, result: dict) -> None:

@@ -66,8 +66,10 @@ def trapezoid_auc(counts: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum(np.diff(f, axis=-1) * (t[..., 1:] + t[..., :-1]), axis=-1)
 
 
-def laplace_sum(shape: tuple[int, ...], clients: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Draws of the sum of `clients` i.i.d. Laplace(scale): Gamma(M, scale) - Gamma(M, scale), exactly."""
+def laplace_sum(shape: tuple[int, ...], clients: int | np.ndarray, scale: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """Draws of the sum of `clients` i.i.d. Laplace(scale): Gamma(M, scale) - Gamma(M, scale), exactly (an
+    array of M broadcasts over the last axis: one count per coordinate)."""
     return rng.gamma(clients, scale, size=shape) - rng.gamma(clients, scale, size=shape)
 
 

@@ -215,4 +215,6 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         result["at_threshold"] = first.metrics
     if repeats > 1:
         result.update(summarise(estimates, exact_auc(scores, labels)))
+    if chosen.no_interval is not None:  # never a nominal 95% label on a band that does not cover the exact AUC
+        result["ci95"], result["ci95_interval"] = None, chosen.no_interval
     return result

@@ -135,8 +135,14 @@ def run_secure_local(method: str, scores: np.ndarray, labels: np.ndarray, parts:
     check(len(alive) >= 1, "every client dropped out: nothing to aggregate")
     counts = {c: client_counts(scores[parts[c]], labels[parts[c]], public.edges) for c in alive}
     sizes = np.sum([counts[c].sizes for c in alive], axis=0)
-    estimates = []
-    for repeat in range(repeats):
-        vectors = [client_vector(counts[c], public, client_rng(seed, repeat, c)) for c in alive]
-        estimates.append(secure_estimate(np.sum(vectors, axis=0), sizes, public, len(alive)))
+    ordered = [counts[c] for c in alive]
+    estimates = [secure_estimate(secure_sum(ordered, public, seed, repeat, alive), sizes, public, len(alive))
+                 for repeat in range(repeats)]
     return SecureRun(public, estimates, len(alive))
+
+
+def secure_sum(counts: list[ClientCounts], public: SecurePublic, seed: int, repeat: int,
+               clients: list[int]) -> np.ndarray:
+    """What the server learns in repeat `repeat`: the int64 sum of the vectors of `clients` (their counts)."""
+    return np.sum([client_vector(c, public, client_rng(seed, repeat, client))
+                   for c, client in zip(counts, clients, strict=True)], axis=0)

@@ -1,0 +1,353 @@
+"""ROC and PR curves, average precision, threshold metrics, calibration (ECE) and the Brier score from ONE
+label-DP release of per-bucket positive counts, with pointwise intervals (post-processing: no extra epsilon).
+
+The release is what `hist`, `hist_gauss` and the secure-aggregation histogram already send: noisy positive
+counts c~_b = c_b + e_b per public score bucket b (sizes n_b public), where the noise e_b has a known law that
+does not depend on the labels (a sum of Laplace / Gaussian draws over the clients reporting bucket b, or one
+discrete Laplace / Skellam total under secure aggregation). Everything below is a function of (c~, public
+data), so it costs no epsilon beyond the release's: `fedsim auc --curves` records one ledger entry, the same as
+`fedsim auc`.
+
+Thresholds are the bucket boundaries: point k (k = 0..B) predicts positive for buckets b >= k. At these
+thresholds the curves are exact (no discretisation error): TP_k = sum_{b>=k} c_b, FP_k = n_{>=k} - TP_k,
+TPR = TP/P, FPR = FP/N, precision = TP_k / n_{>=k}. Average precision is scikit-learn's step sum
+sum_b (c_b / P) precision_b (equal to `average_precision_score` with one bucket per distinct score).
+Calibration: per bucket, the observed positive rate c_b / n_b against the mean score s_b; ECE =
+sum_b |c_b - n_b s_b| / n. Brier = (sum_i s_i^2 + sum_i y_i (1 - 2 s_i)) / n; its label-dependent part is
+approximated by sum_b c_b (1 - 2 s_b), whose error is at most (2/n) sum_b D_b with D_b = sum_{i in b}
+|s_i - s_b| / 2 (public; 0 with one bucket per distinct score), and the interval is widened by it.
+
+Consistency projection (`project_counts`). Feasible counts satisfy 0 <= c_b <= n_b, which is exactly what
+makes both cumulative sums (TP and FP as the threshold falls) monotone; `box` is the Euclidean projection
+onto that set (clipping). `isotonic` further projects the positive rates c_b / n_b, weighted by n_b, onto
+non-decreasing sequences in [0, 1] (PAVA, scikit-learn's IsotonicRegression: the weighted-L2 projection of
+the counts): a concave ROC and monotone calibration, the right shape for a score that ranks well, and an
+assumption otherwise. Point estimates use the projected counts (curves inside [0, 1], monotone).
+
+Intervals (`bootstrap_intervals`): a parametric "basic" bootstrap from the known noise law. The estimator's
+error theta(c~) - theta(c) is a function of the noise alone for linear quantities (precision at a threshold,
+calibration rates, the Brier label part), so for them the interval [theta(c~) - q97.5, theta(c~) - q2.5] of
+theta(c^ + e*) - theta(c^) is exact up to Monte-Carlo error (the noise law is known and label-independent). For
+the ratios (TPR, FPR, F1, AP) it is first-order correct (the plug-in c^ replaces c in a smooth function);
+ECE's absolute value makes it biased where c_b ~ n_b s_b, so its interval is reported only with that
+caveat measured (see `INTERVAL_STATUS`). Coverage is measured by experiments/bench_eval_coverage.py.
+Intervals are intersected with [0, 1] (the range of every quantity): that never drops the truth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from fedsim.errors import check
+from fedsim.evaluation.dpauc import laplace_sum
+from fedsim.evaluation.intervals import Z95, accepted_hull, ratio_interval
+from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
+from fedsim.evaluation.methods import METHODS, Settings, client_rng, sum_by_bucket
+from fedsim.evaluation.secure_aggregation import client_counts, secure_public, secure_sum
+from fedsim.streams import AucStream
+
+Projection = Literal["box", "isotonic"]
+PROJECTIONS: tuple[str, ...] = ("box", "isotonic")
+CURVE_METHODS = ("exact", "hist", "hist_gauss")
+DRAWS = 2000  # bootstrap draws: Monte-Carlo error of a 2.5% quantile ~ 0.35 percentage points
+NoiseDraw = Callable[[int, np.random.Generator], np.ndarray]  # (draws, rng) -> (draws, B) summed noise
+
+# Why a quantity has no interval printed (None: the bootstrap interval holds; see the module docstring)
+INTERVAL_STATUS: dict[str, str | None] = {
+    "tpr": None, "fpr": None, "precision": None, "f1": None, "calibration": None, "average_precision": None,
+    "brier": None,
+    "ece": "no valid interval: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, "
+           "and the bootstrap does not correct that bias",
+}
+
+
+@dataclass(frozen=True)
+class CountRelease:
+    """One release of noisy per-bucket positive counts and what is public about it."""
+
+    edges: np.ndarray  # upper score edge of each bucket, ascending
+    sizes: np.ndarray  # n_b
+    noisy: np.ndarray  # c~_b (float)
+    variances: np.ndarray  # variance of e_b
+    draw: NoiseDraw  # samples of the summed noise law
+    score_sums: np.ndarray  # sum of scores per bucket (public)
+    score_spread: np.ndarray  # D_b = sum_{i in b} |s_i - mean_b| / 2 (public)
+    score_squares: float  # sum_i s_i^2 (public)
+
+
+def project_counts(counts: np.ndarray, sizes: np.ndarray, projection: Projection = "box") -> np.ndarray:
+    """The consistent counts nearest to `counts` (module docstring): in [0, n_b]; `isotonic` also makes the
+    rates c_b / n_b non-decreasing in the score (weighted PAVA)."""
+    check(projection in PROJECTIONS, f"unknown projection {projection!r}; valid: {', '.join(PROJECTIONS)}")
+    sizes = np.asarray(sizes, dtype=np.float64)
+    if projection == "box":
+        return np.clip(counts, 0.0, sizes)
+    from sklearn.isotonic import IsotonicRegression
+
+    rates = np.asarray(counts, dtype=np.float64) / sizes
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(np.arange(rates.size), rates, sample_weight=sizes)
+    return np.asarray(fitted) * sizes
+
+
+def curve_metrics(counts: np.ndarray, release: CountRelease) -> dict[str, np.ndarray]:
+    """Every curve quantity of count vectors `counts` (..., B), vectorised over leading axes (NaN where a
+    denominator is 0)."""
+    c = np.asarray(counts, dtype=np.float64)
+    n_b = release.sizes.astype(np.float64)
+    n = n_b.sum()
+    # point k = 0..B predicts positive for buckets >= k; k = B predicts none
+    tp = np.concatenate([np.cumsum(c[..., ::-1], axis=-1)[..., ::-1], np.zeros((*c.shape[:-1], 1))], axis=-1)
+    predicted = np.concatenate([np.cumsum(n_b[::-1])[::-1], [0.0]])
+    positives = tp[..., :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = tp / positives
+        fpr = (predicted - tp) / (n - positives)
+        precision = tp[..., :-1] / predicted[:-1]
+        f1 = 2.0 * tp / (predicted + positives)
+        average_precision = np.sum(c * precision, axis=-1) / positives[..., 0]
+        calibration = c / n_b
+    label_part = np.sum(c * (1.0 - 2.0 * release.score_sums / n_b), axis=-1)
+    return {"tpr": tpr, "fpr": fpr, "precision": precision, "f1": f1, "average_precision": average_precision,
+            "calibration": calibration, "ece": np.sum(np.abs(c - release.score_sums), axis=-1) / n,
+            "brier": (release.score_squares + label_part) / n}
+
+
+def linear_ratios(release: CountRelease) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The quantities that are ratios of affine functions of the counts, theta_k = (A_k c + a_k) / (D_k c + d_k),
+    as (A, a, D, d) with A, D of shape (K, B): TPR, FPR, precision, F1 and the calibration rates."""
+    n_b = release.sizes.astype(np.float64)
+    size = n_b.size
+    top = (np.arange(size)[None, :] >= np.arange(size + 1)[:, None]).astype(np.float64)
+    predicted = top @ n_b  # row k of `top`: buckets b >= k (row B: none)
+    ones, zeros = np.ones((size + 1, size)), np.zeros((size + 1, size))
+    none = np.zeros(size + 1)
+    return {"tpr": (top, none, ones, none),
+            "fpr": (-top, predicted, -ones, np.full(size + 1, n_b.sum())),
+            "precision": (top[:-1], none[:-1], zeros[:-1], predicted[:-1]),
+            "f1": (2.0 * top, none, ones, predicted),
+            "calibration": (np.eye(size), np.zeros(size), np.zeros((size, size)), n_b)}
+
+
+def _nearest(numerator: float, denominator: float) -> tuple[float, float]:
+    """When no theta passes the test the counts sit past the edge of [0, 1]: the nearest feasible value (a
+    point; the release already counts as a miss at this level, so this changes no coverage), or [0, 1] when
+    the denominator is 0."""
+    if denominator == 0:
+        return 0.0, 1.0
+    value = float(np.clip(numerator / denominator, 0.0, 1.0))
+    return value, value
+
+
+def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fieller (test-inversion) 95% bands of every `linear_ratios` quantity: theta is kept when
+    T(theta) = (A c~ + a) - theta (D c~ + d) satisfies T^2 <= z^2 Var T(theta), Var T = sum_b (A - theta D)_b^2 v_b.
+    At the true theta, T is the noise term (A - theta D) e alone: zero-mean, label-free, of known variance,
+    so the band holds exactly for Gaussian noise and to the normal approximation of a sum of Laplace /
+    discrete-noise terms (worst for a single Laplace term: 0.937). No linearisation of the ratio (the
+    delta method under-covers at rare positives; `fedsim.evaluation.intervals`). An empty set gives `_nearest`;
+    a set of two rays (noise swamps the denominator) gives its hull [0, 1]."""
+    bands = {}
+    v = release.variances
+    for key, (a_mat, a_vec, d_mat, d_vec) in linear_ratios(release).items():
+        num, den = a_mat @ release.noisy + a_vec, d_mat @ release.noisy + d_vec
+        if not v.any():  # no noise: the value itself (0/0 stays NaN)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bands[key] = (num / den, num / den)
+            continue
+        var_n, cov, var_d = (a_mat * a_mat) @ v, (a_mat * d_mat) @ v, (d_mat * d_mat) @ v
+        q2, q1, q0 = den * den - z * z * var_d, num * den - z * z * cov, num * num - z * z * var_n
+        hulls = [accepted_hull(*q, q[1] * q[1] - q[0] * q[2]) or _nearest(n, d)
+                 for q, n, d in zip(zip(q2, q1, q0, strict=True), num, den, strict=True)]
+        low, high = np.array(hulls).T
+        bands[key] = (low, high)
+    return bands
+
+
+def average_precision_interval(release: CountRelease, z: float = Z95) -> tuple[float, float, float]:
+    """Test-inversion 95% interval of AP = Q / P, Q = sum_b c_b TP_b / n_{>=b}: the same inequality as
+    `ratio_bands` with T(theta) = Q~ - sum_b v_b / n_{>=b} - theta P~ (c~_b TP~_b carries e_b^2, whose mean
+    v_b is subtracted, so E T = 0 at the true AP) and Var T linearised in Q only (the numerator is smooth;
+    the ratio is not linearised). [0, 1] when no theta fits. Returns (estimate, low, high), the estimate being
+    the same bias-corrected (Q~ - sum v_b / n_{>=b}) / P~ within [0, 1] (the projected counts' AP is biased by
+    clipping at rare positives)."""
+    c, v = release.noisy, release.variances
+    predicted = np.cumsum(release.sizes[::-1].astype(np.float64))[::-1]
+    tp = np.cumsum(c[::-1])[::-1]
+    q = float(np.sum(c * tp / predicted) - np.sum(v / predicted))
+    gradient = tp / predicted + np.cumsum(c / predicted)  # dQ/dc_j: its own term and every b <= j
+    total = float(c.sum())
+    var_q, cov, var_p = float(np.sum(gradient**2 * v)), float(np.sum(gradient * v)), float(v.sum())
+    q2, q1, q0 = total * total - z * z * var_p, q * total - z * z * cov, q * q - z * z * var_q
+    low, high = accepted_hull(q2, q1, q0, q1 * q1 - q2 * q0) or (0.0, 1.0)
+    return (float(np.clip(q / total, 0.0, 1.0)) if total > 0 else math.nan), low, high
+
+
+def bootstrap_intervals(release: CountRelease, plug_in: np.ndarray, rng: np.random.Generator,
+                        draws: int = DRAWS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """95% intervals of every `curve_metrics` quantity within [0, 1]: test inversion for the affine ratios
+    (`ratio_bands`), the basic parametric bootstrap for AP, ECE and Brier (whose interval is widened by the
+    public discretisation bound); module docstring."""
+    noise = release.draw(draws, rng)
+    observed = curve_metrics(release.noisy, release)
+    centre = curve_metrics(plug_in, release)
+    simulated = curve_metrics(plug_in + noise, release)
+    bands = ratio_bands(release)
+    _, low, high = average_precision_interval(release)
+    bands["average_precision"] = (np.array(low), np.array(high))
+    for key in ("ece", "brier"):
+        with np.errstate(invalid="ignore"):
+            low_q, high_q = np.nanquantile(simulated[key], [0.025, 0.975], axis=0)
+        point = centre[key] if np.isnan(observed[key]) else observed[key]
+        low, high = point - (high_q - centre[key]), point - (low_q - centre[key])
+        if key == "brier":
+            slack = 2.0 * float(release.score_spread.sum()) / float(release.sizes.sum())
+            low, high = low - slack, high + slack
+        bands[key] = (np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0))
+    return bands
+
+
+def _laplace_draw(reporters: np.ndarray, scale: float) -> NoiseDraw:
+    return lambda draws, rng: laplace_sum((draws, reporters.size), reporters, scale, rng)
+
+
+def _gaussian_draw(reporters: np.ndarray, sigma: float) -> NoiseDraw:
+    return lambda draws, rng: rng.normal(0.0, sigma * np.sqrt(reporters), size=(draws, reporters.size))
+
+
+def _integer_total_draw(kind: str, parameter: float, share: float, size: int) -> NoiseDraw:
+    """The secure sum's noise: `share` central releases' worth of discrete Laplace (NB differences) or Skellam."""
+    def draw(draws: int, rng: np.random.Generator) -> np.ndarray:
+        shape = (draws, size)
+        if kind == "discrete_laplace":
+            p = 1.0 - parameter
+            return (rng.negative_binomial(share, p, shape) - rng.negative_binomial(share, p, shape)).astype(float)
+        return (rng.poisson(parameter * share, shape) - rng.poisson(parameter * share, shape)).astype(float)
+    return draw
+
+
+def _zero_draw(size: int) -> NoiseDraw:
+    return lambda draws, rng: np.zeros((draws, size))
+
+
+def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per bucket: the score sum and D_b (half the absolute deviation from the bucket mean); sum of squares."""
+    bucket = np.searchsorted(edges, scores, "left")
+    sizes = np.bincount(bucket, minlength=edges.size)
+    sums = np.bincount(bucket, weights=scores, minlength=edges.size)
+    means = sums / np.maximum(sizes, 1)
+    spread = 0.5 * np.bincount(bucket, weights=np.abs(scores - means[bucket]), minlength=edges.size)
+    return sums, spread, float(np.sum(scores * scores))
+
+
+def count_release(method: str, settings: Settings, scores: np.ndarray, labels: np.ndarray,
+                  parts: list[np.ndarray], owner: np.ndarray | None, seed: int, repeat: int,
+                  secure: bool = False, min_clients: int | None = None) -> CountRelease:
+    """Release `repeat` of a bucket method: exactly the counts `run_auc` estimates the AUC from (same streams)."""
+    check(method in CURVE_METHODS, f"--curves needs a per-bucket count release ({', '.join(CURVE_METHODS)}); "
+                                   f"{method} has none")
+    if secure:
+        public_s = secure_public(method, scores, settings.budget, settings.delta, settings.buckets, len(parts),
+                                 min_clients)
+        counts = [client_counts(scores[idx], labels[idx], public_s.edges) for idx in parts]
+        sizes = np.sum([c.sizes for c in counts], axis=0)
+        noisy = secure_sum(counts, public_s, seed, repeat, list(range(len(parts)))).astype(np.float64)
+        noise, edges = public_s.noise, public_s.edges
+        variances = np.full(edges.size, noise.variance(len(parts)))
+        draw = (_zero_draw(edges.size) if math.isinf(noise.epsilon) else
+                _integer_total_draw(noise.kind, noise.parameter, len(parts) / noise.threshold, edges.size))
+    else:
+        chosen = METHODS.get(method)
+        public = chosen.public(scores, settings, owner)
+        edges = public.edges
+        releases = [chosen.release(chosen.prepare(scores[idx], labels[idx], public), public,
+                                   client_rng(seed, repeat, c)) for c, idx in enumerate(parts)]
+        sizes = sum_by_bucket(releases, "sizes", edges.size)
+        reporters = np.bincount(np.concatenate([r["buckets"] for r in releases]), minlength=edges.size)
+        noisy, variances = chosen.server_counts(sum_by_bucket(releases, "positives", edges.size), sizes, reporters,
+                                                public)
+        if public.noise == 0:
+            draw = _zero_draw(edges.size)
+        elif method == "hist":
+            draw = _laplace_draw(reporters, public.noise)
+        else:
+            draw = _gaussian_draw(reporters, public.noise)
+    sums, spread, squares = _public_scores(scores, edges)
+    return CountRelease(edges, sizes.astype(np.int64), np.asarray(noisy, dtype=np.float64), variances, draw, sums,
+                        spread, squares)
+
+
+def curve_rng(seed: int, repeat: int) -> np.random.Generator:
+    """The bootstrap's stream (server side, no label information)."""
+    return np.random.default_rng([seed, AucStream.CURVE_BOOTSTRAP, repeat])
+
+
+def _listed(values: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else float(v) for v in np.asarray(values, dtype=np.float64)]
+
+
+def curves_report(release: CountRelease, projection: Projection, rng: np.random.Generator,
+                  labels_scores: tuple[np.ndarray, np.ndarray] | None = None,
+                  threshold: float | None = None) -> dict[str, Any]:
+    """The `curves` JSON block: projected estimates, pointwise 95% intervals (or null + reason), the AUC of
+    the same release, and with the truth (simulation) the exact values at the same thresholds."""
+    fitted = project_counts(release.noisy, release.sizes, projection)
+    estimates = curve_metrics(fitted, release)
+    corrected = average_precision_interval(release)[0]
+    if not math.isnan(corrected):
+        estimates["average_precision"] = np.asarray(corrected)
+    bands = bootstrap_intervals(release, fitted, rng)
+    # point k predicts "score > thresholds[k]"; point 0 (None) predicts every example positive
+    out: dict[str, Any] = {"projection": projection, "thresholds": [None, *_listed(release.edges)],
+                           "bucket_sizes": release.sizes.tolist(),
+                           "bucket_mean_scores": _listed(release.score_sums / release.sizes)}
+    for key, value in estimates.items():
+        reason = INTERVAL_STATUS[key]
+        low, high = bands[key]
+        if np.ndim(value) == 0:
+            out[key] = float(value)
+            out[f"{key}_ci95"] = None if reason else [float(low), float(high)]
+        else:
+            out[key] = _listed(value)
+            out[f"{key}_band"] = None if reason else {"low": _listed(low), "high": _listed(high)}
+        if reason:
+            out[f"{key}_interval"] = reason
+    out["auc"] = bucketed_auc(release.noisy, release.sizes)
+    out["auc_ci95"] = list(ratio_interval(release.noisy, release.sizes, release.variances))
+    if threshold is not None:
+        k = int(np.searchsorted(release.edges, threshold, "left"))
+        out["at_threshold"] = {"threshold": threshold, **{key: out[key][k] for key in ("precision", "tpr", "f1")
+                                                          if k < len(out[key])}}
+    if labels_scores is not None:
+        scores, labels = labels_scores
+        truth = curve_metrics(exact_counts(scores, labels, release.edges), release)
+        out["exact"] = {key: _listed(v) if np.ndim(v) else float(v) for key, v in truth.items()}
+        out["exact"]["auc"] = exact_auc(scores, labels)
+    return out
+
+
+def exact_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """True positives per bucket (the simulation's truth at the release's thresholds)."""
+    bucket = np.searchsorted(edges, scores, "left")
+    return np.bincount(bucket, weights=np.asarray(labels, dtype=np.float64), minlength=edges.size)
+
+
+
+def run_curves(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None, *,
+               delta: float | None = None, buckets: int | None = None, clients: int = 1, split: str = "iid",
+               seed: int = 0, threshold: float | None = None, secure_aggregation: bool = False,
+               min_clients: int | None = None, projection: Projection = "box", truth: bool = False) -> dict[str, Any]:
+    """The `curves` block of `fedsim auc --curves` from release 0: the counts `run_auc` estimated the AUC from
+    (same seed, same streams), post-processed; `truth` adds the exact values (simulation only)."""
+    from fedsim.evaluation.driver import make_settings, owners, split_clients, validate_inputs
+
+    scores, labels = validate_inputs(scores, labels)
+    settings = make_settings(method, epsilon, delta, buckets, 100, threshold)
+    parts = split_clients(scores, clients, split, seed)
+    release = count_release(method, settings, scores, labels, parts, owners(parts, scores.size), seed, 0,
+                            secure_aggregation, min_clients)
+    return curves_report(release, projection, curve_rng(seed, 0), (scores, labels) if truth else None, threshold)

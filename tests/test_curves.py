@@ -1,0 +1,108 @@
+"""Curves and metrics from one count release (fedsim.evaluation.curves), the release ledger and its budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+from fedsim.cli.app import main
+from fedsim.evaluation import run_auc, synthetic_scores
+from fedsim.evaluation.curves import (
+    bootstrap_intervals,
+    count_release,
+    curve_metrics,
+    curve_rng,
+    exact_counts,
+    project_counts,
+    run_curves,
+)
+from fedsim.evaluation.driver import make_settings, split_clients
+
+
+@pytest.mark.parametrize("projection", ["box", "isotonic"])
+def test_projection_keeps_counts_feasible(projection) -> None:
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 40, size=60)
+    noisy = rng.binomial(sizes, np.linspace(0.05, 0.95, 60)) + rng.laplace(0, 5, 60)
+    fitted = project_counts(noisy, sizes, projection)
+    assert np.all(fitted >= 0) and np.all(fitted <= sizes + 1e-9)
+    assert np.all(np.diff(np.cumsum(fitted)) >= 0) and np.all(np.diff(np.cumsum(sizes - fitted)) >= -1e-9)
+    if projection == "isotonic":
+        assert np.all(np.diff(fitted / sizes) >= -1e-9)
+        assert np.mean(np.diff(noisy / sizes) < 0) > 0.2  # the input was not monotone: the projection did work
+    feasible = np.clip(noisy, 0, sizes)
+    assert np.array_equal(project_counts(feasible, sizes, "box"), feasible)  # feasible counts are kept
+
+
+def _release(method: str, epsilon: float | None, name: str = "breast_cancer", repeat: int = 0):
+    scores, labels = synthetic_scores(name, 0)
+    settings = make_settings(method, epsilon, None, None, 100)
+    release = count_release(method, settings, scores, labels, split_clients(scores, 1, "iid", 0), None, 0, repeat)
+    return scores, labels, release
+
+
+def test_curves_match_sklearn_on_the_exact_counts() -> None:
+    scores, labels, release = _release("exact", None)
+    metrics = curve_metrics(release.noisy, release)
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    ours_roc = sorted(set(zip(metrics["fpr"], metrics["tpr"], strict=True)))
+    assert np.allclose(sorted(zip(fpr, tpr, strict=True)), ours_roc, atol=1e-12)
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    ours = {(round(r, 12), round(p, 12)) for r, p in zip(metrics["tpr"][:-1], metrics["precision"], strict=True)}
+    assert {(round(r, 12), round(p, 12)) for r, p in zip(recall[:-1], precision[:-1], strict=True)} == ours
+    assert metrics["average_precision"] == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    brier = np.mean((scores - labels) ** 2)
+    assert metrics["brier"] == pytest.approx(brier, abs=1e-12)  # one bucket per distinct score: exact
+    bands = bootstrap_intervals(release, release.noisy, curve_rng(0, 0), draws=50)
+    assert np.allclose(bands["tpr"][0], np.clip(metrics["tpr"], 0, 1), atol=1e-9)  # no noise: zero-width bands
+
+
+def test_curve_release_is_the_auc_release() -> None:
+    scores, labels = synthetic_scores("breast_cancer", 0)
+    for kwargs in ({}, {"clients": 4, "secure_aggregation": True}):
+        auc = run_auc("hist", scores, labels, 1.0, show_progress=False, **kwargs)
+        curves = run_curves("hist", scores, labels, 1.0, **kwargs)
+        assert curves["auc"] == auc["estimate_raw"] and curves["auc_ci95"] == pytest.approx(auc["ci95"])
+
+
+@pytest.mark.parametrize(("method", "name"), [("hist", "rare_positive"), ("hist_gauss", "breast_cancer")])
+def test_bands_cover_the_exact_curves(method, name) -> None:
+    hits: dict[str, list[float]] = {}
+    for repeat in range(100):
+        scores, labels, release = _release(method, 1.0, name, repeat)
+        truth = curve_metrics(exact_counts(scores, labels, release.edges), release)
+        bands = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(0, repeat), 200)
+        for key in ("tpr", "fpr", "precision", "f1", "calibration", "average_precision"):
+            low, high = bands[key]
+            inside = (low <= truth[key] + 1e-12) & (truth[key] <= high + 1e-12)
+            hits.setdefault(key, []).append(float(np.mean(inside[~np.isnan(truth[key])])))
+    coverage = {key: np.mean(v) for key, v in hits.items()}
+    assert all(0.90 <= c <= 0.99 for c in coverage.values()), coverage
+
+
+@pytest.mark.parametrize("method", ["dpauc", "naive_rr"])
+def test_biased_methods_print_no_interval(method) -> None:
+    scores, labels = synthetic_scores("breast_cancer", 0)
+    result = run_auc(method, scores, labels, 1.0, show_progress=False)
+    assert result["ci95"] is None and result["ci95_interval"].startswith("no valid interval: ")
+
+
+def test_curves_spend_no_epsilon_and_the_budget_refuses_an_overrun(tmp_path, capsys) -> None:
+    plain, with_curves = tmp_path / "plain.json", tmp_path / "curves.json"
+    base = ["auc", "--synthetic", "breast_cancer", "--method", "hist", "--epsilon", "1", "--json"]
+    assert main([*base, "--ledger", str(plain)]) == 0
+    assert main([*base, "--curves", "--ledger", str(with_curves), "--plot", str(tmp_path / "f.png")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["ledger"]["epsilon_spent"] == 1.0 and (tmp_path / "f.png").stat().st_size > 10_000
+    assert len(out["curves"]["tpr"]) == len(out["curves"]["bucket_sizes"]) + 1
+    rows = [json.loads(p.read_text())["releases"] for p in (plain, with_curves)]
+    assert [[r["epsilon"] for r in rs] for rs in rows] == [[1.0], [1.0]]  # the curves cost nothing more
+    before = with_curves.read_text()
+    assert main([*base, "--epsilon", "1.5", "--ledger", str(with_curves), "--budget", "2"]) == 2
+    assert "refused" in capsys.readouterr().err and with_curves.read_text() == before
+    assert main([*base, "--ledger", str(with_curves), "--budget", "2"]) == 0  # 1 + 1 = 2: within the budget
+    assert main(["auc", "--synthetic", "breast_cancer", "--method", "exact", "--ledger", str(plain), "--budget",
+                 "100"]) == 2  # no noise: an infinite cost
