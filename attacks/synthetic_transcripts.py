@@ -16,15 +16,21 @@ from fedsim.transcript import EpochTranscript, Transcript
 
 def synthetic_view(top: str = "sum", n: int = 600, k: int = 4, d: int | None = None, epochs: int = 2,
                    batch: int = 50, seed: int = 0, features: int = 10,
-                   signal: float = 1.0) -> tuple[PartyView, np.ndarray]:
+                   signal: float = 1.0, rr_epsilon: float | None = None) -> tuple[PartyView, np.ndarray]:
     """A feature party's view and the true labels. Its fixed linear bottom model gives h (width d; K for
     `top='sum'`); the label party's logits are z = h + u (`sum`: an aggregation of the attacker's logits
     with another party's u) or z = W h + u (`linear`, W fixed, K x d); u is another party's contribution.
-    Labels come from a noisy linear rule of the features (`signal` scales it)."""
+    Labels come from a noisy linear rule of the features (`signal` scales it). With `rr_epsilon` the label party
+    trains on k-ary randomised-response releases of the labels (the manifest says `rr` at that epsilon)."""
     rng = np.random.default_rng(seed)
     d = k if d is None else d
     x = rng.standard_normal((n, features)).astype(np.float32)
     y = np.argmax(signal * x[:, :k] + rng.standard_normal((n, k)), axis=1)
+    trained = y
+    if rr_epsilon is not None:
+        from fedsim.privacy.mechanisms import randomized_response
+
+        trained = randomized_response(y, rr_epsilon, k, np.random.default_rng([seed, 1]))
     torch.manual_seed(seed)
     bottom = nn.Linear(features, d)
     with torch.no_grad():
@@ -38,10 +44,12 @@ def synthetic_view(top: str = "sum", n: int = 600, k: int = 4, d: int | None = N
         steps = np.repeat(np.arange(-(-n // batch)), batch)[:n].astype(np.int32)
         counts = np.bincount(steps)[steps]
         logits = h[order] @ weight.T + other[order]
-        residual = torch.softmax(logits, 1) - torch.nn.functional.one_hot(torch.from_numpy(y[order]), k)
+        residual = torch.softmax(logits, 1) - torch.nn.functional.one_hot(torch.from_numpy(trained[order]), k)
         grad = (residual @ weight) / torch.from_numpy(counts)[:, None]
         recorded.append(EpochTranscript(epoch, ids[order], steps, h[order].float().numpy(), grad.float().numpy()))
-    config = SimpleNamespace(epochs=epochs, malicious_party=0, malicious_update_scale=1.0)
+    config = SimpleNamespace(epochs=epochs, malicious_party=0, malicious_update_scale=1.0, gradient_defense=None,
+                             label_defense=None if rr_epsilon is None else "rr", epsilon=rr_epsilon,
+                             defense_params={})
     manifest = SimpleNamespace(config=config, n_classes=k)
     view = PartyView(party=0, transcript=Transcript(0, recorded), features=x, sample_ids=ids, bottom_model=bottom,
                      task="multiclass", loss="cross_entropy", batch_size=batch, n_parties=2, manifest=manifest)

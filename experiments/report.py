@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedsim.attacks.evaluate import RELABEL_GAP
 from fedsim.errors import check
 from fedsim.fileio import write_atomic
 from fedsim.metrics import DCS_BETA, defense_capability_score
@@ -133,7 +134,10 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
     group["strength_key"] = group["strength"].astype(float)
     group["attack_label"] = _attack_labels(group)
     group["advantage"] = group.get(m.advantage, np.nan)
-    group["features_only"] = group[m.leak] - group["advantage"]
+    scored = group[m.leak]
+    if "advantage_scoring" in group and f"attack_matched_{m.metric}" in group:
+        scored = scored.where(group["advantage_scoring"] != "matched", group[f"attack_matched_{m.metric}"])
+    group["features_only"] = scored - group["advantage"]
     known_mean = f"reference_known_mean_{m.metric}"
     group["mean_predictor"] = group.get(known_mean, np.nan)
     settings = _settings(group, m)
@@ -158,11 +162,29 @@ def _leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir:
                      f"(best attack per setting):\n")
         lines += [f"- {s}" for s in summary]
     report.headlines += _leakage_headlines(settings, m, dataset, floors) + summary
+    flags = _scoring_flags(group, m)
+    if flags:
+        lines += ["", "Scoring checks (docs/scoring.md):\n", *[f"- {f}" for f in flags]]
     if task in ("binary", "multiclass") and {"test_accuracy", "attack_accuracy"} <= set(group.columns):
         table, best = _dcs_section(group, dataset)
         lines += ["", table]
         report.headlines += best
     return "\n".join(lines) + "\n"
+
+
+def _scoring_flags(group: pd.DataFrame, m: Measures) -> list[str]:
+    """Cells whose raw and matched scores differ by more than RELABEL_GAP (relabelled estimates), and cells whose
+    matched accuracy exceeds the eps-label-DP bound beyond its binomial margin."""
+    flags = []
+    for column, text in (("relabelled", f"raw and matched {m.metric_name} differ by more than {RELABEL_GAP}: the "
+                                        "estimates are relabelled; the advantage uses the matched score"),
+                         ("exceeds_bound", "matched accuracy above the eps-label-DP bound (advantage_bound) beyond "
+                                           "its binomial margin: inspect the defence's claim")):
+        if column in group:
+            hit = group[group[column].fillna(False).astype(bool)]
+            flags += [f"{row.defense} at {row.strength}, seed {row.seed}, {row.attack_label}: {text}"
+                      for row in hit.itertuples()]
+    return flags
 
 
 @dataclass(frozen=True)
