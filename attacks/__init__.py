@@ -9,6 +9,7 @@ from fedsim.attacks import (  # noqa: F401 - importing a module registers its at
     active_model_completion,
     batch_label_inference,
     bayes,
+    best,
     direct_label_inference,
     direction_scoring,
     gradient_inversion,

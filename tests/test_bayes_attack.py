@@ -32,8 +32,10 @@ def test_bayes_is_at_least_the_features_only_reference_under_rr(eps):
     assert not out["exceeds_bound"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eps", [1.0, 4.0])
 def test_bayes_is_at_least_the_features_only_reference_under_laplace(eps):
+    """Trains a small model and runs the residual read-out: about a minute per epsilon on 2 busy cores."""
     from fedsim.config import TrainConfig
     from fedsim.training import train
 
@@ -57,3 +59,22 @@ def test_bayes_without_a_defence_reads_the_labels():
     adv, out = advantage(view, y)
     assert out["mechanism"] == "none" and out["metrics"]["accuracy"] > 0.95 and adv > 0.3
     assert np.isfinite(out["calibration_agreement"])
+
+
+@pytest.mark.slow
+def test_best_picks_on_held_out_known_labels_and_reruns_the_winner():
+    """Runs every multi-class candidate twice (LBA included): minutes on 2 busy cores."""
+    view, y = synthetic_view("sum", k=4, n=600)
+    knowledge = draw_known(view, y, 0.05, None, 0)
+    result, out = run_attack(view, "best", None, knowledge)
+    assert out["held_out_known"] == 9 and out["held_out_metric"] == "accuracy"
+    assert out["held_out_score"] == max(out["candidates"].values())
+    assert out["chosen"] in {"direct_label_inference", "bayes"}  # both read the labels exactly here
+    truth = y[view.rows_of(result.ids)]
+    assert np.mean(result.estimates.argmax(1) == truth) > 0.95
+
+
+def test_best_needs_ten_known_labels():
+    view, y = synthetic_view("sum", k=3, n=200)
+    with pytest.raises(UserError, match="attack 'best' needs at least 10 known labels, got 9"):
+        run_attack(view, "best", None, draw_known(view, y, None, 9, 0))
