@@ -27,7 +27,6 @@ A label mechanism it cannot model: one line, exit 2.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -67,10 +66,7 @@ class BayesAttack(Attack):
         check_modelled(view.task, facts)
         known_rows = view.rows_of(np.asarray(knowledge.known_ids))
         labels = np.asarray(knowledge.known_labels, dtype=np.float64)
-        calibrate = np.zeros(len(labels), dtype=bool)
-        calibrate[rng.permutation(len(labels))[:max(1, int(round(self.params["calibration"] * len(labels))))]] = True
-        fit_part = dataclasses.replace(knowledge, known_ids=knowledge.known_ids[~calibrate],
-                                       known_labels=labels[~calibrate])
+        calibrate, fit_part = knowledge.hold_out(self.params["calibration"], 1, rng)
         params = {"min_steps": self.params["min_steps"]} if view.task == "regression" else None
         readout = ATTACKS.get(READOUT[view.task])(params).run(view, fit_part, rng)
         read = np.empty((len(view.sample_ids), *np.shape(readout.estimates)[1:]))

@@ -18,8 +18,6 @@ skipped and listed in `skipped`. Needs at least 10 known labels (fewer: one line
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 from pydantic import Field
 
@@ -57,11 +55,8 @@ class BestAttack(Attack):
     Params = BestParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        n = len(knowledge.known_ids)
-        hidden = np.zeros(n, dtype=bool)
-        hidden[rng.permutation(n)[:max(MIN_HELD_OUT, int(round(self.params["holdout"] * n)))]] = True
+        hidden, visible = knowledge.hold_out(self.params["holdout"], MIN_HELD_OUT, rng)
         labels = np.asarray(knowledge.known_labels, dtype=np.float64)
-        visible = dataclasses.replace(knowledge, known_ids=knowledge.known_ids[~hidden], known_labels=labels[~hidden])
         metric = HEADLINE_METRIC[view.task]
         scores: dict[str, float] = {}
         skipped: dict[str, str] = {}
