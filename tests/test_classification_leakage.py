@@ -114,3 +114,17 @@ def test_residual_clips_to_the_public_label_range():
     assert out["clipped_to"] == [0.0, 10.0]
     assert result.estimates.min() >= 0.0 and result.estimates.max() <= 10.0
     assert all(v.min() >= 0.0 and v.max() <= 10.0 for v in result.readouts.values())
+
+
+def test_report_lists_relabelled_and_over_bound_cells():
+    import pandas as pd
+
+    from fedsim.experiments import report
+
+    group = pd.DataFrame({"defense": ["cae", "rr", "none"], "strength": [0.5, 1.0, 0.0], "seed": [0, 1, 0],
+                          "attack_label": ["direct_label_inference"] * 3, "relabelled": [True, False, None],
+                          "exceeds_bound": [None, True, False]})
+    flags = report._scoring_flags(group, report.Measures.of("multiclass"))
+    assert len(flags) == 2
+    assert flags[0].startswith("cae at 0.5, seed 0") and "relabelled" in flags[0]
+    assert flags[1].startswith("rr at 1.0, seed 1") and "above the eps-label-DP bound" in flags[1]
