@@ -26,7 +26,7 @@ from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult, ParamVa
 from fedsim.attacks.baselines import HEADLINE_METRIC
 from fedsim.errors import UserError
 from fedsim.metrics import attack_metrics
-from fedsim.params import Number, PluginParams
+from fedsim.params import Integer, Number, PluginParams
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
@@ -41,10 +41,13 @@ GRID: dict[str, list[tuple[str, dict[str, ParamValue]]]] = {
                    ("bayes", {})],
 }
 MIN_HELD_OUT = 3
+STEP_PARAMS = ("min_steps", "steps", "init_steps")  # the candidates' optimisation-step settings `steps` caps
 
 
 class BestParams(PluginParams):
     holdout: Number = Field(0.3, gt=0, lt=1, description="Share of the known labels that scores the candidates.")
+    steps: Integer | None = Field(None, ge=1, description="Optimisation steps of every training-backed candidate "
+                                                          "(min_steps, steps, init_steps); none: their defaults.")
 
 
 @ATTACKS.register("best")
@@ -64,8 +67,9 @@ class BestAttack(Attack):
         scores: dict[str, float] = {}
         skipped: dict[str, str] = {}
         best: tuple[float, str, dict[str, ParamValue]] | None = None
-        for name, params in GRID[view.task]:
-            label = _label(name, params)
+        for name, grid_params in GRID[view.task]:
+            label = _label(name, grid_params)
+            params = self._with_steps(name, grid_params)
             try:
                 result = ATTACKS.get(name)(params).run(view, visible, rng)
             except UserError as exc:
@@ -85,6 +89,14 @@ class BestAttack(Attack):
         info = {"chosen": name, "chosen_params": params, "held_out_known": int(hidden.sum()),
                 "held_out_metric": metric, "held_out_score": score, "candidates": scores, "skipped": skipped}
         return AttackResult(result.ids, result.estimates, result.readouts, {**result.info, **info})
+
+    def _with_steps(self, name: str, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        """`params` with the candidate's step settings set to `steps` when given (a time budget)."""
+        steps = self.params["steps"]
+        if steps is None:
+            return params
+        fields = ATTACKS.get(name).Params.model_fields
+        return {**params, **{k: steps for k in STEP_PARAMS if k in fields}}
 
 
 def _label(name: str, params: dict[str, ParamValue]) -> str:
