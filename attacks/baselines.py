@@ -158,6 +158,7 @@ def _model_completion(view: PartyView, knowledge: AttackerKnowledge, seed: int) 
     rng = np.random.default_rng([seed, Stream.ATTACK, AttackStream.MODEL_COMPLETION])
     result = ModelCompletion().run(view, knowledge, rng)
     known_rows = view.rows_of(np.asarray(knowledge.known_ids))
+    out: np.ndarray
     if view.task == "multiclass":
         out = np.zeros((len(view.sample_ids), int(view.n_classes)))
         out[known_rows, knowledge.known_labels.astype(np.int64)] = 1.0

@@ -62,4 +62,5 @@ def announce_defense(view: PartyView, **facts: object) -> None:
     """Change the defence facts a synthetic view's manifest announces (`DefenseFacts` fields): tests of what an
     attack does with a claim that differs from the mechanism actually applied."""
     defense = view.public.defense.model_copy(update=facts)
-    view.manifest.public = view.public.model_copy(update={"defense": defense})
+    view.manifest = SimpleNamespace(public=view.public.model_copy(update={"defense": defense}),  # type: ignore[assignment]
+                                    n_classes=view.n_classes)
