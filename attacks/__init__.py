@@ -8,6 +8,8 @@ from __future__ import annotations
 from fedsim.attacks import (  # noqa: F401 - importing a module registers its attack
     active_model_completion,
     batch_label_inference,
+    bayes,
+    best,
     direct_label_inference,
     direction_scoring,
     gradient_inversion,

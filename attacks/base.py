@@ -7,7 +7,7 @@ in its `Params` schema (`fedsim.params`), and `Attack(params)` checks names and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +27,14 @@ class AttackerKnowledge:
     known_labels: np.ndarray  # their true labels
     label_range: tuple[float, float] | None = None
     top_model_guess: ModelConfig | None = None  # architecture guess for a surrogate top model
+
+    def hold_out(self, share: float, minimum: int, rng: np.random.Generator) -> tuple[np.ndarray, AttackerKnowledge]:
+        """A seeded part of the known labels (`share` of them, at least `minimum`) held out, as a mask over the
+        known labels, and the knowledge of the rest: how an attacker tunes or calibrates without the truth."""
+        held = np.zeros(len(self.known_ids), dtype=bool)
+        held[rng.permutation(len(held))[:max(minimum, int(round(share * len(held))))]] = True
+        labels = np.asarray(self.known_labels, dtype=np.float64)
+        return held, replace(self, known_ids=np.asarray(self.known_ids)[~held], known_labels=labels[~held])
 
 
 @dataclass

@@ -6,6 +6,13 @@ the CLI runs the attack with the known labels the user gives and scores it only 
 Scoring also scores the reference predictors (`fedsim.attacks.baselines`) on the same samples and reports the
 attack's `advantage`: its headline metric (R², binary: leak AUC) minus the best features-only reference's,
 i.e. what the protocol leaked beyond what the party's own features and known labels give.
+
+Classification: the advantage is taken on the matched scores (`fedsim.metrics.matched_classes`: best one-to-one
+relabelling of the estimates) when the attacker could learn that map, i.e. its known labels hold every class
+(docs/scoring.md); `advantage_scoring` says which ("matched" or "raw"), and `relabelled` is True when raw and
+matched headline scores differ by more than RELABEL_GAP. Multi-class also gets `advantage_macro_f1`. Under a pure
+eps-label-DP class-label release (`fedsim.attacks.public`) the result carries `accuracy_bound`, `advantage_bound`
+and `exceeds_bound` (`fedsim.attacks.bound`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import numpy as np
 
 from fedsim.attacks.base import AttackerKnowledge, AttackResult, ParamValue
 from fedsim.attacks.baselines import HEADLINE_METRIC, Reference, compute_references
+from fedsim.attacks.bound import accuracy_bound, exceeds_bound
+from fedsim.attacks.public import public_defense
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
 from fedsim.registry import ATTACKS
@@ -24,6 +33,7 @@ from fedsim.rundir import PartyView
 from fedsim.streams import AttackStream, Stream
 
 MIN_KNOWN = 10
+RELABEL_GAP = 0.05  # raw and matched headline scores further apart than this: the estimates are relabelled
 
 
 def known_count(n: int, known_fraction: float | None, known: int | None) -> int:
@@ -142,24 +152,65 @@ def score_attack(view: PartyView, result: AttackResult, y_true: np.ndarray, know
     if references:
         scored = {r.name: {"uses": r.uses, "features_only": r.features_only,
                            **attack_metrics(view.task, truth, r.predictions[rows])} for r in references}
-        best = best_features_only(view.task, scored)
+        matched = map_learnable(view, knowledge)
+        best = best_features_only(view.task, scored, matched)
         out["references"] = scored
         if best is not None:
             out["advantage_reference"] = best
             for metrics in [out["metrics"], *out.get("readouts", {}).values()]:
-                add_advantage(view.task, metrics, scored[best])
+                add_advantage(view.task, metrics, scored[best], matched)
+            if view.task != "regression":
+                out["advantage_scoring"] = "matched" if matched else "raw"
+                predictions = next(r.predictions for r in references if r.name == best)[rows]
+                out.update(_bound(view, out["metrics"], predictions, scored[best]))
+    if view.task != "regression":
+        metric = HEADLINE_METRIC[view.task]
+        out["relabelled"] = abs(out["metrics"].get(f"matched_{metric}", np.nan)
+                                - out["metrics"].get(metric, np.nan)) > RELABEL_GAP
     return out
 
 
-def best_features_only(task: str, scored: dict[str, dict[str, Any]]) -> str | None:
-    """The features-only reference with the highest headline metric on the scored samples (None if none has it)."""
+def map_learnable(view: PartyView, knowledge: AttackerKnowledge) -> bool:
+    """Whether the attacker could learn the estimated-to-true class map: its known labels hold every class."""
+    if view.task == "regression":
+        return False
+    k = 2 if view.task == "binary" else int(view.n_classes)
+    return len(np.unique(np.asarray(knowledge.known_labels).astype(np.int64))) == k
+
+
+def headline(task: str, matched: bool) -> str | None:
+    """The key the advantage is measured in: the task's headline metric, its matched form when `matched`."""
     metric = HEADLINE_METRIC.get(task)
+    return f"matched_{metric}" if matched and metric and task != "regression" else metric
+
+
+def best_features_only(task: str, scored: dict[str, dict[str, Any]], matched: bool = False) -> str | None:
+    """The features-only reference with the highest headline metric on the scored samples (None if none has it)."""
+    metric = headline(task, matched)
     honest = {name: r[metric] for name, r in scored.items() if r["features_only"] and metric in r}
     return max(honest, key=honest.__getitem__) if honest else None
 
 
-def add_advantage(task: str, metrics: dict[str, float], reference: dict[str, Any]) -> None:
-    """`metrics["advantage"]`: the headline metric minus the reference's, when both have it."""
-    metric = HEADLINE_METRIC.get(task)
+def add_advantage(task: str, metrics: dict[str, float], reference: dict[str, Any], matched: bool = False) -> None:
+    """`metrics["advantage"]`: the headline metric minus the reference's, when both have it (multi-class also
+    `advantage_macro_f1`)."""
+    metric = headline(task, matched)
     if metric in metrics and metric in reference:
         metrics["advantage"] = metrics[metric] - reference[metric]
+    f1 = "matched_macro_f1" if matched else "macro_f1"
+    if task == "multiclass" and f1 in metrics and f1 in reference:
+        metrics["advantage_macro_f1"] = metrics[f1] - reference[f1]
+
+
+def _bound(view: PartyView, metrics: dict[str, float], predictions: np.ndarray,
+           reference: dict[str, Any]) -> dict[str, Any]:
+    """Under a pure eps-label-DP class-label release: `accuracy_bound` (from the best features-only reference's
+    class probabilities on the scored samples), `advantage_bound` (it minus that reference's matched accuracy,
+    the scale of a matched advantage in accuracy) and `exceeds_bound` (the attack's matched accuracy above it
+    beyond the binomial margin)."""
+    epsilon = public_defense(view).class_label_epsilon
+    if epsilon is None or "matched_accuracy" not in metrics or "matched_accuracy" not in reference:
+        return {}
+    bound = accuracy_bound(predictions, epsilon)
+    return {"accuracy_bound": bound, "advantage_bound": bound - reference["matched_accuracy"],
+            "exceeds_bound": exceeds_bound(metrics["matched_accuracy"], bound, len(predictions))}

@@ -1,12 +1,14 @@
 """The classification part of a leakage section: VFLAIR's Defense Capability Score per defence setting and
 attack, and its mean over the attacks, T-DCS (`fedsim.metrics.defense_capability_score`: MP = test accuracy,
-AP = attack accuracy)."""
+AP = attack accuracy); the scoring checks (relabelled estimates, matched accuracy above the eps bound) and the
+score the advantage was taken on (matched or raw, docs/scoring.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from fedsim.attacks.evaluate import RELABEL_GAP
 from fedsim.experiments.report_markdown import markdown_table, strength_text
 from fedsim.metrics import DCS_BETA, defense_capability_score
 
@@ -54,3 +56,27 @@ def dcs_section(group: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
     return text, [f"{dataset}: highest T-DCS {best['t_dcs']:.3f} for {best['defense_key']} {strength_text(best)} "
                   f"(test accuracy {best['mp']:.3f}; no defence: T-DCS {none['t_dcs']:.3f}, test accuracy "
                   f"{none['mp']:.3f})"]
+
+
+def scored_leakage(group: pd.DataFrame, leak: str) -> pd.Series:
+    """The attack score each row's advantage was taken on: the matched score (`attack_matched_<metric>`) where
+    `advantage_scoring` says "matched", else the raw `leak` column (regression, older tables)."""
+    matched = f"attack_matched_{leak.removeprefix('attack_')}"
+    if "advantage_scoring" not in group or matched not in group:
+        return group[leak]
+    return group[leak].where(group["advantage_scoring"] != "matched", group[matched])
+
+
+def scoring_flags(group: pd.DataFrame, metric_name: str) -> list[str]:
+    """Cells whose raw and matched scores differ by more than RELABEL_GAP (relabelled estimates), and cells whose
+    matched accuracy exceeds the eps-label-DP bound beyond its binomial margin."""
+    flags = []
+    for column, text in (("relabelled", f"raw and matched {metric_name} differ by more than {RELABEL_GAP}: the "
+                                        "estimates are relabelled; the advantage uses the matched score"),
+                         ("exceeds_bound", "matched accuracy above the eps-label-DP bound (advantage_bound) beyond "
+                                           "its binomial margin: inspect the defence's claim")):
+        if column in group:
+            hit = group[group[column].fillna(False).astype(bool)]
+            flags += [f"{row.defense} at {row.strength}, seed {row.seed}, {row.attack_label}: {text}"
+                      for row in hit.itertuples()]
+    return flags

@@ -8,7 +8,8 @@ defence: the smallest advantage reachable within a 10% increase of the main-task
 
 Regression: loss = test MSE, leakage = attack R^2. Binary: loss = 1 - test AUC, leakage = attack (leak) AUC.
 Multiclass: loss = 1 - test accuracy, leakage = attack accuracy (on the unknown labels), plus the Defense
-Capability Score (`report_classification`). Results without references (older tables) fall back to raw leakage.
+Capability Score and the scoring checks (`report_classification`). Results without references (older tables)
+fall back to raw leakage.
 Headlines are plain sentences (no markdown): the CLI prints them.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedsim.experiments.report_classification import dcs_section
+from fedsim.experiments.report_classification import dcs_section, scored_leakage, scoring_flags
 from fedsim.experiments.report_markdown import (
     Report,
     column_format,
@@ -75,7 +76,7 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
     group["strength_key"] = group["strength"].astype(float)
     group["attack_label"] = _attack_labels(group)
     group["advantage"] = group.get(m.advantage, np.nan)
-    group["features_only"] = group[m.leak] - group["advantage"]
+    group["features_only"] = scored_leakage(group, m.leak) - group["advantage"]
     known_mean = f"reference_known_mean_{m.metric}"
     group["mean_predictor"] = group.get(known_mean, np.nan)
     settings = _settings(group, m)
@@ -100,6 +101,9 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
                      f"(best attack per setting):\n")
         lines += [f"- {s}" for s in summary]
     report.headlines += _leakage_headlines(settings, m, dataset, floors) + summary
+    flags = scoring_flags(group, m.metric_name)
+    if flags:
+        lines += ["", "Scoring checks (docs/scoring.md):\n", *[f"- {f}" for f in flags]]
     if task in ("binary", "multiclass") and {"test_accuracy", "attack_accuracy"} <= set(group.columns):
         table, best = dcs_section(group, dataset)
         lines += ["", table]

@@ -2,7 +2,9 @@
 
 Leakage rows carry the attack's metrics (`attack_r2`, ..., `attack_advantage`: over the best features-only
 reference), the name of that reference (`advantage_reference`) and every reference's metrics on the same
-samples (`reference_<name>_<metric>`, `fedsim.attacks.baselines`).
+samples (`reference_<name>_<metric>`, `fedsim.attacks.baselines`); classification rows add `advantage_scoring`
+(matched or raw), `relabelled`, and under a pure eps-label-DP release `accuracy_bound`, `advantage_bound` and
+`exceeds_bound` (`fedsim.attacks.evaluate`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ RESULTS = "results.parquet"
 LEADING = ["kind", "cell", "status", "error", "dataset", "task", "parties", "runtime", "seed", "defense",
            "strength_param", "strength", "label_defense", "gradient_defense", "epsilon", "delta",
            "formal_epsilon", "formal_delta", "empirical_epsilon", "audit_verdict", "attack", "known_fraction",
-           "known_labels", "n_attacked", "attack_advantage", "advantage_reference"]
+           "known_labels", "n_attacked", "attack_advantage", "advantage_reference", "advantage_bound", "exceeds_bound"]
+SCORING = ("advantage_scoring", "relabelled", "accuracy_bound", "advantage_bound", "exceeds_bound")
 
 
 def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -72,8 +75,10 @@ def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _reference_columns(outcome: dict[str, Any]) -> dict[str, Any]:
-    """`advantage_reference` and each reference's numeric metrics as `reference_<name>_<metric>`."""
-    columns: dict[str, Any] = {"advantage_reference": outcome.get("advantage_reference")}
+    """`advantage_reference`, the classification scoring facts (SCORING) and each reference's numeric metrics as
+    `reference_<name>_<metric>`."""
+    columns: dict[str, Any] = {"advantage_reference": outcome.get("advantage_reference"),
+                               **{k: outcome[k] for k in SCORING if k in outcome}}
     for name, scored in (outcome.get("references") or {}).items():
         columns.update({f"reference_{name}_{k}": v for k, v in scored.items()
                         if isinstance(v, int | float) and not isinstance(v, bool)})

@@ -184,3 +184,9 @@ def _print_references(console: Console, result: dict[str, Any]) -> None:
         console.print(f"advantage: {result['metrics']['advantage']:+.4g} {metric} over "
                       f"{result['advantage_reference']} (the best that uses only the party's features and "
                       f"known labels)", markup=False)
+    if result.get("advantage_scoring") == "matched":
+        console.print("advantage scored on matched classes (best one-to-one relabelling, docs/scoring.md)"
+                      + ("; raw and matched differ by more than 0.05" if result.get("relabelled") else ""))
+    if "advantage_bound" in result:
+        console.print(f"eps-label-DP bound on the advantage in accuracy: {result['advantage_bound']:+.4g}"
+                      + (" - EXCEEDED beyond its binomial margin" if result["exceeds_bound"] else ""), markup=False)

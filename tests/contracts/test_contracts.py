@@ -25,6 +25,8 @@ SHORT_FIT = {"hidden": 8, "min_steps": 20, "init_steps": 20}
 PARAMS.update({Case("attack", name, task): {**SHORT_FIT, **extra} for name, extra in (
     ("lba", {}), ("gradient_inversion", {}), ("residual", {"timed": False})) for task in ATTACKS.get(name).tasks})
 PARAMS.update({Case("attack", name, task): params for name, params in (
+    ("bayes", {"min_steps": 20}),  # its residual read-out's Adam steps (regression)
+    ("best", {"steps": 20}),  # every training-backed candidate's steps
     ("model_completion", {"hidden": 8, "steps": 20}), ("active_model_completion", {"hidden": 8, "steps": 20}),
     ("batch_label_inference", {"steps": 20, "init_steps": 20})) for task in ATTACKS.get(name).tasks})
 # What an attack needs in the run it attacks (TrainConfig settings)
