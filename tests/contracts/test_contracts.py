@@ -38,7 +38,13 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("contracts")
 
 
-@pytest.mark.parametrize("case", contract_cases(), ids=str)
+# `best` on regression runs every regression attack's candidate grid (about 40 s of CPU even at 20 steps):
+# checked in the slow run, the fast run keeps its binary and multiclass cases
+SLOW = {Case("attack", "best", "regression")}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c
+                                  for c in contract_cases()], ids=str)
 def test_registered_entry_keeps_its_contract(case: Case, workdir: Path) -> None:
     check_contract(case, workdir, PARAMS.get(case), RUNS.get(case.name))
 
