@@ -15,6 +15,7 @@ from fedsim.assembly import (
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.fileio import check_output_dir, staged_directory
+from fedsim.parties import check_finite_parameters
 from fedsim.progress import progress_bar
 from fedsim.protocol import GradientTransform, LabelTransform
 from fedsim.run_result import TrainResult, finish_run, save_run
@@ -75,6 +76,7 @@ def _train_local(
     start = time.perf_counter()
     with progress_bar(schedule.total_steps, f"training ({dataset.name})", show_progress) as advance:
         run_local(feature_parties, label_party, schedule, advance)
+    check_finite_parameters([p.model for p in feature_parties] + [label_party.model])
     train_s = time.perf_counter() - start
     transcripts = [r.finish() for r in recorders if r is not None]
     return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,
