@@ -3,12 +3,18 @@ clean-up. Every case is one line on stderr and exit code 2, never a traceback.""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
 import pytest
 from fedsim_fixtures import small_config
 
 from fedsim.cli.app import main
 from fedsim.errors import UserError
 from fedsim.experiments.cells import run_cell
+from fedsim.rundir import load_party_view, load_truth
 from fedsim.training import train
 
 
@@ -49,3 +55,110 @@ def test_a_diverged_bench_cell_is_a_failed_cell_with_the_reason():
     config = {"train": small_config(lr=1e30).model_dump(mode="json"), "attacks": []}
     record = run_cell("leakage", config, {})
     assert record["status"] == "failed" and "training diverged" in record["error"]
+
+
+# --- damaged transcripts -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def transcript(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faults") / "t"
+    train(small_config(rows=200, epochs=3, record_last_epochs=2), transcript_dir=folder)
+    return folder
+
+
+def rewrite(path: Path, change) -> None:
+    np.save(path, change(np.load(path)))
+
+
+def edit_manifest(folder: Path, change) -> None:
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def with_nan(a):
+    a = a.astype(np.float32)
+    a[3, 0] = np.nan
+    return a
+
+
+def with_inf(a):
+    a = a.astype(np.float32)
+    a[0, 0] = -np.inf
+    return a
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+EPOCH = "party_0/epoch_0002"
+# (what is damaged, how, the problem named without checksums). With checksums the file is refused as changed.
+DAMAGES = {
+    "nan_embeddings": (f"{EPOCH}/embeddings.npy", lambda p: rewrite(p, with_nan), "non-finite"),
+    "inf_gradients": (f"{EPOCH}/gradients.npy", lambda p: rewrite(p, with_inf), "non-finite"),
+    "inf_features": ("party_0/features.npy", lambda p: rewrite(p, with_inf), "non-finite"),
+    "features_rows": ("party_0/features.npy", lambda p: rewrite(p, lambda a: a[:-5]), "rows"),
+    "features_columns": ("party_0/features.npy", lambda p: rewrite(p, lambda a: a[:, :-1]), "columns"),
+    "float_steps": (f"{EPOCH}/steps.npy", lambda p: rewrite(p, lambda a: a + 0.5), "expected integers"),
+    "unordered_steps": (f"{EPOCH}/steps.npy", lambda p: rewrite(p, lambda a: a[::-1].copy()), "not in order"),
+    "foreign_ids": (f"{EPOCH}/batch_ids.npy", lambda p: rewrite(p, lambda a: a + 10**6), "not in sample_ids"),
+    "embedding_dim": (f"{EPOCH}/embeddings.npy", lambda p: rewrite(p, lambda a: a[:, :2]), "columns"),
+    "gradient_rows": (f"{EPOCH}/gradients.npy", lambda p: rewrite(p, lambda a: a[:-1]), "rows"),
+    "truncated_npy": (f"{EPOCH}/embeddings.npy", truncate, "corrupt transcript"),
+    "deleted_ids": ("party_0/sample_ids.npy", lambda p: p.unlink(), "sample_ids.npy"),
+    "deleted_last_epoch": (EPOCH, shutil.rmtree, "epochs [1]"),
+    "garbage_model": ("party_0/bottom_model.pt", lambda p: p.write_bytes(b"garbage"), "corrupt transcript"),
+}
+
+
+@pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "old-folder"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_transcript_is_one_line(capsys, tmp_path, transcript, damage, checksums):
+    copy = tmp_path / "t"
+    shutil.copytree(transcript, copy)
+    where, change, problem = DAMAGES[damage]
+    change(copy / where)
+    if not checksums:  # a folder written before format 4, or one whose manifest was rewritten
+        edit_manifest(copy, lambda raw: {k: v for k, v in raw.items() if k != "files"})
+    line = one_line_error(capsys, "attack", "--transcript", str(copy), "--attack", "mean", "--quiet")
+    named = Path(where).name in line or f"{Path(where).parent.name}'" in line  # the file, or its folder
+    caught_as_changed = checksums and any(w in line for w in ("checksum", "missing", "manifest records"))
+    assert named and (caught_as_changed or problem in line), line
+
+
+MANIFEST_DAMAGES = {
+    "more_parties": (lambda raw: {**raw, "parties": 3}, "parties"),
+    "wrong_n_train": (lambda raw: {**raw, "n_train": raw["n_train"] + 1}, "n_train"),
+    "extra_epoch": (lambda raw: {**raw, "epochs_recorded": [0, 1, 2]}, "epochs"),
+    "wrong_features": (lambda raw: {**raw, "shapes": [{**s, "features": s["features"] + 1} for s in raw["shapes"]]},
+                       "columns"),
+    "wrong_embedding_dim": (lambda raw: {**raw, "shapes": [{**s, "embedding_dim": 9} for s in raw["shapes"]]},
+                            "columns"),
+    "bad_files_entry": (lambda raw: {**raw, "files": {"x": {"sha256": 1}}}, "files"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(MANIFEST_DAMAGES))
+def test_a_manifest_that_contradicts_the_arrays_is_one_line(capsys, tmp_path, transcript, damage):
+    copy = tmp_path / "t"
+    shutil.copytree(transcript, copy)
+    change, problem = MANIFEST_DAMAGES[damage]
+    edit_manifest(copy, change)
+    line = one_line_error(capsys, "attack", "--transcript", str(copy), "--attack", "mean", "--quiet")
+    assert problem in line, line
+
+
+@pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "old-folder"])
+def test_a_truncated_truth_file_is_one_line(capsys, tmp_path, transcript, checksums):
+    copy = tmp_path / "t"
+    shutil.copytree(transcript, copy)
+    truncate(copy / "truth" / "labels.npz")
+    if not checksums:
+        edit_manifest(copy, lambda raw: {k: v for k, v in raw.items() if k != "files"})
+    line = one_line_error(capsys, "attack", "--transcript", str(copy), "--attack", "mean", "--quiet")
+    assert "labels.npz" in line, line
+
+
+def test_an_undamaged_transcript_still_loads(transcript):
+    view = load_party_view(transcript, 0)
+    assert view.transcript.epoch_numbers == [1, 2] and len(load_truth(transcript)["y_train"]) == 160
