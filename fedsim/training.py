@@ -15,6 +15,7 @@ from fedsim.assembly import (
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.fileio import check_output_dir, staged_directory
+from fedsim.limits import check_memory
 from fedsim.parties import check_finite_parameters
 from fedsim.progress import progress_bar
 from fedsim.protocol import GradientTransform, LabelTransform
@@ -69,6 +70,10 @@ def _train_local(
         folder = staging / f"party_{k}" if (stream and staging is not None) else None
         return TranscriptRecorder(k, config.model.embedding_dim, dataset.n_train, config.record_last_epochs, folder)
 
+    if record and not stream:  # per kept epoch and row: an id, a step and two float32 vectors, per party
+        kept = min(config.epochs, config.record_last_epochs or config.epochs)
+        check_memory("--epochs", kept, dataset.parties * dataset.n_train * (12 + 8 * config.model.embedding_dim),
+                     "the transcripts held in memory (--record-last-epochs E keeps fewer; --stream writes to disk)")
     recorders = [recorder(k) for k in range(dataset.parties)]
     feature_parties = [build_feature_party(config, dataset, k, recorders[k]) for k in range(dataset.parties)]
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fedsim_fixtures import small_config
 
+from fedsim import limits
+from fedsim.audit.auc import audit_auc
 from fedsim.cli.app import main
 from fedsim.errors import UserError
 from fedsim.experiments.cells import run_cell
@@ -162,3 +165,25 @@ def test_a_truncated_truth_file_is_one_line(capsys, tmp_path, transcript, checks
 def test_an_undamaged_transcript_still_loads(transcript):
     view = load_party_view(transcript, 0)
     assert view.transcript.epoch_numbers == [1, 2] and len(load_truth(transcript)["y_train"]) == 160
+
+
+# --- resource guards -----------------------------------------------------------------------------------------
+
+def test_a_billion_auc_canaries_are_refused_in_under_a_second(capsys):
+    start = time.perf_counter()
+    with pytest.raises(UserError, match=r"--canaries 1000000000 needs about .* GiB"):
+        audit_auc("rr", np.linspace(0, 1, 100), np.arange(100) % 2, 1.0, canaries=10**9)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_oversized_synthetic_rows_are_refused_before_allocation(capsys):
+    line = one_line_error(capsys, "train", "--dataset", "synthetic_regression", "--rows", str(10**11), "--quiet")
+    assert "--rows 100000000000 needs about" in line and "at most" in line
+
+
+def test_transcripts_that_do_not_fit_in_memory_are_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "free_memory", lambda: 1 << 20)  # 1 MiB free: 200 rows x 3 epochs do not fit
+    line = one_line_error(capsys, "train", "--dataset", "synthetic_regression", "--rows", "2000", "--epochs", "3",
+                          "--transcript", str(tmp_path / "t"), "--quiet")
+    assert "--epochs 3 needs about" in line and "--stream" in line
+    assert not list(tmp_path.iterdir())
