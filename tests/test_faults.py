@@ -4,7 +4,11 @@ clean-up. Every case is one line on stderr and exit code 2, never a traceback.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,8 +19,10 @@ from fedsim_fixtures import small_config
 from fedsim import limits
 from fedsim.audit.auc import audit_auc
 from fedsim.cli.app import main
+from fedsim.cli.common import emit_json
 from fedsim.errors import UserError
 from fedsim.experiments.cells import run_cell
+from fedsim.fileio import folder_lock
 from fedsim.rundir import load_party_view, load_truth
 from fedsim.training import train
 
@@ -186,4 +192,49 @@ def test_transcripts_that_do_not_fit_in_memory_are_refused(capsys, tmp_path, mon
     line = one_line_error(capsys, "train", "--dataset", "synthetic_regression", "--rows", "2000", "--epochs", "3",
                           "--transcript", str(tmp_path / "t"), "--quiet")
     assert "--epochs 3 needs about" in line and "--stream" in line
+    assert not list(tmp_path.iterdir())
+
+
+# --- strict JSON, clean-up -----------------------------------------------------------------------------------
+
+def test_json_output_is_strict(capsys):
+    emit_json({"auc": float("nan"), "bounds": [float("-inf"), np.float64("inf")], "n": np.int64(3), "x": 0.5})
+    text = capsys.readouterr().out
+
+    def refuse(token):
+        raise AssertionError(f"non-strict token {token}")
+
+    assert json.loads(text, parse_constant=refuse) == {"auc": None, "bounds": [None, None], "n": 3, "x": 0.5}
+
+
+def test_a_stale_staging_folder_is_swept_with_a_note(capsys, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".t.partial-{int(dead.stdout)}-abcd1234"
+    (stale / "party_0").mkdir(parents=True)
+    alive = tmp_path / f".t.partial-{os.getpid()}-abcd1234"  # a running writer's folder is left alone
+    alive.mkdir()
+    code, _, err = run(capsys, "train", "--epochs", "1", "--transcript", str(tmp_path / "t"), "--quiet")
+    assert code == 0 and not stale.exists() and alive.exists() and "left by a run that was killed" in err
+
+
+def test_sigterm_removes_the_staging_folder(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "fedsim", "train", "--dataset", "synthetic_regression",
+                                "--rows", "20000", "--epochs", "200", "--transcript", str(tmp_path / "t"),
+                                "--stream", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".t.partial-*/party_0/epoch_*")):
+        assert process.poll() is None and time.monotonic() < deadline, "training never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err  # 130: interrupted, as after ctrl-C
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_second_runner_on_a_grid_folder_is_refused(tmp_path):
+    refused = pytest.raises(UserError, match="another fedsim bench is running")
+    with folder_lock(tmp_path, "fedsim bench"), refused, folder_lock(tmp_path, "fedsim bench"):
+        pass
+    with folder_lock(tmp_path, "fedsim bench"):  # released: the next runner gets it
+        pass
     assert not list(tmp_path.iterdir())

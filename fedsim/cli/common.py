@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
-from fedsim.fileio import to_jsonable
+from fedsim.fileio import strict_json
 from fedsim.params import parse_params
 
 __all__ = ["emit_json", "parse_params"]
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    """Exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(to_jsonable(payload)) + "\n")
+    """Exactly one strict JSON object on stdout (undefined or infinite numbers are null)."""
+    sys.stdout.write(strict_json(payload) + "\n")
     sys.stdout.flush()
 
 
