@@ -9,7 +9,8 @@ Layout of an output folder:
 A re-run of the same grid skips every cell whose file says ok and retries failed ones; a killed run leaves
 only whole cell files (stale temporary files are swept at start), so nothing is half-written. Cells
 return their record to the driver, which alone writes files: with `--ray-address`, workers on other
-machines need fedsim installed but no shared disk. Run one runner per DIR at a time.
+machines need fedsim installed but no shared disk. One runner per DIR at a time: DIR/.fedsim.lock
+refuses a second one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fedsim.experiments.expansion import expand
 from fedsim.experiments.grid import load_grid
 from fedsim.experiments.pool import cluster, execute
 from fedsim.experiments.results import write_results
-from fedsim.fileio import write_atomic, write_json_atomic
+from fedsim.fileio import folder_lock, write_atomic, write_json_atomic
 from fedsim.progress import progress_bar
 
 CELLS = "cells"
@@ -68,18 +69,19 @@ def run_grid(grid: str | Path, out: Path, workers: int = 1, ray_address: str | N
     todo = [c for c in cells if c.key not in finished]
     with cluster(workers if todo else 1, ray_address if todo else None) as ray:  # before writing anything
         cells_dir.mkdir(parents=True, exist_ok=True)
-        _sweep_stale(cells_dir)
-        write_atomic(out / "grid.toml", lambda p: p.write_text(text))
-        start = time.perf_counter()
-        failed = 0
-        with progress_bar(len(todo), f"{spec.name}: cells done" + (f" ({len(finished)} reused)" if finished else ""),
-                          show_progress and bool(todo)) as advance:
-            for record in execute(todo, ray):
-                write_json_atomic(cells_dir / f"{record['key']}.json", record)
-                failed += record["status"] != "ok"
-                advance(1)
-        wall_s = time.perf_counter() - start
-    results = write_results(out, [load_record(cells_dir / f"{c.key}.json") for c in cells])
+        with folder_lock(out, "fedsim bench"):  # a second runner on DIR is refused
+            _sweep_stale(cells_dir)
+            write_atomic(out / "grid.toml", lambda p: p.write_text(text))
+            start = time.perf_counter()
+            failed = 0
+            title = f"{spec.name}: cells done" + (f" ({len(finished)} reused)" if finished else "")
+            with progress_bar(len(todo), title, show_progress and bool(todo)) as advance:
+                for record in execute(todo, ray):
+                    write_json_atomic(cells_dir / f"{record['key']}.json", record)
+                    failed += record["status"] != "ok"
+                    advance(1)
+            wall_s = time.perf_counter() - start
+            results = write_results(out, [load_record(cells_dir / f"{c.key}.json") for c in cells])
     return BenchSummary(len(cells), len(todo), len(finished), failed, results, wall_s, workers)
 
 

@@ -6,9 +6,12 @@ file system), so a killed process leaves either the old file or the new one, nev
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.errors import check
+from fedsim.errors import UserError, check
 
 
 def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
@@ -62,6 +65,22 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def strict_json(value: Any) -> str:
+    """`value` as strict JSON (RFC 8259): an undefined metric (NaN) or an infinite one is `null`, never the
+    `NaN`/`Infinity` tokens that strict parsers reject."""
+    return json.dumps(_nulls(to_jsonable(value)), allow_nan=False)
+
+
+def _nulls(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls(v) for v in value]
+    return value
+
+
 def check_output_dir(path: Path, overwrite: bool) -> None:
     check(overwrite or not path.exists(),
           f"output directory {str(path)!r} already exists; pass --overwrite to replace it")
@@ -70,10 +89,14 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
 @contextmanager
 def staged_directory(final: Path, overwrite: bool = False, private: bool = False) -> Iterator[Path]:
     """Write into a hidden sibling folder, then rename it to `final`; on error nothing is left behind.
-    `private`: the folder is 0700 from its creation on, and every folder in it 0700, every file 0600."""
+    `private`: the folder is 0700 from its creation on, and every folder in it 0700, every file 0600.
+
+    The staging folder's name carries the writer's process id, so the next run in the same folder sweeps the
+    ones whose process is gone (a `kill -9`), and says so on stderr."""
     check_output_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    sweep_stale_staging(final)
+    staging = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(mode=0o700 if private else 0o777)
     try:
         yield staging
@@ -86,3 +109,47 @@ def staged_directory(final: Path, overwrite: bool = False, private: bool = False
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def sweep_stale_staging(final: Path) -> None:
+    """Remove the staging folders of `final` that a killed run left (their process no longer exists)."""
+    for stale in final.parent.glob(f".{final.name}.partial-*"):
+        pid = stale.name.rsplit(".partial-", 1)[1].split("-")[0]
+        if pid.isdigit() and process_alive(int(pid)):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+        print(f"fedsim: note: removed {str(stale)!r}, left by a run that was killed", file=sys.stderr)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextmanager
+def folder_lock(folder: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (a `.fedsim.lock` file, released by the kernel even on `kill -9`);
+    a second holder is refused in one line instead of racing the first on the same files."""
+    path = Path(folder) / ".fedsim.lock"
+    handle = open(path, "a+")  # noqa: SIM115 - closed below
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another {what} is running on {str(folder)!r} (it holds {str(path)!r}); wait for "
+                            f"it to finish or use another folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+    finally:
+        handle.close()

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from fedsim.config import TrainConfig
+from fedsim.errors import UserError
 from fedsim.models import build_bottom_model, seeded_init
 from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.protocol import GradientContext, GradientTransform
@@ -50,6 +51,22 @@ def build_feature_party_from_block(
     scale = config.malicious_update_scale if index == config.malicious_party else 1.0
     return FeatureParty(index, features, sample_ids, model, optimizer, recorder, update_scale=scale,
                         local_steps=config.local_steps)
+
+
+def check_finite_loss(loss: torch.Tensor, epoch: int, step: int) -> None:
+    """Stop a diverged run at the step where it diverged: a NaN/inf loss would poison every parameter and
+    surface later as a traceback in the metrics (or as a silently meaningless transcript)."""
+    if not bool(torch.isfinite(loss.detach())):
+        raise UserError(f"training diverged: the loss is {loss.item()} at epoch {epoch} step {step}; "
+                        "lower --lr (or --malicious-update-scale), or scale the features")
+
+
+def check_finite_parameters(models: list[nn.Module]) -> None:
+    """After the last step (whose loss was finite), the update it made may still have overflowed."""
+    for model in models:
+        if not all(bool(torch.isfinite(p.detach()).all()) for p in model.parameters()):
+            raise UserError("training diverged: the last update made a parameter non-finite; lower --lr "
+                            "(or --malicious-update-scale), or scale the features")
 
 
 class FeatureParty:
@@ -155,6 +172,7 @@ class LabelParty:
         inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
         stale = [h.detach() for h in inputs]
         loss, index, targets = self.loss(rows, inputs)
+        check_finite_loss(loss, epoch, step)
         self._update(loss)
         if self.own is not None:  # its own bottom model's update: undefended, nothing is sent
             self.own.backward(inputs.pop().grad, epoch, step)

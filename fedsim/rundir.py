@@ -14,24 +14,36 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from torch import nn
 
 from fedsim.config import ModelConfig, TrainConfig
 from fedsim.errors import UserError, check, first_line
 from fedsim.fileio import write_json_atomic
+from fedsim.integrity import (
+    FileRecord,
+    check_floats,
+    check_integers,
+    damaged,
+    describe_files,
+    load_array,
+    require,
+    verify_files,
+)
 from fedsim.models import build_bottom_model
 from fedsim.transcript import Transcript
 
 # 2: n_classes and classes (multiclass); format 1 folders are read as regression/binary.
 # 3: `public` (PublicRunFacts) replaces `config` and `seed`; older folders load with the seed dropped.
-FORMAT_VERSION = 3
+# 4: `files`: sha256, shape and dtype of every file, checked on load (older folders: structural checks only).
+FORMAT_VERSION = 4
 OLDEST_FORMAT = 1
 # Defence parameters every party may know (the public label range, the clip norm); the others are the label
 # party's own choices and stay out of the manifest.
@@ -145,7 +157,10 @@ class TranscriptManifest(BaseModel):
     privacy: ManifestPrivacy
 
     def write(self, folder: Path) -> None:
-        write_json_atomic(Path(folder) / MANIFEST, self.model_dump(mode="json"))
+        """Write manifest.json last, with a `files` entry recording every file already in `folder` (checked by
+        `recorded_files` on load; kept out of this model, which is what an attack may know about the run)."""
+        files = FILES.dump_python(describe_files(folder, skip=MANIFEST), mode="json")
+        write_json_atomic(Path(folder) / MANIFEST, {**self.model_dump(mode="json"), "files": files})
 
     @classmethod
     def read(cls, folder: Path) -> TranscriptManifest:
@@ -169,12 +184,25 @@ class TranscriptManifest(BaseModel):
             binary = raw.get("task") == "binary"
             raw = {**raw, "format": FORMAT_VERSION, "n_classes": 2 if binary else 0,
                    "classes": ["0", "1"] if binary else []}
+        raw = {k: v for k, v in raw.items() if k != "files"}
         try:
             return cls.model_validate(upgrade(raw) if version < 3 else raw)
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
             raise UserError(f"corrupt transcript manifest {str(path)!r}: {where}: {error['msg']}") from None
+
+
+FILES = TypeAdapter(dict[str, FileRecord])
+
+
+def recorded_files(folder: Path) -> dict[str, FileRecord]:
+    """The manifest's record of each file (empty for folders written before format 4); call after `read`."""
+    path = Path(folder) / MANIFEST
+    try:
+        return FILES.validate_python(json.loads(path.read_text()).get("files", {}))
+    except ValidationError as exc:
+        raise UserError(f"corrupt transcript manifest {str(path)!r}: files: {exc.errors()[0]['msg']}") from None
 
 
 def upgrade(raw: dict) -> dict:
@@ -234,21 +262,27 @@ def save_party(folder: Path, view: PartyView) -> None:
 
 
 def load_party_view(directory: Path, party: int = 0) -> PartyView:
-    """Load what feature party `party` holds from a transcript folder (never the truth file)."""
+    """Load what feature party `party` holds from a transcript folder (never the truth file), refusing a
+    damaged folder in one line that names the file and the problem."""
     directory = Path(directory)
     manifest = TranscriptManifest.read(directory)
     n_parties = manifest.parties
     check(0 <= party < n_parties, f"party must be in 0..{n_parties - 1}, got {party}")
+    check_manifest(directory, manifest)
     folder = directory / f"party_{party}"
+    check(folder.is_dir(), f"corrupt transcript directory {str(directory)!r}: party_{party}/ is missing "
+                           f"(the manifest records {n_parties} parties)")
+    verify_files(directory, recorded_files(directory), f"party_{party}/")
+    transcript = Transcript.load(folder, party)
+    features = load_array(folder / "features.npy")
+    sample_ids = load_array(folder / "sample_ids.npy")
+    check(len(transcript.epochs) > 0, f"transcript directory {str(directory)!r} holds no recorded epoch")
+    check_party_arrays(folder, manifest, manifest.shapes[party], transcript, features, sample_ids)
+    model = build_bottom_model(features.shape[1], manifest.public.bottom_model.model())
     try:
-        transcript = Transcript.load(folder, party)
-        features = np.load(folder / "features.npy")
-        sample_ids = np.load(folder / "sample_ids.npy")
-        model = build_bottom_model(features.shape[1], manifest.public.bottom_model.model())
         model.load_state_dict(torch.load(folder / "bottom_model.pt", weights_only=True))
     except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise UserError(f"corrupt transcript directory {str(directory)!r}: {first_line(exc)}") from None
-    check(len(transcript.epochs) > 0, f"transcript directory {str(directory)!r} holds no recorded epoch")
+        raise damaged(folder / "bottom_model.pt", f"not this run's bottom model ({first_line(exc)})") from None
     model.eval()
     return PartyView(
         party=party, transcript=transcript, features=features, sample_ids=sample_ids, bottom_model=model,
@@ -257,9 +291,56 @@ def load_party_view(directory: Path, party: int = 0) -> PartyView:
     )
 
 
+def check_manifest(directory: Path, manifest: TranscriptManifest) -> None:
+    """The manifest agrees with itself: one shape per party, in order, and the public party count."""
+    path = directory / MANIFEST
+    require([s.party for s in manifest.shapes] == list(range(manifest.parties)), path,
+            f"shapes list parties {[s.party for s in manifest.shapes]}, but parties is {manifest.parties}")
+    require(manifest.public.parties == manifest.parties, path,
+            f"parties is {manifest.parties}, but the public run facts say {manifest.public.parties}")
+
+
+def check_party_arrays(folder: Path, manifest: TranscriptManifest, shape: PartyShape, transcript: Transcript,
+                       features: np.ndarray, sample_ids: np.ndarray) -> None:
+    """What the attacks rely on: the recorded epochs, row counts, dimensions, integer ids and steps, finite
+    values, and batch ids that are the party's own samples."""
+    check_integers(sample_ids, folder / "sample_ids.npy")
+    require(len(sample_ids) == manifest.n_train, folder / "sample_ids.npy",
+            f"{len(sample_ids)} rows, the manifest records n_train = {manifest.n_train}")
+    require(len(np.unique(sample_ids)) == len(sample_ids), folder / "sample_ids.npy", "repeated sample ids")
+    check_floats(features, folder / "features.npy", shape.features)
+    require(len(features) == len(sample_ids), folder / "features.npy",
+            f"{len(features)} rows, but sample_ids.npy has {len(sample_ids)}")
+    require(transcript.epoch_numbers == manifest.epochs_recorded, folder,
+            f"holds epochs {transcript.epoch_numbers}, the manifest records {manifest.epochs_recorded} "
+            f"(an epoch folder was deleted or added)")
+    for epoch in transcript.epochs:
+        where = folder / f"epoch_{epoch.epoch:04d}"
+        check_integers(epoch.batch_ids, where / "batch_ids.npy")
+        check_integers(epoch.steps, where / "steps.npy")
+        for name in ("embeddings", "gradients"):
+            array = getattr(epoch, name)
+            check_floats(array, where / f"{name}.npy", shape.embedding_dim)
+            require(len(array) == len(epoch.batch_ids), where / f"{name}.npy",
+                    f"{len(array)} rows, but batch_ids.npy has {len(epoch.batch_ids)}")
+        require(len(epoch.steps) == len(epoch.batch_ids), where / "steps.npy",
+                f"{len(epoch.steps)} rows, but batch_ids.npy has {len(epoch.batch_ids)}")
+        require(bool(np.all(np.diff(epoch.steps) >= 0)), where / "steps.npy", "step numbers are not in order")
+        require(bool(np.isin(epoch.batch_ids, sample_ids).all()), where / "batch_ids.npy",
+                "ids that are not in sample_ids.npy")
+
+
 def load_truth(directory: Path) -> dict[str, np.ndarray]:
     """The true labels, for scoring attacks (never passed to an attack)."""
     path = Path(directory) / "truth" / "labels.npz"
     check(path.is_file(), f"transcript directory {str(directory)!r} has no truth/labels.npz")
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    TranscriptManifest.read(directory)
+    verify_files(directory, recorded_files(directory), "truth/")
+    try:
+        with np.load(path) as data:
+            truth = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise damaged(path, f"not a readable .npz archive ({first_line(exc)})") from None
+    missing = sorted({"train_ids", "y_train"} - set(truth))
+    require(not missing, path, f"no {', '.join(missing)} array")
+    return truth

@@ -16,6 +16,8 @@ from fedsim.assembly import (
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.fileio import check_output_dir, staged_directory
+from fedsim.limits import check_memory
+from fedsim.parties import check_finite_parameters
 from fedsim.progress import progress_bar
 from fedsim.protocol import GradientTransform, LabelTransform
 from fedsim.run_result import TrainResult, finish_run, save_run
@@ -70,6 +72,10 @@ def _train_local(
         folder = staging / f"party_{k}" if (stream and staging is not None) else None
         return TranscriptRecorder(k, config.model.embedding_dim, dataset.n_train, config.record_last_epochs, folder)
 
+    if record and not stream:  # per kept epoch and row: an id, a step and two float32 vectors, per party
+        kept = min(config.epochs, config.record_last_epochs or config.epochs)
+        check_memory("--epochs", kept, dataset.parties * dataset.n_train * (12 + 8 * config.model.embedding_dim),
+                     "the transcripts held in memory (--record-last-epochs E keeps fewer; --stream writes to disk)")
     recorders = [recorder(k) for k in range(dataset.parties)]
     feature_parties = [build_feature_party(config, dataset, k, recorders[k]) for k in range(dataset.parties)]
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
@@ -77,6 +83,7 @@ def _train_local(
     start = time.perf_counter()
     with progress_bar(schedule.total_steps, f"training ({dataset.name})", show_progress) as advance:
         run_local(feature_parties, label_party, schedule, advance)
+    check_finite_parameters([p.model for p in feature_parties] + [label_party.model])
     train_s = time.perf_counter() - start
     transcripts = [r.finish() for r in recorders if r is not None]
     return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,

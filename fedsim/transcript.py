@@ -18,6 +18,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from fedsim.integrity import damaged, load_array
+
 ARRAYS = ("batch_ids", "steps", "embeddings", "gradients")
 
 
@@ -75,10 +77,14 @@ class Transcript:
 
     @classmethod
     def load(cls, directory: Path, party: int, mmap: bool = False) -> Transcript:
+        """The epochs saved under `directory`; a missing or unreadable file is a one-line `UserError`."""
         epochs = []
         for folder in sorted(directory.glob("epoch_*")):
-            arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None) for name in ARRAYS}
-            epochs.append(EpochTranscript(int(folder.name.split("_")[1]), **arrays))
+            number = folder.name.removeprefix("epoch_")
+            if not number.isdigit():
+                raise damaged(folder, "not an epoch folder name (epoch_NNNN)")
+            arrays = {name: load_array(folder / f"{name}.npy", mmap) for name in ARRAYS}
+            epochs.append(EpochTranscript(int(number), **arrays))
         return cls(party, epochs)
 
 

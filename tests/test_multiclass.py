@@ -134,7 +134,7 @@ def test_a_format_1_manifest_reads_as_before(tmp_path):
     folder = tmp_path / "run"
     train(config, transcript_dir=folder)
     raw = json.loads((folder / "manifest.json").read_text())
-    assert raw["format"] == FORMAT_VERSION == 3 and raw["n_classes"] == 2
+    assert raw["format"] == FORMAT_VERSION == 4 and raw["n_classes"] == 2
     (folder / "manifest.json").write_text(json.dumps(old_manifest(raw, config, 1)))
     manifest = TranscriptManifest.read(folder)
     assert manifest.n_classes == 2 and manifest.classes == ["0", "1"]

@@ -26,10 +26,14 @@ from fedsim.audit.report import audit_statistic, secret_bits
 from fedsim.errors import check
 from fedsim.evaluation.driver import make_settings, owners, split_clients, validate_inputs
 from fedsim.evaluation.methods import METHODS, AucMethod, Public, Settings, client_rng
+from fedsim.limits import check_memory
 from fedsim.privacy.audit_bound import check_confidence
 from fedsim.streams import AuditStream, Stream
 
 MAX_CANARIES = 1000
+# per canary: its bit, score and label in the concatenated arrays (8 B each, copied once or twice), its
+# released bucket count in a Python dict (~100 B) and its statistic
+CANARY_BYTES = 256
 
 
 def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None, *,
@@ -42,6 +46,7 @@ def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: floa
                              "naive_rr, rr, dpauc, hist, hist_gauss")
     scores, labels = validate_inputs(scores, labels)
     check(canaries >= 1, f"--canaries must be >= 1, got {canaries}")
+    check_memory("--canaries", canaries, CANARY_BYTES, "the canaries' scores, labels and released buckets")
     check(epsilon is not None and np.isfinite(epsilon),
           "an audit needs a finite --epsilon (epsilon = inf claims nothing)")
     chosen = METHODS.get(method)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -12,10 +11,10 @@ __all__ = ["emit_json", "parse_params"]
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    """Exactly one JSON object on stdout."""
-    from fedsim.fileio import to_jsonable  # numpy: loaded when a command prints, not for --help
+    """Exactly one strict JSON object on stdout (undefined or infinite numbers are null)."""
+    from fedsim.fileio import strict_json  # numpy: loaded when a command prints, not for --help
 
-    sys.stdout.write(json.dumps(to_jsonable(payload)) + "\n")
+    sys.stdout.write(strict_json(payload) + "\n")
     sys.stdout.flush()
 
 

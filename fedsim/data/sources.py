@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.errors import UserError, check
+from fedsim.limits import check_memory
 from fedsim.registry import Registry
 
 Loader = Callable[[int | None, np.random.Generator], tuple[pd.DataFrame, pd.Series]]
@@ -204,5 +205,7 @@ def load_table(name: str, rng: np.random.Generator, n_rows: int | None = None) -
     """Load a registered dataset as (features, target, task)."""
     spec = DATASETS.get(name)
     check(spec.available, f"dataset {name!r} needs the optional extra: pip install 'fedsim[data]'")
+    if n_rows is not None and spec.synthetic:  # float32 features held ~4 times (table, split, blocks, tensors)
+        check_memory("--rows", n_rows, 16 * spec.features + 64, f"the {name} table and its copies")
     features, target = spec.loader(n_rows, rng)
     return features, target, spec.task

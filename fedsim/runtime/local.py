@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from fedsim.parties import FeatureParty, LabelParty
+from fedsim.parties import FeatureParty, LabelParty, check_finite_loss
 from fedsim.protocol import GradientTransform
 from fedsim.schedule import Schedule
 
@@ -89,11 +89,13 @@ class FusedSteps:
             for h in outputs:
                 h.retain_grad()
             loss, _, _ = self.label_party.loss(rows, outputs)
+            check_finite_loss(loss, epoch, step)
             loss.backward()
             gradients = [h.grad for h in outputs]
         else:
             inputs = [h.detach().requires_grad_(True) for h in outputs]
             loss, index, targets = self.label_party.loss(rows, inputs)
+            check_finite_loss(loss, epoch, step)
             loss.backward()
             gradients = self.label_party.defend([h.grad for h in inputs], index, targets, epoch, step)
             torch.autograd.backward(outputs, gradients)
