@@ -269,6 +269,9 @@ def load_party_view(directory: Path, party: int = 0) -> PartyView:
     n_parties = manifest.parties
     check(0 <= party < n_parties, f"party must be in 0..{n_parties - 1}, got {party}")
     check_manifest(directory, manifest)
+    check(any(s.party == party for s in manifest.shapes),
+          f"transcript directory {str(directory)!r} holds only party {[s.party for s in manifest.shapes]}'s record, "
+          f"not party {party}'s: give --party {manifest.shapes[0].party}")
     folder = directory / f"party_{party}"
     check(folder.is_dir(), f"corrupt transcript directory {str(directory)!r}: party_{party}/ is missing "
                            f"(the manifest records {n_parties} parties)")
@@ -277,7 +280,8 @@ def load_party_view(directory: Path, party: int = 0) -> PartyView:
     features = load_array(folder / "features.npy")
     sample_ids = load_array(folder / "sample_ids.npy")
     check(len(transcript.epochs) > 0, f"transcript directory {str(directory)!r} holds no recorded epoch")
-    check_party_arrays(folder, manifest, manifest.shapes[party], transcript, features, sample_ids)
+    shape = next(s for s in manifest.shapes if s.party == party)  # check_manifest: each party at most once
+    check_party_arrays(folder, manifest, shape, transcript, features, sample_ids)
     model = build_bottom_model(features.shape[1], manifest.public.bottom_model.model())
     try:
         model.load_state_dict(torch.load(folder / "bottom_model.pt", weights_only=True))
@@ -292,10 +296,12 @@ def load_party_view(directory: Path, party: int = 0) -> PartyView:
 
 
 def check_manifest(directory: Path, manifest: TranscriptManifest) -> None:
-    """The manifest agrees with itself: one shape per party, in order, and the public party count."""
+    """The manifest agrees with itself: at most one shape per party, in order (a feature party's own transcript
+    from a per-party-files deployment lists only its own), and the public party count."""
     path = directory / MANIFEST
-    require([s.party for s in manifest.shapes] == list(range(manifest.parties)), path,
-            f"shapes list parties {[s.party for s in manifest.shapes]}, but parties is {manifest.parties}")
+    listed = [s.party for s in manifest.shapes]
+    require(bool(listed) and listed == sorted(set(listed)) and all(0 <= k < manifest.parties for k in listed), path,
+            f"shapes list parties {listed}, but parties is {manifest.parties}")
     require(manifest.public.parties == manifest.parties, path,
             f"parties is {manifest.parties}, but the public run facts say {manifest.public.parties}")
 
