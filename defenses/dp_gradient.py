@@ -75,6 +75,7 @@ class DPGradient(GradientDefense):
 
     name = "dp_gradient"
     summary = "Per-example clipped, Gaussian-noised cut gradients and DP-SGD top model: (eps, delta)-label-DP."
+    privacy_family = "gdp"  # a composition of Gaussian mechanisms: its claim is read as mu-GDP (audits)
     Params = DPGradientParams
     takes_epsilon = takes_delta = True
 

@@ -127,6 +127,7 @@ class GaussianLabels(ClippedLabelDefense):
 
     name = "gaussian"
     summary = "Labels clipped to [low, high] plus analytic-Gaussian noise: (eps, delta)-label-DP."
+    privacy_family = "gdp"  # a composition of Gaussian mechanisms: its claim is read as mu-GDP (audits)
     takes_delta = True
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:

@@ -32,6 +32,7 @@ from fedsim.experiments.report_markdown import (
     slug,
     strength_text,
 )
+from fedsim.privacy.fdp import binomial_excess
 
 BUDGET = 0.10  # the summary's allowed relative increase of the main-task loss over no defence
 LEAK_DECIMALS = 3  # R², AUC and their advantages: one fixed format, whatever the column's values
@@ -233,7 +234,8 @@ def _settings(group: pd.DataFrame, m: Measures) -> pd.DataFrame:
     if "empirical_epsilon" in cells.columns:  # a study with [leakage.audit]: empirical next to formal epsilon
         cells = cells.assign(violation=cells["audit_verdict"] == "violation")
         audited = dict(empirical_mean=("empirical_epsilon", "mean"), empirical_std=("empirical_epsilon", "std"),
-                       violations=("violation", "sum"), audit_confidence=("audit_confidence", "first"))
+                       violations=("violation", "sum"), audit_confidence=("audit_confidence", "first"),
+                       audited=("audit_verdict", lambda v: int(v.isin(["consistent", "violation"]).sum())))
     base = cells.groupby(keys, dropna=False).agg(
         loss_mean=(m.loss, "mean"), loss_std=(m.loss, "std"), seeds=("seed", "nunique"),
         formal_epsilon=("formal_epsilon", "max"), strength_param=("strength_param", "first"), **audited,
@@ -297,7 +299,20 @@ def _settings_table(settings: pd.DataFrame, m: Measures, prefix: str, what: str,
           for a in attacks],
         [str(s) for s in settings["seeds"]],
     ]
-    return markdown_table(header, [list(row) for row in zip(*columns, strict=True)])
+    table = markdown_table(header, [list(row) for row in zip(*columns, strict=True)])
+    if "empirical_mean" in settings.columns and len(settings["audit_confidence"].dropna()):
+        table += "\n\n" + violation_summary(int(settings["violations"].sum()), int(settings["audited"].sum()),
+                                             float(settings["audit_confidence"].dropna().iloc[0]))
+    return table
+
+
+def violation_summary(violations: int, audited: int, confidence: float) -> str:
+    """Violations over the audited cells against their binomial expectation at correct mechanisms: a real
+    defect shows as an excess, not as one hit (each audit of a correct mechanism errs with 1 - confidence)."""
+    excess = binomial_excess(violations, audited, confidence)
+    return (f"Audit violations: {violations} of {audited} audited cells; correct mechanisms give about "
+            f"{excess['expected']:.2g} (Binomial({audited}, {1 - confidence:.2g})); P[>= {violations}] = "
+            f"{excess['p_value']:.2g}" + (": an excess, look for a defect" if excess["p_value"] < 0.05 else ""))
 
 
 

@@ -334,6 +334,10 @@ class AuditConfig(BaseModel):
     confidence: Confidence = 0.95
     canary_values: tuple[float, float] | None = declare(
         None, "The two public labels a regression canary can take (default: the defence's public clip range).")
+    auditor: str = declare("black-box", "Who distinguishes: black-box (the feature party's attack, what a real "
+                                        "party achieves) or white-box (reads the label party's recorded state: "
+                                        "likelihood ratio of each canary's labels).")
+    canary_classes: int = declare(2, "Public labels a canary can take (k-ary canaries: refused for now).")
 
 
 class AucAuditConfig(BaseModel):

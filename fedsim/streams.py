@@ -56,6 +56,8 @@ class AuditStream(IntEnum):
     SECRET_BITS = 1  # each canary's secret bit
     MECHANISM = 2  # the audited label mechanism's noise (mechanism audits)
     AUC_CANARIES = 3  # the canaries of an AUC audit
+    IDEAL_OBSERVER = 4  # the ideal observer's draws of the worst-case mechanism (fedsim.audit.report)
+    GRADIENT_MECHANISM = 5  # the audited gradient defence's noise state (audit_gradient_mechanism)
 
 
 @unique

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fedsim.assembly import (
@@ -15,6 +16,7 @@ from fedsim.assembly import (
 )
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
+from fedsim.errors import check
 from fedsim.fileio import check_output_dir, staged_directory
 from fedsim.limits import check_memory
 from fedsim.parties import check_finite_parameters
@@ -33,10 +35,12 @@ def train(
     record: bool = True,
     show_progress: bool = False,
     dataset: VerticalDataset | None = None,
+    wrap_gradient: Callable[[GradientTransform], GradientTransform] | None = None,
 ) -> TrainResult:
     """Train once with the configured runtime; optionally save every feature party's transcript to a folder.
 
-    `dataset` replaces the config's own (`load_dataset(config)`), e.g. with planted labels for an audit.
+    `dataset` replaces the config's own (`load_dataset(config)`), e.g. with planted labels for an audit;
+    `wrap_gradient` wraps the gradient defence (the white-box auditor's recorder; local runtime only).
     """
     if transcript_dir is not None:
         transcript_dir = Path(transcript_dir)
@@ -44,6 +48,10 @@ def train(
     dataset = load_dataset(config) if dataset is None else dataset
     config = resolve_model(config, dataset)
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
+    if wrap_gradient is not None:
+        check(config.runtime == "local", "the white-box auditor records the label party in the local runtime only: "
+                                         "use --runtime local")
+        gradient_transform = wrap_gradient(gradient_transform)
     if config.runtime == "flower":
         from fedsim.runtime.flower import train_flower  # Flower and Ray load only when asked for (seconds)
 

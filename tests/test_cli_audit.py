@@ -43,6 +43,7 @@ def test_a_violation_is_said_on_the_first_line_and_exits_zero(capsys, monkeypatc
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert lines[0].startswith("VIOLATION") and "claimed epsilon 1" in lines[0]
+    assert "about 1 in 20" in lines[0] and "--seed" in lines[0] and "--confidence" in lines[0]
 
 
 def test_audit_auc_human_output(capsys):
@@ -52,11 +53,30 @@ def test_audit_auc_human_output(capsys):
     assert lines[0].startswith(("consistent", "VIOLATION")) and "canaries 200" in lines[1]
 
 
+def test_white_box_audit_of_dp_gradient_reports_both_analyses_and_the_ideal_observer(capsys):
+    args = ["--dataset", "synthetic_regression", "--rows", "800", "--epochs", "3", "--gradient-defense", "dp_gradient",
+            "--epsilon", "4", "--delta", "1e-5", "--defense-param", "label_low=0", "--defense-param", "label_high=30",
+            "--quiet", "--canaries", "500"]
+    assert main(["audit", "train", *args, "--auditor", "white-box", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["auditor"] == "white-box" and out["analysis"] == "f-DP, Gaussian-DP family"
+    assert out["empirical_epsilon"] == out["fdp_epsilon"] and out["steinke_epsilon"] >= 0
+    assert out["ideal_epsilon"] > 0 and out["efficiency"] == pytest.approx(out["fdp_epsilon"] / out["ideal_epsilon"])
+    assert out["empirical_epsilon"] > 0.3  # the likelihood ratio sees the canaries through the noise
+    assert main(["audit", "train", *args, "--auditor", "white-box"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "white-box auditor" in lines[1] and lines[2].startswith("analyses: f-DP") and "Steinke" in lines[2]
+    assert lines[3].startswith("ideal observer:") and "efficiency" in lines[3]
+
+
 @pytest.mark.parametrize("args,fragment", [
     (["train", *REGRESSION, "--canaries", "500"], "--canaries must be between 1 and"),
     (["train", *REGRESSION, "--canaries", "20", "--canary-values", "-5", "30"], "outside the defence's public clip"),
     (["train", *REGRESSION, "--canaries", "20", "--attack", "norm_scoring"], "attacks for regression:"),
     (["train", *REGRESSION, "--canaries", "20", "--confidence", "1.5"], "0 < confidence < 1"),
+    (["train", *BINARY, "--canaries", "20", "--auditor", "white-box"], "needs a defence with a formal claim"),
+    (["train", *BINARY, "--canaries", "20", "--canary-classes", "3"], "need a multiclass task"),
+    (["train", *REGRESSION, "--canaries", "20", "--auditor", "grey-box"], "--auditor must be one of"),
     (["auc", "--synthetic", "breast_cancer", "--method", "hist", "--epsilon", "1", "--confidence", "0"],
      "0 < confidence < 1"),
     (["auc", "--synthetic", "breast_cancer", "--method", "exact"], "nothing to audit"),

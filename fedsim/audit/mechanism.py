@@ -3,7 +3,8 @@
 The canaries are the whole input: m labels, each one of two public values by its own fair coin; the
 mechanism releases them once and the auditor ranks the canaries by their released value (the exact
 distinguisher for additive noise and randomised response). Used by the validity tests (a correct mechanism
-is rejected about as often as the confidence allows) and the violation test.
+is rejected about as often as the confidence allows), the violation tests and the seeded-bug suite.
+`audit_gradient_mechanism` does the same for a Gaussian cut-gradient defence, with no training.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
-from fedsim.audit.report import audit_statistic, secret_bits
+from fedsim.audit.report import audit_statistic, privacy_family, secret_bits
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import check_confidence
-from fedsim.protocol import LabelTransform
+from fedsim.protocol import GradientContext, GradientTransform, LabelTransform, TrainingPlan
 from fedsim.streams import AuditStream, Stream
 
 
@@ -35,4 +37,36 @@ def audit_label_mechanism(transform: LabelTransform, task: str, values: tuple[fl
     claim = transform.privacy()
     formal_epsilon, formal_delta = (claim.epsilon, claim.delta) if claim is not None else (None, None)
     return audit_statistic(bits, released.reshape(canaries, -1)[:, 0], confidence, formal_epsilon, formal_delta,
-                           "released labels", guesses)
+                           "released labels", guesses, family=privacy_family(transform), seed=seed)
+
+
+def audit_gradient_mechanism(defense: GradientTransform, epochs: int, parties: int, canaries: int,
+                             confidence: float = 0.95, seed: int = 0, scale: float = 10.0,
+                             guesses: int | Sequence[int] | None = None) -> dict[str, Any]:
+    """A Gaussian cut-gradient defence (clip C, noise multiplier sigma: `dp_gradient` and its subclasses) alone.
+
+    The auditor picks each canary's clean row: +scale C e_1 or -scale C e_1 by the canary's coin (after a
+    correct clip, two rows 2C apart: the worst case), one batch of all canaries, sent to each of `parties`
+    parties once per epoch as in training. The exact log-likelihood ratio of isotropic Gaussian noise around
+    the two clipped rows is increasing in the sum of the received rows' first coordinates: that is the
+    statistic. The claim audited is the defence's own (`privacy()`), which also counts the top model's
+    updates that this audit does not release: so a correct defence audits below its claim.
+    """
+    check_confidence(confidence)
+    check(canaries >= 2, f"canaries must be >= 2, got {canaries}")
+    dim = 4
+    plan = TrainingPlan("regression", canaries, canaries, epochs, 1, parties, (dim,) * parties)
+    defense.prepare(plan, np.random.default_rng([seed, Stream.AUDIT, AuditStream.GRADIENT_MECHANISM]))
+    bits = secret_bits(canaries, seed)
+    rows = torch.zeros(canaries, dim)
+    rows[:, 0] = torch.from_numpy(np.where(bits == 1, 1.0, -1.0) * scale * float(getattr(defense, "clip", 1.0)))
+    index = torch.arange(canaries)
+    statistic = np.zeros(canaries)
+    for epoch in range(epochs):
+        for party in range(parties):
+            context = GradientContext(party, epoch, 0, index, torch.zeros(canaries, 1), canaries)
+            statistic += (defense(rows / canaries, context) * canaries)[:, 0].double().numpy()
+    claim = defense.privacy()
+    formal_epsilon, formal_delta = (claim.epsilon, claim.delta) if claim is not None else (None, None)
+    return audit_statistic(bits, statistic, confidence, formal_epsilon, formal_delta, "cut-gradient rows",
+                           guesses, family=privacy_family(defense), auditor="white-box", seed=seed)

@@ -13,11 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
-from fedsim.privacy.audit_bound import AuditBound, audit_guesses
+from fedsim.errors import check
+from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top
+from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, gdp_mu, rejects
 from fedsim.streams import AuditStream, Stream
 
 VERDICTS = ("consistent", "violation", "no formal claim")
+ANALYSES = {"dp": "f-DP, (eps, delta)-DP curve", "gdp": "f-DP, Gaussian-DP family"}
 
 
 def secret_bits(canaries: int, seed: int) -> np.ndarray:
@@ -40,36 +44,97 @@ def ranked_guesses(statistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (rank >= m / 2).astype(np.int64), np.abs(rank - (m - 1) / 2)
 
 
-def verdict(bound: AuditBound, formal_epsilon: float | None, formal_delta: float | None) -> str:
-    """'violation' when the audit rejects the formal (epsilon, delta) claim at its confidence."""
-    if formal_epsilon is None:
-        return "no formal claim"
-    return "violation" if bound.rejects(formal_epsilon, formal_delta or 0.0) else "consistent"
+def privacy_family(mechanism: object) -> str:
+    """The f-DP family a mechanism's claim is read in: "gdp" for Gaussian mechanisms (they say so with a class
+    attribute `privacy_family`), else the (eps, delta)-DP curve."""
+    return str(getattr(mechanism, "privacy_family", "dp"))
+
+
+IDEAL_DRAWS = 25  # the ideal observer's correct count is averaged over this many draws (a stable efficiency)
+
+
+def ideal_statistic(family: str, epsilon: float, delta: float, bits: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+    """The exact likelihood-ratio statistic of the worst-case mechanism with the claim's trade-off curve, on the
+    same canary bits: for a Gaussian mechanism (family gdp) the canary's score is N(mu b, 1), mu the claim's;
+    otherwise binary randomised response at eps (the worst case of every eps-DP mechanism, ignoring delta).
+    Ranking by it is the ideal observer: no distinguisher of the audited mechanism can do better in law."""
+    if family == "gdp":
+        return gdp_mu(epsilon, delta) * bits + rng.standard_normal(len(bits))
+    keep = rng.random(len(bits)) < float(expit(epsilon))
+    return np.where(keep, bits, 1 - bits).astype(np.float64)
+
+
+def ideal_bound(bits: np.ndarray, confidence: float, epsilon: float, delta: float, family: str, seed: int,
+                tried: tuple[int, ...]) -> float:
+    """The ideal observer's f-DP bound at the same canaries, guesses and confidence, at its mean number of
+    right guesses over `IDEAL_DRAWS` draws (one draw would make the efficiency as noisy as the audit)."""
+    rng = np.random.default_rng([seed, Stream.AUDIT, AuditStream.IDEAL_OBSERVER])
+    counts = np.zeros(len(tried))
+    for _ in range(IDEAL_DRAWS):
+        guess, rank_confidence = ranked_guesses(ideal_statistic(family, epsilon, delta, bits, rng))
+        counts += [correct_among_top(bits, guess, rank_confidence, k) for k in tried]
+    level = 1.0 - (1.0 - confidence) / len(tried)
+    return max(fdp_lower_bound(family, len(bits), k, int(round(w / IDEAL_DRAWS)), level, delta)
+               for k, w in zip(tried, counts, strict=True))
+
+
+def analyse(bits: np.ndarray, statistic: np.ndarray, confidence: float, formal_epsilon: float | None,
+            delta: float, family: str, guesses: int | Sequence[int] | None) -> dict[str, Any]:
+    """Both analyses of one ranking at the same guesses: Steinke-Nasr-Jagielski and f-DP (the verdict's)."""
+    guess, rank_confidence = ranked_guesses(statistic)
+    bound = audit_guesses(bits, guess, rank_confidence, confidence, delta, guesses)
+    level = 1.0 - (1.0 - confidence) / len(bound.tried)  # Bonferroni over the k tried, as for Steinke
+    counts = [(k, correct_among_top(bits, guess, rank_confidence, k)) for k in bound.tried]
+    fdp = max(fdp_lower_bound(family, bound.canaries, k, w, level, delta) for k, w in counts)
+    rejected = formal_epsilon is not None and any(
+        rejects(family, formal_epsilon, delta, bound.canaries, k, w, level) for k, w in counts)
+    return {"bound": bound, "fdp": fdp, "rejected": rejected}
 
 
 def audit_statistic(bits: np.ndarray, statistic: np.ndarray, confidence: float, formal_epsilon: float | None,
                     formal_delta: float | None, attack: str,
-                    guesses: int | Sequence[int] | None = None) -> dict[str, Any]:
+                    guesses: int | Sequence[int] | None = None, family: str = "dp",
+                    auditor: str = "black-box", seed: int = 0) -> dict[str, Any]:
     """The audit output object (keys as `fedsim audit --json`) from the canaries' bits and the ranking statistic.
 
-    The bound is for pure epsilon without a formal claim, else at the claim's delta.
+    The verdict is the f-DP analysis (`fedsim.privacy.fdp`) of the claim's curve: the (eps, delta)-DP curve,
+    or the GDP curve when `family` is "gdp" (Gaussian mechanisms); the Steinke-Nasr-Jagielski bound is given
+    beside it. The bound is for pure epsilon without a formal claim, else at the claim's delta. The ideal
+    observer (`ideal_statistic`) is analysed at the same canaries, guesses and confidence.
     """
     finite = np.isfinite(np.asarray(statistic, dtype=np.float64))
     if not finite.all():
         raise RuntimeError(f"{attack}: {int((~finite).sum())} canaries got no finite estimate")
-    guess, rank_confidence = ranked_guesses(statistic)
+    check(family in FAMILIES, f"f-DP family must be one of {', '.join(FAMILIES)}, got {family!r}")
     if formal_epsilon is not None and formal_delta is None:
         formal_delta = 0.0  # a pure claim
     delta = float(formal_delta or 0.0)
-    bound = audit_guesses(bits, guess, rank_confidence, confidence, delta, guesses)
-    return {
+    if family == "gdp" and not 0 < delta < 1:
+        family = "dp"  # a GDP reading needs a delta; a pure claim is audited with its own curve
+    observed = analyse(bits, statistic, confidence, formal_epsilon, delta, family, guesses)
+    bound: AuditBound = observed["bound"]
+    report: dict[str, Any] = {
         "formal_epsilon": formal_epsilon,
         "formal_delta": formal_delta,
-        "empirical_epsilon": bound.epsilon,
+        "empirical_epsilon": observed["fdp"],
         "confidence": confidence,
         "canaries": bound.canaries,
         "guesses": bound.guesses,
         "correct": bound.correct,
         "attack": attack,
-        "verdict": verdict(bound, formal_epsilon, formal_delta),
+        "verdict": "no formal claim" if formal_epsilon is None else
+                   "violation" if observed["rejected"] else "consistent",
+        "auditor": auditor,
+        "analysis": ANALYSES[family],
+        "fdp_epsilon": observed["fdp"],
+        "steinke_epsilon": bound.epsilon,
+        "false_alarm_rate": 1.0 - confidence,
+        "ideal_epsilon": None,
+        "efficiency": None,
     }
+    if formal_epsilon is not None:
+        ideal = ideal_bound(bits, confidence, formal_epsilon, delta, family, seed, bound.tried)
+        report["ideal_epsilon"] = ideal
+        report["efficiency"] = observed["fdp"] / ideal if ideal > 0 else None
+    return report

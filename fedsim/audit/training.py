@@ -23,20 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.assembly import load_dataset
+from fedsim.assembly import load_dataset, resolve_defenses
 from fedsim.attacks import ATTACKS, AttackerKnowledge
 from fedsim.attacks.base import ParamValue
 from fedsim.attacks.evaluate import known_count, run_attack
-from fedsim.audit.report import audit_statistic, choose_canaries, secret_bits
+from fedsim.audit.report import audit_statistic, choose_canaries, privacy_family, secret_bits
+from fedsim.audit.whitebox import AUDITORS, WhiteBoxRecorder, whitebox_law
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError, check
-from fedsim.privacy.audit_bound import check_confidence
+from fedsim.privacy.audit_bound import check_confidence, fixed_guesses
+from fedsim.protocol import GradientTransform, LabelTransform
+from fedsim.run_result import TrainResult
 from fedsim.streams import AttackStream, Stream
 from fedsim.training import train
 
 DEFAULT_ATTACKS = {"regression": "residual", "binary": "direction_scoring", "multiclass": "direction_scoring"}
 MAX_CANARIES = 1000
+WHITEBOX_GUESS_FRACTION = 0.2  # Gaussian scores: the most confident fifth (fixed in advance, see report)
 # the defence parameters that name a public label range, per defence family
 PUBLIC_RANGES = (("low", "high"), ("label_low", "label_high"))
 
@@ -110,26 +114,87 @@ def choose_attack(name: str | None, task: str) -> str:
     return name
 
 
+def claim_family(label: LabelTransform, gradient: GradientTransform) -> str:
+    """The f-DP family of the run's claim: the defence's own when exactly one defence is configured."""
+    configured = [d for d in (label, gradient) if type(d) not in (LabelTransform, GradientTransform)]
+    return privacy_family(configured[0]) if len(configured) == 1 else "dp"
+
+
+def check_canary_classes(canary_classes: int, task: str) -> None:
+    """k-ary canaries: refused with one line (binary task, or not implemented; module docstring)."""
+    check(canary_classes >= 2, f"--canary-classes must be >= 2, got {canary_classes}")
+    if canary_classes == 2:
+        return
+    check(task == "multiclass", f"k-ary canaries (--canary-classes {canary_classes}) need a multiclass task, not "
+                                f"{task}; use --canary-classes 2")
+    raise UserError("k-ary canaries are not implemented yet (the f-DP analysis supports an alphabet of k, the "
+                    "guessing rule here is binary); use --canary-classes 2")
+
+
 def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: int | None = None,
                    confidence: float = 0.95, seed: int = 0, values: tuple[float, float] | None = None,
                    attack_params: dict[str, ParamValue] | None = None, known_fraction: float = 0.01,
                    party: int = 0, guesses: int | Sequence[int] | None = None,
-                   show_progress: bool = False) -> dict[str, Any]:
-    """Plant canaries, train once, attack, bound epsilon; returns the `fedsim audit train --json` object."""
+                   show_progress: bool = False, auditor: str = "black-box",
+                   canary_classes: int = 2) -> dict[str, Any]:
+    """Plant canaries, train once, attack (or read the label party: white-box), bound epsilon; returns the
+    `fedsim audit train --json` object. Every input is checked before the training run."""
     check_confidence(confidence)
+    check(auditor in AUDITORS, f"--auditor must be one of {', '.join(AUDITORS)}, got {auditor!r}")
     dataset = load_dataset(config)
     n = dataset.n_train
     m = default_canaries(n) if canaries is None else canaries
     check(1 <= m < n, f"--canaries must be between 1 and {n - 1} (the run has {n} training rows), got {m}")
     check(0 <= party < dataset.parties, f"party must be in 0..{dataset.parties - 1}, got {party}")
-    name = choose_attack(attack, dataset.task)
-    ATTACKS.get(name)(attack_params)  # parameter errors before the training run, not after it
+    check_canary_classes(canary_classes, dataset.task)
+    label_transform, gradient_transform = resolve_defenses(config, dataset.task)
+    family = claim_family(label_transform, gradient_transform)
+    white = auditor == "white-box"
+    if white:
+        law = whitebox_law(label_transform, gradient_transform, dataset.task)
+        check(attack is None and not attack_params, "--attack and --attack-param choose the black-box "
+                                                    "distinguisher; the white-box auditor uses the likelihood ratio")
+    else:
+        name = choose_attack(attack, dataset.task)
+        ATTACKS.get(name)(attack_params)  # parameter errors before the training run, not after it
     rows = choose_canaries(n, m, seed)
     others = np.setdiff1d(np.arange(n), rows)
     low, high = canary_values(config, dataset, others, values)
     bits = secret_bits(m, seed)
     planted = plant(dataset, rows, np.where(bits == 1, high, low))
-    result = train(config, record=True, show_progress=show_progress, dataset=planted)
+    recorders: list[WhiteBoxRecorder] = []
+
+    def record(gradient: GradientTransform) -> GradientTransform:
+        recorders.append(WhiteBoxRecorder(gradient, rows, (low, high), law))
+        return recorders[-1]
+
+    result = train(config, record=not white, show_progress=show_progress, dataset=planted,
+                   wrap_gradient=record if white else None)
+    extra: dict[str, Any] = {}
+    if white:
+        statistic, name = recorders[0].statistic, f"likelihood ratio ({law})"
+        if family == "gdp" and guesses is None:
+            guesses = fixed_guesses(m, WHITEBOX_GUESS_FRACTION)
+    else:
+        statistic, name, extra = black_box_statistic(
+            result, planted, rows, others, name, attack_params=attack_params, known_fraction=known_fraction,
+            party=party, seed=seed, values=(low, high), show_progress=show_progress)
+    privacy = result.privacy
+    try:
+        report = audit_statistic(bits, statistic, confidence, privacy.epsilon, privacy.delta, name, guesses,
+                                 family=family, auditor=auditor, seed=seed)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    report.update(canary_values=[low, high], party=party, guarantee=privacy.guarantee, test=result.metrics,
+                  **extra)
+    return report
+
+
+def black_box_statistic(result: TrainResult, planted: VerticalDataset, rows: np.ndarray, others: np.ndarray,
+                        name: str, *, attack_params: dict[str, ParamValue] | None, known_fraction: float, party: int,
+                        seed: int, values: tuple[float, float], show_progress: bool,
+                        ) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """The curious feature party's attack on its own view, as one number per canary (module docstring)."""
     view = result.party_view(party)
     n_known = known_count(len(others), known_fraction, None)
     choose = np.random.default_rng([seed, Stream.ATTACK, AttackStream.KNOWN_LABELS])
@@ -137,15 +202,8 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     knowledge = AttackerKnowledge(view.sample_ids[known], planted.y_train[known])
     outcome, _ = run_attack(view, name, attack_params, knowledge, seed, show_progress)
     estimates = np.asarray(outcome.estimates, dtype=np.float64)
-    if dataset.task == "multiclass":
-        estimates = class_statistic(estimates, int(low), int(high))
-    estimate = np.full(n, np.nan)
+    if planted.task == "multiclass":
+        estimates = class_statistic(estimates, int(values[0]), int(values[1]))
+    estimate = np.full(planted.n_train, np.nan)
     estimate[view.rows_of(np.asarray(outcome.ids))] = estimates
-    privacy = result.privacy
-    try:
-        report = audit_statistic(bits, estimate[rows], confidence, privacy.epsilon, privacy.delta, name, guesses)
-    except RuntimeError as exc:
-        raise UserError(str(exc)) from None
-    report.update(canary_values=[low, high], known_labels=n_known, party=party, guarantee=privacy.guarantee,
-                  test=result.metrics)
-    return report
+    return estimate[rows], name, {"known_labels": n_known}

@@ -28,22 +28,30 @@ app = typer.Typer(help="Audit a defence or a private-AUC method: canaries, one r
 
 
 def summary(report: dict[str, Any]) -> list[str]:
-    """Human output; a violation is said on the first line."""
+    """Human output; a violation is said on the first line, with how often a correct mechanism reads one."""
     eps = f"epsilon >= {report['empirical_epsilon']:.3g} at {report['confidence']:.0%} confidence"
     formal = report["formal_epsilon"]
     claim = "" if formal is None else f"{formal:.4g}" + (f", delta {report['formal_delta']:g}"
                                                          if report["formal_delta"] else "")
     if report["verdict"] == "violation":
-        first = f"VIOLATION: the audit rejects the claimed epsilon {claim} ({eps})"
+        rate = f"about 1 in {round(1 / report['false_alarm_rate']):d}"
+        first = f"VIOLATION: the audit rejects the claimed epsilon {claim} ({eps}); {rate} audits of a correct " \
+                "mechanism read this at this confidence: rerun with another --seed or a higher --confidence"
     elif report["verdict"] == "consistent":
         first = f"consistent: empirical {eps}; claimed epsilon {claim}"
     else:
         first = f"no formal claim: empirical {eps} is what this setting is worth"
     second = f"canaries {report['canaries']}, guesses {report['guesses']}, correct {report['correct']}, " \
-             f"distinguisher {report['attack']}"
+             f"distinguisher {report['attack']} ({report['auditor']} auditor)"
     if "canary_values" in report:
         second += " (canary labels {:g} or {:g})".format(*report["canary_values"])
-    lines = [first, second]
+    lines = [first, second,
+             f"analyses: f-DP {report['fdp_epsilon']:.3g} ({report['analysis']}, used for the verdict), "
+             f"Steinke-Nasr-Jagielski {report['steinke_epsilon']:.3g}"]
+    if report["ideal_epsilon"] is not None:
+        efficiency = "-" if report["efficiency"] is None else f"{report['efficiency']:.2f}"
+        lines.append(f"ideal observer: epsilon >= {report['ideal_epsilon']:.3g} at the same canaries; "
+                     f"audit efficiency {efficiency}")
     if "tight_epsilon" in report:
         lines.append(f"tight epsilon of this release (2 K eps_v): {report['tight_epsilon']:.4g}")
     if report.get("test"):
@@ -80,7 +88,8 @@ def audit_train_command(
     with torch_threads(threads):
         report = audit_training(config, attack=audit.attack, canaries=audit.canaries, confidence=audit.confidence,
                                 seed=config.seed, values=audit.canary_values, attack_params=audit.attack_params,
-                                show_progress=not quiet and not json_output)
+                                show_progress=not quiet and not json_output, auditor=audit.auditor,
+                                canary_classes=audit.canary_classes)
     show(report, json_output)
 
 

@@ -42,7 +42,7 @@ from scipy.special import logsumexp
 from scipy.stats import nbinom, skellam
 
 from fedsim.errors import check
-from fedsim.privacy.mechanisms import check_delta, check_epsilon
+from fedsim.privacy.mechanisms import check_delta, check_epsilon, epsilon_at_delta
 
 KINDS = ("discrete_laplace", "skellam")
 
@@ -160,12 +160,7 @@ def skellam_delta(mu: float, epsilon: float) -> float:
 
 def skellam_epsilon(mu: float, delta: float) -> float:
     """Smallest eps with skellam_delta(mu, eps) <= delta (the guarantee of Sk(mu) at that delta)."""
-    if skellam_delta(mu, 0.0) <= delta:
-        return 0.0
-    high = 1.0
-    while skellam_delta(mu, high) > delta:
-        high *= 2.0
-    return float(brentq(lambda e: skellam_delta(mu, e) - delta, 0.0, high, xtol=1e-10))
+    return epsilon_at_delta(lambda e: skellam_delta(mu, e), delta)
 
 
 @lru_cache(maxsize=256)

@@ -19,8 +19,10 @@ Guarantees (standard, stated so each caller can cite them):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+from scipy.optimize import brentq
 
 from fedsim.errors import check
 
@@ -155,3 +157,14 @@ def max_likelihood_ratio(transition: np.ndarray) -> float:
         return math.inf
     used = col_max > 0
     return float(np.max(col_max[used] / col_min[used]))
+
+
+def epsilon_at_delta(delta_of: Callable[[float], float], delta: float) -> float:
+    """The smallest eps with delta_of(eps) <= delta, for a privacy profile delta_of decreasing in eps
+    (doubling bracket, then Brent's method)."""
+    if delta_of(0.0) <= delta:
+        return 0.0
+    high = 1.0
+    while delta_of(high) > delta:
+        high *= 2.0
+    return float(brentq(lambda e: delta_of(e) - delta, 0.0, high, xtol=1e-10))

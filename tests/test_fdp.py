@@ -1,0 +1,62 @@
+"""The f-DP one-run analysis (fedsim.privacy.fdp): known values, exact inverses, and its false-alarm rate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from fedsim.audit.report import ranked_guesses
+from fedsim.errors import UserError
+from fedsim.experiments.report_leakage import violation_summary
+from fedsim.privacy.audit_bound import correct_among_top, epsilon_lower_bound
+from fedsim.privacy.fdp import binomial_excess, fdp_lower_bound, gdp_epsilon, gdp_mu, rejects
+
+M, RUNS = 1000, 200
+LIMIT = int(binom.isf(0.001, RUNS, 0.05))  # rejections of a correct claim: P[more] < 0.001 at level 0.05
+
+
+@pytest.mark.parametrize("eps,low,high", [(1.0, 0.8, 0.95), (2.0, 1.75, 1.95), (4.0, 3.4, 3.8)])
+def test_randomised_response_at_its_expected_accuracy_audits_near_eps(eps, low, high):
+    correct = round(M * math.exp(eps) / (1 + math.exp(eps)))  # audit-ceilings.txt, table C (K = 2): 0.85 at eps 1
+    assert low <= fdp_lower_bound("dp", M, M, correct, 0.95) <= high
+
+
+def test_gdp_conversions_are_inverse_and_known():
+    assert gdp_epsilon(1.0, 1e-5) == pytest.approx(4.377, abs=2e-3)  # mu = 1 GDP at delta 1e-5
+    for eps in (0.5, 2.0, 8.0):
+        assert gdp_epsilon(gdp_mu(eps, 1e-5), 1e-5) == pytest.approx(eps, rel=1e-6)
+    with pytest.raises(UserError):
+        gdp_epsilon(1.0, 0.0)
+
+
+def test_gaussian_scores_beat_steinke_with_the_gdp_family():
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, M)
+    guess, conf = ranked_guesses(gdp_mu(4.0, 1e-5) * bits + rng.standard_normal(M))
+    w = correct_among_top(bits, guess, conf, 200)
+    assert fdp_lower_bound("gdp", M, 200, w, 0.95, 1e-5) > epsilon_lower_bound(M, 200, w, 0.95, 1e-5) > 0.5
+
+
+@pytest.mark.parametrize("family,eps,delta", [("dp", 1.0, 0.0), ("gdp", 2.0, 1e-5)])
+def test_a_correct_claim_is_rejected_about_as_often_as_the_confidence_allows(family, eps, delta):
+    rng = np.random.default_rng(1)
+    rejected = 0
+    for _ in range(RUNS):
+        bits = rng.integers(0, 2, M)
+        if family == "dp":  # randomised response at eps: the worst eps-DP mechanism
+            score = np.where(rng.random(M) < math.exp(eps) / (1 + math.exp(eps)), bits, 1 - bits).astype(float)
+        else:  # the Gaussian mechanism calibrated to (eps, delta)
+            score = gdp_mu(eps, delta) * bits + rng.standard_normal(M)
+        guess, conf = ranked_guesses(score)
+        k = 200
+        rejected += rejects(family, eps, delta, M, k, correct_among_top(bits, guess, conf, k), 0.95)
+    assert rejected <= LIMIT
+
+
+def test_grids_report_violations_against_their_binomial_expectation():
+    assert binomial_excess(1, 20, 0.95)["expected"] == pytest.approx(1.0)
+    assert "P[>= 1] = 0.64" in violation_summary(1, 20, 0.95) and "excess" not in violation_summary(1, 20, 0.95)
+    assert violation_summary(6, 20, 0.95).endswith("an excess, look for a defect")
