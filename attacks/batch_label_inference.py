@@ -35,7 +35,6 @@ class BatchParams(EpochParams):
 
 @ATTACKS.register("batch_label_inference")
 class BatchLabelInference(Attack):
-    name = "batch_label_inference"
     summary = "Zou et al.'s batch-level inference: per-batch dummy linear top and labels matched to its gradients."
     tasks = ("multiclass",)
     Params = BatchParams

@@ -61,7 +61,6 @@ def linear_projection(obs: Observations, split: Split, k: int, rows: torch.Tenso
 
 @ATTACKS.register("direct_label_inference")
 class DirectLabelInference(Attack):
-    name = "direct_label_inference"
     summary = ("Sign of the softmax cut gradient (multiclass): exact for an identity/sum top on K-wide logits; "
                "projection=linear for a linear top.")
     tasks = ("multiclass",)

@@ -47,7 +47,6 @@ def class_cosines(obs: Observations, split: Split, k: int) -> torch.Tensor:
 
 @ATTACKS.register("direction_scoring")
 class DirectionScoring(Attack):
-    name = "direction_scoring"
     summary = "Li et al.'s cosine scoring against a reference positive gradient (binary)."
     tasks = ("binary", "multiclass")
     needs_known_labels = False

@@ -14,7 +14,6 @@ class GradientInversion(LearningBasedAttack):
     Needs no known labels; when some are known they only set the random start's scale (mean, std).
     """
 
-    name = "gradient_inversion"
     summary = "DLG-style gradient matching from random labels: the LBA without its regularisers; no known labels."
     needs_known_labels = False
     Params = with_defaults(LBAParams, "GradientInversionParams", "The LBA's parameters, without fit terms.",

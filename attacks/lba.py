@@ -297,7 +297,6 @@ class LBAParams(EpochParams, SurrogateParams):
 class LearningBasedAttack(Attack):
     """Xie et al.'s attack; every weight, the epochs, distance, surrogate and initialisation are parameters."""
 
-    name = "lba"
     summary = "Xie et al.'s learning-based attack: surrogate top model and dummy labels fitted to the gradients."
     tasks = ("regression", "binary", "multiclass")
     Params = LBAParams

@@ -54,7 +54,6 @@ class LinearParams(EpochParams):
 
 @ATTACKS.register("linear")
 class LinearClosedForm(Attack):
-    name = "linear"
     summary = "Closed form for a linear top model under MSE: exact on a linear top model, else linearised."
     min_known = 3
     Params = LinearParams

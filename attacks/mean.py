@@ -15,7 +15,6 @@ from fedsim.rundir import PartyView
 
 @ATTACKS.register("mean")
 class MeanAttack(Attack):
-    name = "mean"
     summary = "Baseline: every attacked sample gets the known labels' mean; every attack must beat it."
     tasks = ("regression", "binary", "multiclass")
 

@@ -83,7 +83,6 @@ def completed_model(view: PartyView, knowledge: AttackerKnowledge, params: dict,
 
 @ATTACKS.register("model_completion")
 class ModelCompletion(Attack):
-    name = "model_completion"
     summary = "Fu et al.'s passive model completion: a top model fitted on the known labels only, no gradients."
     tasks = ("regression", "binary", "multiclass")
     Params = ModelCompletionParams

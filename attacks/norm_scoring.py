@@ -42,7 +42,6 @@ def threshold_scores(score: np.ndarray, positive_rate: float | None) -> np.ndarr
 
 @ATTACKS.register("norm_scoring")
 class NormScoring(Attack):
-    name = "norm_scoring"
     summary = "Li et al.'s norm scoring: the rare positive class gets larger gradients (binary)."
     tasks = ("binary", "multiclass")
     needs_known_labels = False

@@ -31,7 +31,6 @@ from fedsim.rundir import PartyView
 
 @ATTACKS.register("residual")
 class ResidualAttack(LearningBasedAttack):
-    name = "residual"
     summary = "Residual decomposition (ours, MSE): labels projected out given a progress-aware surrogate."
     tasks = ("regression",)
     Params = with_defaults(LBAParams, "ResidualParams", "The LBA's parameters, labels projected, surrogate timed.",

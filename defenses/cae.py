@@ -78,7 +78,6 @@ class CAEParams(PluginParams):
 
 @GRADIENT_DEFENSES.register("cae")
 class ConfusionalAutoencoder(Defense, GradientTransform):
-    name = "cae"
     summary = "Zou et al.'s confusional autoencoder soft labels (discrete_bins > 0: DCAE) (heuristic)."
     tasks = ("multiclass",)
     Params = CAEParams

@@ -73,7 +73,6 @@ class DPGradientParams(PluginParams):
 class DPGradient(GradientDefense):
     """Clip + Gaussian noise on cut gradients and DP-SGD on the top model, one ledger (module docstring)."""
 
-    name = "dp_gradient"
     summary = "Per-example clipped, Gaussian-noised cut gradients and DP-SGD top model: (eps, delta)-label-DP."
     privacy_family = "gdp"  # a composition of Gaussian mechanisms: its claim is read as mu-GDP (audits)
     Params = DPGradientParams

@@ -33,7 +33,6 @@ from fedsim.registry import GRADIENT_DEFENSES
 
 @GRADIENT_DEFENSES.register("grad_perturb")
 class GradientPerturbation(Defense, GradientTransform):
-    name = "grad_perturb"
     summary = "Yang et al.'s label-DP cut gradients: each step's loss on freshly RR-randomised labels (eps/epochs)."
     tasks = ("binary", "multiclass")
     takes_epsilon = True

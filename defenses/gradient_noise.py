@@ -91,13 +91,11 @@ class _NoiseDefense(GradientDefense):
 
 @GRADIENT_DEFENSES.register("gaussian_noise")
 class GaussianGradientNoise(_NoiseDefense):
-    name = "gaussian_noise"
     summary = "Isotropic Gaussian noise on cut gradients (heuristic, no formal guarantee)."
 
 
 @GRADIENT_DEFENSES.register("laplace_noise")
 class LaplaceGradientNoise(_NoiseDefense):
-    name = "laplace_noise"
     summary = "Isotropic Laplace noise on cut gradients (heuristic, no formal guarantee)."
     laplace = True
 
@@ -108,7 +106,6 @@ class MaxNorm(GradientDefense):
     xi_i ~ N(0, 1), so every row's expected squared norm equals the batch's largest: norms stop telling
     positives from negatives on average; directions are kept (up to a random sign)."""
 
-    name = "max_norm"
     summary = "Li et al.'s max_norm: noise so every row's expected norm is the batch's largest (heuristic)."
 
     @classmethod
@@ -139,7 +136,6 @@ class Sparsify(GradientDefense):
     `error_feedback` the dropped part of a sample's row is added to that sample's next gradient (per
     party), as in deep gradient compression."""
 
-    name = "sparsify"
     summary = "Zero the smallest-magnitude gradient entries, optionally with error feedback (heuristic)."
     Params = SparsifyParams
 

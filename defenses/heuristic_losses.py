@@ -68,7 +68,6 @@ class MIDParams(PluginParams):
 
 @GRADIENT_DEFENSES.register("mid")
 class MutualInformationDefense(Defense, GradientTransform):
-    name = "mid"
     summary = "Zou et al.'s MID: variational information bottleneck on the label party (heuristic)."
     tasks = ("binary", "multiclass")
     Params = MIDParams
@@ -120,7 +119,6 @@ class DcorParams(PluginParams):
 
 @GRADIENT_DEFENSES.register("dcor")
 class DistanceCorrelationDefense(Defense, GradientTransform):
-    name = "dcor"
     summary = "Sun et al.'s distance-correlation loss between embeddings and labels (heuristic)."
     tasks = ("binary", "multiclass")
     Params = DcorParams

@@ -36,7 +36,6 @@ class LabelExtensionParams(PluginParams):
 class LabelExtension(Defense, LabelTransform):
     """Extend each label with k - 1 fake coordinates (module docstring); predictions come from column 0."""
 
-    name = "label_extension"
     summary = "Qiu et al.'s label extension: k - 1 fake target columns mixed into every gradient (heuristic)."
     tasks = ("regression",)
     Params = LabelExtensionParams

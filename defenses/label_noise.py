@@ -104,7 +104,6 @@ class ClippedLabelDefense(Defense, LabelTransform):
 class LaplaceLabels(ClippedLabelDefense):
     """clip(y, a, b) + Laplace((b - a) / eps): eps-DP (replace-one sensitivity b - a); unbiased inside [a, b]."""
 
-    name = "laplace"
     summary = "Labels clipped to [low, high] plus Laplace noise: eps-label-DP, unbiased inside the range."
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
@@ -125,7 +124,6 @@ class GaussianLabels(ClippedLabelDefense):
     Private bounds add their pure epsilon by basic composition.
     """
 
-    name = "gaussian"
     summary = "Labels clipped to [low, high] plus analytic-Gaussian noise: (eps, delta)-label-DP."
     privacy_family = "gdp"  # a composition of Gaussian mechanisms: its claim is read as mu-GDP (audits)
     takes_delta = True

@@ -53,7 +53,6 @@ class MarvellParams(PluginParams):
 class Marvell(GradientDefense):
     """Optimised per-class Gaussian noise on cut gradients (module docstring); `strength` scales P."""
 
-    name = "marvell"
     summary = "Li et al.'s Marvell: per-class Gaussian noise minimising a KL bound on detection (binary)."
     tasks = ("binary",)
     Params = MarvellParams

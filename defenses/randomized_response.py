@@ -99,7 +99,6 @@ class _ClassLabelDefense(Defense, LabelTransform):
 class RandomizedResponse(_ClassLabelDefense):
     """k-ary randomised response (binary: flip with probability 1/(1 + e^eps)): eps-DP."""
 
-    name = "rr"
     summary = "k-ary randomised response on class labels (binary: flip with 1/(1 + e^eps)): eps-label-DP."
 
     @classmethod
@@ -123,7 +122,6 @@ class RRWithPriorParams(PluginParams):
 class RRWithPrior(_ClassLabelDefense):
     """Two-stage RR-with-prior with a global prior from the first stage's releases: eps-DP."""
 
-    name = "rr_with_prior"
     summary = "Ghazi et al.'s two-stage RR-with-prior (RRTop-k against a prior from stage 1): eps-label-DP."
     Params = RRWithPriorParams
 

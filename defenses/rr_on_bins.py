@@ -180,7 +180,6 @@ class BinnedPriorDefense(ClippedLabelDefense):
 class RROnBins(BinnedPriorDefense):
     """RR-on-bins with a private prior (see the module docstring for the accounting)."""
 
-    name = "rr_on_bins"
     summary = "Ghazi et al.'s RR-on-bins: optimal eps-DP randomiser for squared loss against a private prior."
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:

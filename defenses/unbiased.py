@@ -72,7 +72,6 @@ def optimal_unbiased(support: np.ndarray, prior: np.ndarray, outputs: np.ndarray
 class UnbiasedOptimal(BinnedPriorDefense):
     """The optimal unbiased randomiser against a private prior (module docstring)."""
 
-    name = "unbiased_opt"
     summary = "Badanidiyuru et al.'s optimal unbiased eps-DP label randomiser (a linear program)."
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:

@@ -30,11 +30,15 @@ def load_plugins() -> None:
 
 
 class Registry(Generic[T]):
-    """Maps names to objects; unknown names raise a `UserError` that lists the valid ones."""
+    """Maps names to objects; unknown names raise a `UserError` that lists the valid ones.
 
-    def __init__(self, kind: str, plugins: bool = False) -> None:
+    With `names`, the registry supplies each registered class's `name` (its registration name), so a plugin
+    writes its name once, in `register`; a class that sets another `name` itself is refused."""
+
+    def __init__(self, kind: str, plugins: bool = False, names: bool = False) -> None:
         self.kind = kind
         self.plugins = plugins  # filled by plugin packages: load them before the first lookup
+        self.names_classes = names
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -47,6 +51,11 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> None:
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
+        if self.names_classes and isinstance(obj, type):
+            own = obj.__dict__.get("name", name)
+            if own != name:
+                raise ValueError(f"{self.kind} class {obj.__name__} is named {own!r} but registered as {name!r}")
+            obj.name = name  # type: ignore[attr-defined]
         self._items[name] = obj
 
     def _loaded(self) -> dict[str, T]:
@@ -70,6 +79,6 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
-ATTACKS: Registry[Any] = Registry("attack", plugins=True)
-LABEL_DEFENSES: Registry[Any] = Registry("label defence", plugins=True)
-GRADIENT_DEFENSES: Registry[Any] = Registry("gradient defence", plugins=True)
+ATTACKS: Registry[Any] = Registry("attack", plugins=True, names=True)
+LABEL_DEFENSES: Registry[Any] = Registry("label defence", plugins=True, names=True)
+GRADIENT_DEFENSES: Registry[Any] = Registry("gradient defence", plugins=True, names=True)
