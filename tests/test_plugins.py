@@ -15,7 +15,7 @@ from fedsim.errors import UserError
 from fedsim.evaluation import run_auc, synthetic_scores
 from fedsim.evaluation.methods import METHODS
 from fedsim.params import summaries, validate_params
-from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
+from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES, Registry
 
 
 def test_docs_plugin_table_is_current():
@@ -166,3 +166,20 @@ def test_example_plugins_leave_the_registries_as_they_were():
 def test_validate_params_accepts_dashes_for_underscores():
     model = validate_params(ATTACKS.get("lba").Params, {"min-steps": 5}, "attack 'lba'")
     assert model.min_steps == 5
+
+
+def test_the_registry_supplies_each_plugins_name_and_refuses_another():
+    for registry in (ATTACKS, LABEL_DEFENSES, GRADIENT_DEFENSES):
+        assert [registry.get(n).name for n in registry] == registry.names()
+    registry: Registry[type] = Registry("attack", names=True)
+
+    @registry.register("first")
+    class First:
+        pass
+
+    class Other:
+        name = "other"
+
+    assert First.name == "first"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="named 'other' but registered as 'wrong'"):
+        registry.add("wrong", Other)
