@@ -55,7 +55,6 @@ class BayesParams(PluginParams):
 
 @ATTACKS.register("bayes")
 class BayesAttack(Attack):
-    name = "bayes"
     summary = "Knows the public label mechanism and eps: read-out of the released label x features-only posterior."
     tasks = ("regression", "binary", "multiclass")
     min_known = 4

@@ -52,7 +52,6 @@ class BestParams(PluginParams):
 
 @ATTACKS.register("best")
 class BestAttack(Attack):
-    name = "best"
     summary = "Every applicable attack on a small grid; the best on held-out known labels reruns on all of them."
     tasks = ("regression", "binary", "multiclass")
     min_known = 10
