@@ -1,4 +1,5 @@
-"""Private id alignment: ECDH private set intersection (OpenMined's `openmined.psi`, the `deploy` extra).
+"""Private id alignment: ECDH private set intersection (OpenMined's `openmined.psi`, installed apart:
+`pip install --no-deps openmined.psi==2.0.6`).
 
 The label party plays the PSI *client*: it blinds its ids with a fresh secret key and sends one request to
 every feature party. Each feature party plays the PSI *server*: it blinds the request again and sends back
@@ -27,7 +28,8 @@ def _psi() -> Any:
     try:
         import private_set_intersection.python as psi
     except ImportError:
-        raise UserError("private id alignment needs the PSI library: pip install 'fedsim[deploy]'") from None
+        raise UserError("private id alignment needs the PSI library: "
+                        "pip install --no-deps openmined.psi==2.0.6") from None
     return psi
 
 
