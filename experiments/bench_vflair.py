@@ -32,7 +32,7 @@ import pandas as pd
 from fedsim.attacks.evaluate import ReferenceCache, draw_known, run_attack, score_attack
 from fedsim.config import ModelConfig, TrainConfig
 from fedsim.data.sources import synthetic_multiclass
-from fedsim.experiments.report import _markdown_table
+from fedsim.experiments.report_markdown import markdown_table
 from fedsim.streams import Stream
 from fedsim.training import train
 
@@ -176,7 +176,7 @@ def main() -> None:
     if args.out is not None:
         frame.to_csv(args.out.with_suffix(".csv"), index=False)
     table = summary(frame)
-    print(_markdown_table(list(table.columns), [[cell(v) for v in row] for row in table.itertuples(index=False)]))
+    print(markdown_table(list(table.columns), [[cell(v) for v in row] for row in table.itertuples(index=False)]))
 
 
 if __name__ == "__main__":
