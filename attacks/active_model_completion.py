@@ -20,7 +20,7 @@ from fedsim.rundir import PartyView
 
 
 @ATTACKS.register("active_model_completion")
-class ActiveModelCompletion(Attack):
+class ActiveModelCompletion(Attack[ModelCompletionParams]):
     summary = ("Fu et al.'s active model completion: the attacking party trained with scaled steps "
                "(--malicious-update-scale); then model completion.")
     tasks = ("binary", "multiclass")

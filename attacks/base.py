@@ -2,13 +2,14 @@
 
 An attack never sees label-party objects or the truth file; scoring happens outside (fedsim.metrics).
 Parameters arrive as a dict of KEY=VALUE values (CLI `--param`, grid TOML); each attack declares them once
-in its `Params` schema (`fedsim.params`), and `Attack(params)` checks names and values once, up front.
+in its `Params` schema (`fedsim.params`), and `Attack(params)` checks names and values once, up front and
+keeps the typed model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from fedsim.params import NoParams, PluginParams, validate_params
 from fedsim.rundir import PartyView
 
 ParamValue = float | int | bool | str
+P = TypeVar("P", bound=PluginParams)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,14 @@ class AttackResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Attack:
-    """Base class: subclasses set `name`, `summary`, `tasks`, `needs_known_labels`, `Params` and implement `run`.
+class Attack(Generic[P]):
+    """Base class: subclasses set `summary`, `tasks`, `needs_known_labels`, `Params` and implement `run`
+    (the registry sets `name`).
 
-    `Params` is the attack's parameter schema (`fedsim.params`); `Attack(params)` validates the values once,
-    up front, and keeps them as the dict `self.params` (defaults filled in) and the names given, `explicit`.
+    `Params` is the attack's parameter schema (`fedsim.params`); a subclass names it twice, as `Params` and as
+    the type argument (`class LBA(Attack[LBAParams])`), so `self.params.epochs` is typed. `Attack(params)`
+    validates the values once, up front, and keeps the validated model as `self.params` (defaults filled in)
+    and the names given as `explicit`.
     """
 
     name: ClassVar[str] = ""
@@ -64,7 +69,7 @@ class Attack:
     def __init__(self, params: dict[str, ParamValue] | None = None, show_progress: bool = False) -> None:
         validated = validate_params(self.Params, params, f"attack {self.name!r}")
         self.explicit = set(validated.model_fields_set)
-        self.params = validated.model_dump()
+        self.params = cast(P, validated)
         self.show_progress = show_progress
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:

@@ -19,7 +19,14 @@ from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.model_completion import fit_on_known
-from fedsim.attacks.observations import EpochParams, build_surrogate, observe, split_known, torch_seed
+from fedsim.attacks.observations import (
+    EpochParams,
+    SurrogateParams,
+    build_surrogate,
+    observe,
+    split_known,
+    torch_seed,
+)
 from fedsim.attacks.scoring import per_sample
 from fedsim.params import Integer, Number
 from fedsim.registry import ATTACKS
@@ -34,21 +41,21 @@ class BatchParams(EpochParams):
 
 
 @ATTACKS.register("batch_label_inference")
-class BatchLabelInference(Attack):
+class BatchLabelInference(Attack[BatchParams]):
     summary = "Zou et al.'s batch-level inference: per-batch dummy linear top and labels matched to its gradients."
     tasks = ("multiclass",)
     Params = BatchParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         p = self.params
-        obs = observe(view, p["epochs"])
+        obs = observe(view, p.epochs)
         split = split_known(view, knowledge, view.task)
         k, n = int(view.n_classes), len(view.sample_ids)
-        anchor = build_surrogate(obs.h.shape[1], {"surrogate": "linear", "hidden": 1, "depth": 0}, {"surrogate"},
+        anchor = build_surrogate(obs.h.shape[1], SurrogateParams(surrogate="linear", hidden=1, depth=0), {"surrogate"},
                                  knowledge, split, torch_seed(rng), out_dim=k)
         h_all = view.embed()
         fit_on_known(anchor, h_all[split.known], torch.from_numpy(split.known_labels).float(), view.task,
-                     p["init_steps"], 1e-2, 1e-2)
+                     p.init_steps, 1e-2, 1e-2)
         net = anchor.net
         weight = net.weight.detach().expand(obs.steps, -1, -1).clone().requires_grad_(True)
         bias = net.bias.detach().expand(obs.steps, -1).clone().requires_grad_(True)
@@ -59,9 +66,9 @@ class BatchLabelInference(Attack):
         fixed = torch.zeros(n, k)
         fixed[torch.from_numpy(split.known), torch.from_numpy(split.known_labels.astype(np.int64))] = 1.0
         logits.requires_grad_(True)
-        optimizer = torch.optim.Adam([weight, bias, logits], lr=p["lr"])
+        optimizer = torch.optim.Adam([weight, bias, logits], lr=p.lr)
         with torch_threads(1):
-            for _ in range(p["steps"]):
+            for _ in range(p.steps):
                 y_hat = torch.where(known[:, None], fixed, torch.softmax(logits, 1))[obs.sample]
                 w = weight[obs.step]
                 z = torch.einsum("rkd,rd->rk", w, obs.h) + bias[obs.step]
@@ -72,5 +79,5 @@ class BatchLabelInference(Attack):
                 optimizer.step()
         scores = torch.softmax(logits.detach(), 1)[obs.sample]
         return AttackResult(view.sample_ids[split.unknown], per_sample(obs, scores, split.unknown),
-                            info={"epochs_used": obs.epochs_used, "final_loss": float(loss.detach()) if p["steps"]
+                            info={"epochs_used": obs.epochs_used, "final_loss": float(loss.detach()) if p.steps
                                   else None})

@@ -54,7 +54,7 @@ class BayesParams(PluginParams):
 
 
 @ATTACKS.register("bayes")
-class BayesAttack(Attack):
+class BayesAttack(Attack[BayesParams]):
     summary = "Knows the public label mechanism and eps: read-out of the released label x features-only posterior."
     tasks = ("regression", "binary", "multiclass")
     min_known = 4
@@ -65,8 +65,8 @@ class BayesAttack(Attack):
         check_modelled(view.task, facts)
         known_rows = view.rows_of(np.asarray(knowledge.known_ids))
         labels = np.asarray(knowledge.known_labels, dtype=np.float64)
-        calibrate, fit_part = knowledge.hold_out(self.params["calibration"], 1, rng)
-        params = {"min_steps": self.params["min_steps"]} if view.task == "regression" else None
+        calibrate, fit_part = knowledge.hold_out(self.params.calibration, 1, rng)
+        params = {"min_steps": self.params.min_steps} if view.task == "regression" else None
         readout = ATTACKS.get(READOUT[view.task])(params).run(view, fit_part, rng)
         read = np.empty((len(view.sample_ids), *np.shape(readout.estimates)[1:]))
         read[view.rows_of(np.asarray(readout.ids))] = readout.estimates
@@ -76,7 +76,7 @@ class BayesAttack(Attack):
             estimates, info = _regression(features, known_rows, labels, calibrate, read, unknown, facts, knowledge)
         else:
             estimates, info = _classification(view, features, known_rows, labels, calibrate, read, unknown, facts,
-                                               self.params["prior_strength"])
+                                               self.params.prior_strength)
         return AttackResult(view.sample_ids[unknown], estimates,
                             info={"readout": READOUT[view.task], "mechanism": facts.label_defense or "none", **info})
 

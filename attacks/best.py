@@ -51,14 +51,14 @@ class BestParams(PluginParams):
 
 
 @ATTACKS.register("best")
-class BestAttack(Attack):
+class BestAttack(Attack[BestParams]):
     summary = "Every applicable attack on a small grid; the best on held-out known labels reruns on all of them."
     tasks = ("regression", "binary", "multiclass")
     min_known = 10
     Params = BestParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        hidden, visible = knowledge.hold_out(self.params["holdout"], MIN_HELD_OUT, rng)
+        hidden, visible = knowledge.hold_out(self.params.holdout, MIN_HELD_OUT, rng)
         labels = np.asarray(knowledge.known_labels, dtype=np.float64)
         metric = HEADLINE_METRIC[view.task]
         if len(np.unique(labels[hidden])) < 2 and view.task == "binary":
@@ -91,7 +91,7 @@ class BestAttack(Attack):
 
     def _with_steps(self, name: str, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
         """`params` with the candidate's step settings set to `steps` when given (a time budget)."""
-        steps = self.params["steps"]
+        steps = self.params.steps
         if steps is None:
             return params
         fields = ATTACKS.get(name).Params.model_fields

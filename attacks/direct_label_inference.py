@@ -60,7 +60,7 @@ def linear_projection(obs: Observations, split: Split, k: int, rows: torch.Tenso
 
 
 @ATTACKS.register("direct_label_inference")
-class DirectLabelInference(Attack):
+class DirectLabelInference(Attack[DirectParams]):
     summary = ("Sign of the softmax cut gradient (multiclass): exact for an identity/sum top on K-wide logits; "
                "projection=linear for a linear top.")
     tasks = ("multiclass",)
@@ -68,10 +68,10 @@ class DirectLabelInference(Attack):
     Params = DirectParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        obs = observe(view, self.params["epochs"])
+        obs = observe(view, self.params.epochs)
         split = split_known(view, knowledge, view.task)
         k, d = int(view.n_classes), obs.g.shape[1]
-        projection = self.params["projection"]
+        projection = self.params.projection
         if projection == "auto":
             projection = "none" if d == k else "linear"
         if projection == "none":

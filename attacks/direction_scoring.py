@@ -46,14 +46,14 @@ def class_cosines(obs: Observations, split: Split, k: int) -> torch.Tensor:
 
 
 @ATTACKS.register("direction_scoring")
-class DirectionScoring(Attack):
+class DirectionScoring(Attack[EpochParams]):
     summary = "Li et al.'s cosine scoring against a reference positive gradient (binary)."
     tasks = ("binary", "multiclass")
     needs_known_labels = False
     Params = EpochParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        obs = observe(view, self.params["epochs"])
+        obs = observe(view, self.params.epochs)
         split = split_known(view, knowledge, view.task)
         if view.task == "multiclass":
             cosine = class_cosines(obs, split, int(view.n_classes))

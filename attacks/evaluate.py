@@ -130,8 +130,8 @@ def run_attack(
     rows = view.rows_of(np.asarray(result.ids))
     if np.intersect1d(rows, view.rows_of(knowledge.known_ids)).size:
         raise RuntimeError(f"attack {name!r} returned estimates for known samples")
-    out = {"attack": name, "params": attack.params, "known_labels": n_known, "n_attacked": len(rows), **result.info,
-           "timing": {"attack_s": attack_s}}
+    out = {"attack": name, "params": attack.params.model_dump(), "known_labels": n_known, "n_attacked": len(rows),
+           **result.info, "timing": {"attack_s": attack_s}}
     return result, out
 
 

@@ -38,12 +38,13 @@ from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.linear import LinearClosedForm
-from fedsim.attacks.model_completion import SurrogateParams, fit_on_known, output_width, predict
+from fedsim.attacks.model_completion import fit_on_known, output_width, predict
 from fedsim.attacks.observations import (
     EpochParams,
     Observations,
     Split,
     Surrogate,
+    SurrogateParams,
     build_surrogate,
     minibatches,
     observe,
@@ -67,14 +68,14 @@ class JointFit:
         p = attack.params
         self.p, self.view, self.task, self.rng, self.name = p, view, view.task, rng, attack.name
         self.explicit = attack.explicit
-        self.projected = p["labels"] == "projected"
-        check(not self.projected or (self.task == "regression" and p["distance"] == "l2"),
+        self.projected = p.labels == "projected"
+        check(not self.projected or (self.task == "regression" and p.distance == "l2"),
               f"attack {attack.name!r}: labels=projected needs a regression transcript and distance=l2")
-        self.obs: Observations = observe(view, p["epochs"])
+        self.obs: Observations = observe(view, p.epochs)
         self.split: Split = split_known(view, knowledge, self.task)
         self.k = output_width(view)
         self.model: Surrogate = build_surrogate(self.obs.h.shape[1], p, attack.explicit, knowledge, self.split,
-                                                torch_seed(rng), timed=bool(p["timed"]), out_dim=self.k)
+                                                torch_seed(rng), timed=bool(p.timed), out_dim=self.k)
         n = len(view.sample_ids)
         self.known_mask = torch.zeros(n, dtype=torch.bool)
         self.known_mask[torch.from_numpy(self.split.known)] = True
@@ -91,7 +92,7 @@ class JointFit:
     # -- labels -------------------------------------------------------------------------------------------
     def _init(self, knowledge: AttackerKnowledge, rng: np.random.Generator) -> None:
         """Start labels (and surrogate) randomly on the known labels' scale, or from a cheaper attack."""
-        init, split = self.p["init"], self.split
+        init, split = self.p.init, self.split
         if init == "auto":
             init = self._choose_init(knowledge, rng)
         self.init_used = init
@@ -110,8 +111,8 @@ class JointFit:
             targets = self.known_y.clone()
             targets[torch.from_numpy(self.view.rows_of(result.ids))] = torch.from_numpy(result.estimates).float()
             rows = np.arange(len(targets))
-        fit_on_known(self.model, embeddings[rows], targets, self.task, self.p["init_steps"], 1e-2,
-                     self.p["init_weight_decay"])
+        fit_on_known(self.model, embeddings[rows], targets, self.task, self.p.init_steps, 1e-2,
+                     self.p.init_weight_decay)
         with torch.no_grad():
             pred = self.model(embeddings)
         if init == "linear":
@@ -144,7 +145,7 @@ class JointFit:
             sub_split = split_known(self.view, sub, self.task)
             model = build_surrogate(embeddings.shape[1], self.p, self.explicit, sub, sub_split, torch_seed(rng))
             fit_on_known(model, embeddings[sub_split.known], torch.from_numpy(sub_split.known_labels).float(),
-                         self.task, self.p["init_steps"], 1e-2, self.p["init_weight_decay"])
+                         self.task, self.p.init_steps, 1e-2, self.p.init_weight_decay)
             errors["model_completion"] += float(np.mean((predict(model, embeddings[held], self.task) - y_held) ** 2))
         return min(errors, key=errors.get)
 
@@ -164,7 +165,7 @@ class JointFit:
     def _forward(self, rows: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
         o = self.obs
         flat = rows.reshape(-1)
-        p, jac = value_and_input_grad(self.model, o.h[flat], o.progress[flat] if self.p["timed"] else None,
+        p, jac = value_and_input_grad(self.model, o.h[flat], o.progress[flat] if self.p.timed else None,
                                       create_graph)
         return p.reshape(rows.shape), jac.reshape(*rows.shape, -1)
 
@@ -176,7 +177,7 @@ class JointFit:
         jj = (jac**2).sum(-1).clamp_min(1e-12)
         a = c2 * jj / o.grad_scale * valid
         q = p - (o.g[rows] * jac).sum(-1) / (2 * o.inv_b[rows] * jj)
-        c = self.p["lambda_t"] / self.split.std**2 * valid
+        c = self.p.lambda_t / self.split.std**2 * valid
         return ((a * q + c * p).sum(1)) / (a + c).sum(1).clamp_min(1e-12)
 
     def _softmax_terms(self, samples: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,7 +185,7 @@ class JointFit:
         o = self.obs
         flat = rows.reshape(-1)
         h = o.h[flat].detach().requires_grad_(True)
-        logits = self.model(h, o.progress[flat] if self.p["timed"] else None)
+        logits = self.model(h, o.progress[flat] if self.p.timed else None)
         y = self.free_labels(samples)[:, None, :].expand(*rows.shape, self.k).reshape(-1, self.k)
         fit = -(y * torch.log_softmax(logits, dim=1)).sum(1)
         g_hat = torch.autograd.grad((o.inv_b[flat] * fit).sum(), h, create_graph=True)[0]
@@ -216,7 +217,7 @@ class JointFit:
     def _distance(self, g_hat: torch.Tensor, g: torch.Tensor, fit: torch.Tensor,
                   valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dist = ((g_hat - g) ** 2).sum(-1) / self.obs.grad_scale
-        if self.p["distance"] == "cosine_l2":
+        if self.p.distance == "cosine_l2":
             dist = dist + 1 - F.cosine_similarity(g_hat, g, dim=-1, eps=1e-12)
         count = valid.sum(1).clamp_min(1)
         return (dist * valid).sum(1) / count, (fit * valid).sum(1) / count
@@ -225,10 +226,10 @@ class JointFit:
     def fit(self) -> float:
         p, split = self.p, self.split
         params = list(self.model.parameters()) + ([] if self.projected else [self.z])
-        optimizer = torch.optim.Adam(params, lr=p["lr"])
-        batch = max(1, int(p["batch"]) // self.obs.n_epochs)  # `batch` counts rows: samples x selected epochs
+        optimizer = torch.optim.Adam(params, lr=p.lr)
+        batch = max(1, int(p.batch) // self.obs.n_epochs)  # `batch` counts rows: samples x selected epochs
         per_pass = -(-len(split.unknown) // batch)
-        passes = max(int(p["passes"]), -(-int(p["min_steps"]) // max(per_pass, 1)))
+        passes = max(int(p.passes), -(-int(p.min_steps) // max(per_pass, 1)))
         known = torch.from_numpy(split.known)
         last = float("nan")
         with torch_threads(1), progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
@@ -236,13 +237,13 @@ class JointFit:
                 for chunk in minibatches(split.unknown, batch, self.rng):
                     sub = known if len(known) <= batch else known[torch.from_numpy(
                         self.rng.choice(len(known), batch, replace=False))]
-                    if p["lambda_kg"] == 0 and p["lambda_kf"] == 0:
+                    if p.lambda_kg == 0 and p.lambda_kf == 0:
                         sub = sub[:0]
                     dist, fit = self.terms(torch.cat([torch.from_numpy(chunk), sub]))
                     n = len(chunk)
-                    loss = dist[:n].mean() + p["lambda_t"] * fit[:n].mean()
+                    loss = dist[:n].mean() + p.lambda_t * fit[:n].mean()
                     if len(sub):
-                        loss = loss + p["lambda_kg"] * dist[n:].mean() + p["lambda_kf"] * fit[n:].mean()
+                        loss = loss + p.lambda_kg * dist[n:].mean() + p.lambda_kf * fit[n:].mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -294,7 +295,7 @@ class LBAParams(EpochParams, SurrogateParams):
 
 
 @ATTACKS.register("lba")
-class LearningBasedAttack(Attack):
+class LearningBasedAttack(Attack[LBAParams]):
     """Xie et al.'s attack; every weight, the epochs, distance, surrogate and initialisation are parameters."""
 
     summary = "Xie et al.'s learning-based attack: surrogate top model and dummy labels fitted to the gradients."
@@ -305,7 +306,7 @@ class LearningBasedAttack(Attack):
         joint = JointFit(self, view, knowledge, rng)
         final_loss = joint.fit()
         readouts = joint.readouts()
-        info = {"epochs_used": joint.obs.epochs_used, "readout": self.params["readout"], "init_used": joint.init_used}
+        info = {"epochs_used": joint.obs.epochs_used, "readout": self.params.readout, "init_used": joint.init_used}
         if np.isfinite(final_loss):
             info["final_loss"] = final_loss
-        return AttackResult(view.sample_ids[joint.split.unknown], readouts[self.params["readout"]], readouts, info)
+        return AttackResult(view.sample_ids[joint.split.unknown], readouts[self.params.readout], readouts, info)

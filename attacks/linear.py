@@ -53,19 +53,19 @@ class LinearParams(EpochParams):
 
 
 @ATTACKS.register("linear")
-class LinearClosedForm(Attack):
+class LinearClosedForm(Attack[LinearParams]):
     summary = "Closed form for a linear top model under MSE: exact on a linear top model, else linearised."
     min_known = 3
     Params = LinearParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        obs = observe(view, self.params["epochs"])
+        obs = observe(view, self.params.epochs)
         split = split_known(view, knowledge, view.task)
         check(len(split.known) >= 3, "attack 'linear' needs at least 3 known labels")
         u = step_directions(obs)[obs.step]
         a = (u * obs.h.double()).sum(1).numpy()
         c = ((u * obs.g.double()).sum(1) / (2 * obs.inv_b.double())).numpy()
-        mode = self.params["mode"]
+        mode = self.params.mode
         if mode == "auto":
             mode = "per_step" if obs.n_epochs >= 2 else "global"
         check(mode == "global" or obs.n_epochs >= 2, "attack 'linear' mode=per_step needs at least 2 epochs")

@@ -9,12 +9,13 @@ import numpy as np
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.observations import split_known
+from fedsim.params import NoParams
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 
 
 @ATTACKS.register("mean")
-class MeanAttack(Attack):
+class MeanAttack(Attack[NoParams]):
     summary = "Baseline: every attacked sample gets the known labels' mean; every attack must beat it."
     tasks = ("regression", "binary", "multiclass")
 

@@ -6,26 +6,16 @@ model f, and predicts everyone else. It uses no gradient at all, so it measures 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
-from fedsim.attacks.observations import Split, Surrogate, build_surrogate, split_known, torch_seed
-from fedsim.params import Integer, Number, PluginParams
+from fedsim.attacks.observations import Split, Surrogate, SurrogateParams, build_surrogate, split_known, torch_seed
+from fedsim.params import Integer, Number
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
-
-
-class SurrogateParams(PluginParams):
-    """The attacker's surrogate top model; the attacker's architecture guess fills what is not given."""
-
-    surrogate: Literal["mlp", "linear"] = Field("mlp", description="Surrogate top model architecture.")
-    hidden: Integer = Field(64, ge=1, description="Hidden width of the MLP surrogate.")
-    depth: Integer = Field(1, ge=0, description="Hidden layers of the MLP surrogate.")
 
 
 class ModelCompletionParams(SurrogateParams):
@@ -68,7 +58,7 @@ def output_width(view: PartyView) -> int:
     return int(view.n_classes) if view.task == "multiclass" else 1
 
 
-def completed_model(view: PartyView, knowledge: AttackerKnowledge, params: dict, explicit: set[str],
+def completed_model(view: PartyView, knowledge: AttackerKnowledge, params: ModelCompletionParams, explicit: set[str],
                     rng: np.random.Generator) -> tuple[Surrogate, torch.Tensor, Split]:
     """The surrogate top model fitted on the known labels, the party's embeddings of its training samples and
     the known/unknown split."""
@@ -77,12 +67,12 @@ def completed_model(view: PartyView, knowledge: AttackerKnowledge, params: dict,
     model = build_surrogate(embeddings.shape[1], params, explicit, knowledge, split, torch_seed(rng),
                             out_dim=output_width(view))
     fit_on_known(model, embeddings[split.known], torch.from_numpy(split.known_labels).float(), view.task,
-                 params["steps"], params["lr"], params["weight_decay"])
+                 params.steps, params.lr, params.weight_decay)
     return model, embeddings, split
 
 
 @ATTACKS.register("model_completion")
-class ModelCompletion(Attack):
+class ModelCompletion(Attack[ModelCompletionParams]):
     summary = "Fu et al.'s passive model completion: a top model fitted on the known labels only, no gradients."
     tasks = ("regression", "binary", "multiclass")
     Params = ModelCompletionParams

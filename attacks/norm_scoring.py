@@ -41,14 +41,14 @@ def threshold_scores(score: np.ndarray, positive_rate: float | None) -> np.ndarr
 
 
 @ATTACKS.register("norm_scoring")
-class NormScoring(Attack):
+class NormScoring(Attack[EpochParams]):
     summary = "Li et al.'s norm scoring: the rare positive class gets larger gradients (binary)."
     tasks = ("binary", "multiclass")
     needs_known_labels = False
     Params = EpochParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        obs = observe(view, self.params["epochs"])
+        obs = observe(view, self.params.epochs)
         split = split_known(view, knowledge, view.task)
         row_score = obs.g.double().norm(dim=1) / obs.inv_b.double()
         if view.task == "multiclass":

@@ -9,6 +9,7 @@ minibatches of samples, gathering each sample's rows across the selected epochs 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 from fedsim.attacks.base import AttackerKnowledge
 from fedsim.errors import UserError, check
 from fedsim.models import mlp
-from fedsim.params import Epochs, PluginParams
+from fedsim.params import Epochs, Integer, PluginParams
 from fedsim.rundir import PartyView
 from fedsim.transcript import EpochTranscript
 
@@ -136,13 +137,21 @@ class Surrogate(nn.Module):
         return self.mean + self.std * self.net(h).squeeze(-1)
 
 
+class SurrogateParams(PluginParams):
+    """The attacker's surrogate top model; the attacker's architecture guess fills what is not given."""
+
+    surrogate: Literal["mlp", "linear"] = Field("mlp", description="Surrogate top model architecture.")
+    hidden: Integer = Field(64, ge=1, description="Hidden width of the MLP surrogate.")
+    depth: Integer = Field(1, ge=0, description="Hidden layers of the MLP surrogate.")
+
+
 def build_surrogate(
-    in_dim: int, params: dict, explicit: set[str], knowledge: AttackerKnowledge, split: Split,
+    in_dim: int, params: SurrogateParams, explicit: set[str], knowledge: AttackerKnowledge, split: Split,
     seed: int, timed: bool = False, out_dim: int = 1,
 ) -> Surrogate:
     """MLP/linear surrogate with `out_dim` outputs (K logits for multiclass); the attacker's architecture guess
     fills what the parameters leave unset."""
-    kind, hidden, depth = params["surrogate"], params["hidden"], params["depth"]
+    kind, hidden, depth = params.surrogate, params.hidden, params.depth
     guess = knowledge.top_model_guess
     if guess is not None:
         kind = kind if "surrogate" in explicit else guess.top_model

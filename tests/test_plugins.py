@@ -54,7 +54,7 @@ OLD_DEFAULTS = {
 
 @pytest.mark.parametrize("name", sorted(OLD_DEFAULTS))
 def test_attack_defaults_are_the_old_defaults(name):
-    params = ATTACKS.get(name)().params
+    params = ATTACKS.get(name)().params.model_dump()  # the JSON `params` object of a result
     assert params == OLD_DEFAULTS[name]
     assert list(params) == list(OLD_DEFAULTS[name])  # the JSON `params` object keeps its key order
     assert all(type(params[k]) is type(v) for k, v in OLD_DEFAULTS[name].items())

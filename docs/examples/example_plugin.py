@@ -31,7 +31,7 @@ class QuantileParams(PluginParams):
 
 
 @ATTACKS.register("quantile")
-class QuantileAttack(Attack):
+class QuantileAttack(Attack[QuantileParams]):
     """A baseline in the style of `mean`: one quantile of the known labels for everybody."""
 
     name = "quantile"
@@ -41,7 +41,7 @@ class QuantileAttack(Attack):
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         split = split_known(view, knowledge, view.task)
-        estimate = float(np.quantile(split.known_labels, self.params["q"]))
+        estimate = float(np.quantile(split.known_labels, self.params.q))
         return AttackResult(view.sample_ids[split.unknown], np.full(len(split.unknown), estimate))
 
 
