@@ -4,8 +4,9 @@ A label defence is a `fedsim.protocol.LabelTransform` (applied once to the train
 defence is a `fedsim.protocol.GradientTransform` (applied to every outgoing cut gradient). Each registry
 entry is a class with `summary`, `tasks`, `Params` (its parameter schema, `fedsim.params`; `params` lists
 the names, by which `--defense-param` values are routed) and `from_config(task, epsilon, delta, params) ->
-instance`; `fedsim.assembly.resolve_defenses` builds them by name (docs/plugins.md). `label_extension`
-works through the label hook but is a gradient-side heuristic, so it is found under either flag.
+instance`; `fedsim.assembly.resolve_defenses` builds them by name (docs/plugins.md). Each defence is
+registered once, under the hook it uses: `label_extension` changes the training targets, so it is a label
+defence (`--label-defense label_extension`), although what it blurs is the cut gradients.
 
 Families: `label_noise` (laplace, gaussian), `rr_on_bins`, `unbiased` (unbiased_opt),
 `randomized_response` (rr, rr_with_prior), `label_extension`, `gradient_noise` (gaussian_noise,
@@ -31,7 +32,5 @@ from fedsim.defenses import (  # noqa: F401  (populate the registries)
     unbiased,
 )
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
-
-GRADIENT_DEFENSES.add("label_extension", label_extension.LabelExtension)
 
 __all__ = ["GRADIENT_DEFENSES", "LABEL_DEFENSES"]

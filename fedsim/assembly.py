@@ -60,11 +60,17 @@ def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, Gr
     validated here.
 
     Each `--defense-param` goes to the defence(s) that accept it (`top_dp_*` to top-model DP-SGD); a
-    parameter nobody accepts is an error naming the valid ones. A defence class registered under the
-    gradient flag that is a `LabelTransform` (label_extension) works through the label hook.
+    parameter nobody accepts is an error naming the valid ones. A label defence named as a gradient defence
+    (or the reverse) is refused with the flag it needs.
     """
     if config.label_defense is None and config.gradient_defense is None and not config.defense_params:
         return LabelTransform(), GradientTransform()
+    for name, flag, other, other_flag in ((config.gradient_defense, "--gradient-defense", LABEL_DEFENSES,
+                                           "--label-defense"),
+                                          (config.label_defense, "--label-defense", GRADIENT_DEFENSES,
+                                           "--gradient-defense")):
+        check(name is None or name not in other,
+              f"{flag} {name}: {name} is a {other.kind}; use {other_flag} {name}")
     label_cls = LABEL_DEFENSES.get(config.label_defense) if config.label_defense is not None else None
     gradient_cls = GRADIENT_DEFENSES.get(config.gradient_defense) if config.gradient_defense is not None else None
     params = dict(config.defense_params)
@@ -82,10 +88,6 @@ def resolve_defenses(config: TrainConfig, task: str) -> tuple[LabelTransform, Gr
 
     label: LabelTransform = make(label_cls) if label_cls is not None else LabelTransform()
     gradient: GradientTransform = make(gradient_cls) if gradient_cls is not None else GradientTransform()
-    if isinstance(gradient, LabelTransform):  # label_extension asked for as a gradient defence
-        check(label_cls is None, f"{gradient_cls.name} uses the label hook: it cannot be combined with a label "
-                                 f"defence ({label_cls.name if label_cls else ''})")
-        label, gradient = gradient, GradientTransform()
     return label, gradient
 
 

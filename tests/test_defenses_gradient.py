@@ -9,11 +9,13 @@ import pytest
 import torch
 from fedsim_fixtures import small_config
 
+from fedsim.assembly import resolve_defenses
 from fedsim.cli.app import main
 from fedsim.defenses import GRADIENT_DEFENSES, LABEL_DEFENSES
 from fedsim.defenses.dp_gradient import clip_rows
 from fedsim.defenses.gradient_noise import sparsify
 from fedsim.defenses.marvell import solve_marvell, sum_kl
+from fedsim.errors import UserError
 from fedsim.privacy.ledger import PrivacyLedger
 from fedsim.protocol import GradientContext, TrainingPlan
 from fedsim.training import train
@@ -85,7 +87,8 @@ def test_dp_gradient_run_reports_its_ledger_and_trains():
     ("gaussian_noise", {"ratio": 0.5}), ("laplace_noise", {"scale": 0.1}), ("max_norm", {}),
     ("sparsify", {"fraction": 0.5, "error_feedback": True}), ("label_extension", {})])
 def test_heuristics_report_no_formal_guarantee(name, params):
-    config = small_config(rows=200, epochs=1, gradient_defense=name, defense_params=params)
+    hook = "label_defense" if name in LABEL_DEFENSES else "gradient_defense"
+    config = small_config(rows=200, epochs=1, defense_params=params, **{hook: name})
     privacy = train(config, record=False).to_json()["privacy"]
     assert privacy["epsilon"] is None and privacy["delta"] is None
     assert privacy["guarantee"].startswith("no formal guarantee")
@@ -150,8 +153,17 @@ def test_no_defence_keeps_the_plain_hooks():
 
 def test_registries_hold_the_issue_names():
     assert {"laplace", "gaussian", "rr_on_bins", "unbiased_opt", "rr", "rr_with_prior"} <= set(LABEL_DEFENSES.names())
-    assert {"dp_gradient", "gaussian_noise", "laplace_noise", "max_norm", "sparsify", "label_extension",
-            "marvell"} <= set(GRADIENT_DEFENSES.names())
+    assert {"dp_gradient", "gaussian_noise", "laplace_noise", "max_norm", "sparsify", "marvell"} <= set(
+        GRADIENT_DEFENSES.names())
+    assert "label_extension" in LABEL_DEFENSES and "label_extension" not in GRADIENT_DEFENSES  # one registration
+
+
+def test_a_defence_named_under_the_other_hook_is_refused_with_the_flag_it_needs():
+    with pytest.raises(UserError, match="^--gradient-defense label_extension: label_extension is a label defence; "
+                                        "use --label-defense label_extension$"):
+        resolve_defenses(small_config(gradient_defense="label_extension"), "regression")
+    with pytest.raises(UserError, match="^--label-defense dp_gradient: .* use --gradient-defense dp_gradient$"):
+        resolve_defenses(small_config(label_defense="dp_gradient", epsilon=1.0), "regression")
 
 
 BASE = ["train", "--dataset", "synthetic_regression", "--rows", "200", "--epochs", "1", "--quiet", "--json"]

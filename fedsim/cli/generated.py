@@ -1,5 +1,6 @@
-"""Text generated from the config models (fedsim/config.py), so that a new setting is declared in one place:
-the training keys of pyproject.toml's `[tool.flwr.app.config]` and the settings tables of docs/CLI.md.
+"""Text generated from the declarations, so that a setting or a plugin is declared in one place: the training
+keys of pyproject.toml's `[tool.flwr.app.config]` and the settings tables of docs/CLI.md (from the config
+models, fedsim/config.py), and the plugin catalogue of docs/plugins.md (from the registries).
 
 Each generated region sits between a begin marker and an end marker; everything outside them is hand-written.
 `python -m fedsim.cli.generated` rewrites the regions; `--check` exits 1 naming the stale files (a test runs
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from fedsim.cli.options import option_table
+from fedsim.cli.plugins import with_table
 from fedsim.config import AucAuditConfig, AuditConfig, EvalConfig, TrainConfig, settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +63,8 @@ def regenerated() -> dict[Path, str]:
     for name, (schema, with_flower) in SCHEMAS.items():
         text = _replace_region(text, name, option_table(schema, with_flower), "<!-- {} -->", cli_doc)
     out[cli_doc] = text
+    plugin_doc = ROOT / "docs" / "plugins.md"
+    out[plugin_doc] = with_table(plugin_doc.read_text())
     return out
 
 

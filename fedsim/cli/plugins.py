@@ -1,16 +1,12 @@
 """`fedsim attacks`, `fedsim defenses`, `fedsim auc-methods`: what each plugin does and the parameters it takes.
 
 Everything printed comes from the registries and each plugin's parameter schema (`fedsim.params`); the same
-data renders the generated table of docs/plugins.md:
-
-    python -m fedsim.cli.plugins --write-docs    # rewrite the table in docs/plugins.md
-    python -m fedsim.cli.plugins --check-docs    # exit 1 if the committed table is stale
+data renders the generated table of docs/plugins.md (`python -m fedsim.cli.generated` rewrites it, with the
+other generated text).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -23,9 +19,9 @@ from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES, Registry
 
 WIDTH = 80
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
-BEGIN = "<!-- BEGIN GENERATED: python -m fedsim.cli.plugins --write-docs -->"
+BEGIN = "<!-- BEGIN GENERATED: python -m fedsim.cli.generated -->"
 END = "<!-- END GENERATED -->"
-REGENERATE = "python -m fedsim.cli.plugins --write-docs"
+REGENERATE = "python -m fedsim.cli.generated"
 
 
 def describe_plugin(name: str, plugin: Any) -> dict[str, Any]:
@@ -162,25 +158,3 @@ def with_table(document: str) -> str:
         raise ValueError(f"docs/plugins.md lacks the markers {BEGIN!r} and {END!r}")
     return f"{head}{BEGIN}\n\n{render_markdown()}\n{END}{tail}"
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fedsim.cli.plugins", description=__doc__.splitlines()[0])
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--write-docs", action="store_true", help="Rewrite the generated table in the file.")
-    action.add_argument("--check-docs", action="store_true", help="Exit 1 if the file's table is out of date.")
-    parser.add_argument("--path", type=Path, default=DOCS, help="The Markdown file (default: docs/plugins.md).")
-    args = parser.parse_args(argv)
-    current = args.path.read_text()
-    wanted = with_table(current)
-    if args.write_docs:
-        if wanted != current:
-            args.path.write_text(wanted)
-        return 0
-    if wanted != current:
-        print(f"{args.path}: the plugin table is out of date; run: {REGENERATE}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
