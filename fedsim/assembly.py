@@ -36,7 +36,7 @@ def load_dataset(config: TrainConfig) -> VerticalDataset:
         name, task = config.dataset, task or builtin_task
     return vertical_from_table(name, features, target, task, config.parties, config.seed, config.partition,
                                config.test_fraction, release_source=True,
-                               label_party_features=config.label_party_features)
+                               label_party_features=config.label_party_features, impute=config.impute)
 
 
 def resolve_model(config: TrainConfig, dataset: VerticalDataset) -> TrainConfig:

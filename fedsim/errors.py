@@ -1,4 +1,5 @@
-"""Errors the CLI prints as one line: a user's mistake (exit 2) or a failed party (exit 1)."""
+"""Errors the CLI prints as one line: a user's mistake (exit 2) or a failed party (exit 1); and fedsim's own
+warnings, which it prints as one line too."""
 
 
 class UserError(ValueError):
@@ -8,6 +9,10 @@ class UserError(ValueError):
 class PartyError(RuntimeError):
     """Another party of the federation crashed, timed out or sent an invalid message: not the user's input.
     The message names the party (and the step); the CLI exits with code 1."""
+
+
+class FedsimWarning(UserWarning):
+    """Something the user should know that did not stop the run (e.g. missing feature values imputed)."""
 
 
 def check(condition: bool, message: str) -> None:

@@ -74,6 +74,9 @@ class TrainResult:
             "epochs": self.config.epochs,
             "seed": self.config.seed,
             "dropped_ids": self.dataset.dropped_ids,
+            **({"missing_values": {"impute": self.config.impute, "columns": self.dataset.missing_values,
+                                   "rows_dropped": self.dataset.missing_rows_dropped}}
+               if self.dataset.missing_values else {}),
             "test": self.metrics,
             "privacy": {
                 "label_defense": self.config.label_defense,

@@ -49,6 +49,24 @@ def test_train_on_mixed_csv_prints_contract_keys(capsys, tmp_path, mixed_csv):
     assert (out_dir / "manifest.json").is_file() and (out_dir / "truth" / "labels.npz").is_file()
 
 
+@pytest.mark.parametrize("impute", ["mean", "drop"])
+def test_missing_values_are_one_warning_line_and_in_the_result(capsys, tmp_path, mixed_csv, impute):
+    table = pd.read_csv(mixed_csv)
+    table.loc[[0, 5], "income"] = [np.nan, np.inf]
+    table.loc[9, "city"] = None
+    path = tmp_path / "holes.csv"
+    table.to_csv(path, index=False)
+    code, out, err = run(capsys, "train", "--data", str(path), "--target", "y", "--epochs", "1", "--impute", impute,
+                         "--json", "--quiet")
+    assert code == 0, err
+    assert err.startswith("fedsim: warning: 3 missing or infinite feature values in 2 columns: income (2), city (1);")
+    assert len(err.strip().splitlines()) == 1
+    payload = json.loads(out)
+    assert payload["missing_values"] == {"impute": impute, "columns": {"income": 2, "city": 1},
+                                         "rows_dropped": 3 if impute == "drop" else 0}
+    assert payload["n_train"] + payload["n_test"] == (297 if impute == "drop" else 300)
+
+
 def test_datasets_lists_builtin(capsys):
     code, out, _ = run(capsys, "datasets", "--json")
     assert code == 0

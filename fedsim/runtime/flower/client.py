@@ -48,7 +48,7 @@ def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
     if SPLIT_STATE in context.state:  # per-party files: this node's own file, rows as the label party split them
         split = context.state.array_records[SPLIT_STATE]
         return own_file_data(context.run_id, config.model_dump_json(), index, cache_dir, _own_file(context),
-                             split["train"].numpy(), split["test"].numpy())
+                             split["train"].numpy(), split["test"].numpy(), config.impute)
     return node_data(context.run_id, config.model_dump_json(), index, cache_dir)
 
 

@@ -68,7 +68,7 @@ def node_data(run_id: int, config_json: str, index: int, cache_dir: str) -> Node
 
 
 def own_file_data(run_id: int, config_json: str, index: int, cache_dir: str, own_file: tuple[str, str | None],
-                  train_ids: np.ndarray, test_ids: np.ndarray) -> NodeData:
+                  train_ids: np.ndarray, test_ids: np.ndarray, impute: str = "mean") -> NodeData:
     """Per-party files: party `index`'s block from its own file (`own_file`: path, id column), rows in the
     order of the label party's train and test ids, encoded on the training rows; cached like `node_data`."""
     folder = Path(cache_dir) / entry_key(run_id, f"{config_json}\n{own_file}", index)
@@ -81,7 +81,7 @@ def own_file_data(run_id: int, config_json: str, index: int, cache_dir: str, own
 
     table = read_party_file(*own_file)
     check(table.shape[1] > 0, f"data file {own_file[0]!r} has no feature columns besides the id column")
-    block = encode_rows(table, list(table.columns), train_ids, test_ids)
+    block = encode_rows(table, list(table.columns), train_ids, test_ids, impute)
     data = NodeData(block.train, np.asarray(train_ids), block.test)
     save(data, folder)
     return data

@@ -148,7 +148,7 @@ def align(link: Link, nodes: list[int], config: TrainConfig, split: str) -> Vert
             raise PartyFault(f"feature party {k} sent an invalid id-alignment answer: {exc}") from None
         common = np.intersect1d(common, found)
     dataset = label_party_dataset(Path(str(config.data)).name, labels, own, common, config.task, config.seed,
-                                  config.test_fraction, split)
+                                  config.test_fraction, split, config.impute)
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
     facts = {"task": dataset.task, "loss": loss_name(dataset.task), "n_classes": dataset.n_classes,
@@ -181,6 +181,9 @@ def train_on_grid(
     if dataset is not None:  # defence errors before waiting for the nodes; the nodes get the resolved width
         resolve_defenses(config, dataset.task)
         config = resolve_model(config, dataset)
+    check(dataset is not None or config.impute != "drop",
+          "impute=drop with party-files: each party would drop rows after the ids are aligned; clean the files, "
+          "or use impute=mean|median")
     nodes = connect(grid, link, config, party_files=dataset is None)
     party_files = dataset is None
     if party_files:
