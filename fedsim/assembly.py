@@ -14,11 +14,19 @@ import torch
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset, load_table, read_table, vertical_from_table
 from fedsim.errors import UserError, check
-from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init
-from fedsim.parties import FeatureParty, LabelParty, build_feature_party_from_block, make_optimizer
+from fedsim.models import TopModel, build_bottom_model, build_top_net, seeded_init, torch_seed
+from fedsim.parties import (
+    FeatureParty,
+    FeaturePartySetup,
+    LabelParty,
+    build_feature_party_from_block,
+    make_optimizer,
+)
 from fedsim.privacy.dp_sgd import TOP_PARAMS, TopModelDP
 from fedsim.protocol import GradientTransform, LabelTransform, TrainingPlan
 from fedsim.registry import GRADIENT_DEFENSES, LABEL_DEFENSES
+from fedsim.run_result import loss_name
+from fedsim.rundir import PublicRunFacts
 from fedsim.schedule import Schedule
 from fedsim.streams import Stream, secret_key
 from fedsim.transcript import Recorder
@@ -113,7 +121,16 @@ def make_schedule(config: TrainConfig, dataset: VerticalDataset) -> Schedule:
 def build_feature_party(
     config: TrainConfig, dataset: VerticalDataset, index: int, recorder: Recorder | None = None
 ) -> FeatureParty:
-    return build_feature_party_from_block(config, index, dataset.blocks[index].train, dataset.train_ids, recorder)
+    return build_feature_party_from_block(feature_setup(config, dataset, index), dataset.blocks[index].train,
+                                          dataset.train_ids, recorder)
+
+
+def feature_setup(config: TrainConfig, dataset: VerticalDataset, index: int) -> FeaturePartySetup:
+    """What feature party `index` is told (the label party derives it; `FeaturePartySetup` says why)."""
+    return FeaturePartySetup(
+        index=index, public=PublicRunFacts.of(config, dataset.task, loss_name(dataset.task), dataset.n_classes),
+        init_seed=torch_seed([config.seed, Stream.BOTTOM_INIT, index]), optimizer=config.optimizer, lr=config.lr,
+        record_last_epochs=config.record_last_epochs, impute=config.impute)
 
 
 def build_label_party(

@@ -63,11 +63,23 @@ def build_top_net(in_dim: int, out_dim: int, config: ModelConfig) -> nn.Module:
     return mlp(in_dim, config.top_hidden, config.top_depth, out_dim)
 
 
-def seeded_init(seed: int | list[int], build):
-    """Build a model with parameters drawn from a private torch generator state (global state untouched)."""
+def torch_seed(entropy: int | list[int]) -> int:
+    """The 32-bit torch seed of a seed-sequence entropy list: what a model's initial weights are drawn from.
+
+    A party can be sent this number instead of the entropy (fedsim.parties.FeaturePartySetup): it is a hash
+    of the entropy, so the run's seed stays with the label party."""
     import numpy as np
 
-    seed_int = int(np.random.SeedSequence(seed).generate_state(1)[0])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def seeded_init(seed: int | list[int], build):
+    """Build a model with parameters drawn from a private torch generator state (global state untouched)."""
+    return init_from_torch_seed(torch_seed(seed), build)
+
+
+def init_from_torch_seed(seed: int, build):
+    """Build a model with its parameters drawn after `torch.manual_seed(seed)`, the global state untouched."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed_int)
+        torch.manual_seed(seed)
         return build()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from fedsim.config import TrainConfig
 from fedsim.errors import UserError
-from fedsim.models import build_bottom_model, seeded_init
+from fedsim.models import build_bottom_model, init_from_torch_seed
 from fedsim.privacy.dp_sgd import TopModelDP
 from fedsim.protocol import GradientContext, GradientTransform
-from fedsim.streams import Stream
+from fedsim.rundir import PublicRunFacts
 from fedsim.transcript import Recorder
 
 
@@ -39,18 +41,40 @@ def target_tensor(targets: np.ndarray, task: str) -> torch.Tensor:
     return torch.from_numpy(targets.reshape(len(targets), -1).copy())
 
 
+class FeaturePartySetup(BaseModel):
+    """What feature party `index` is told before training (the Flower setup message; the local runtime builds
+    its parties from the same object): the run's public facts and its own model's settings, nothing else.
+
+    Never the seed or a label-party setting (top model, private defence parameters, the label party's
+    columns): the bottom model's initial weights come from `init_seed`, the torch seed the label party derives
+    from `[seed, Stream.BOTTOM_INIT, index]` (fedsim.models.torch_seed), a hash that does not give the seed
+    back; the party's data (its feature block and the train sample ids) travels beside it, built by the label
+    party's split.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=0)
+    public: PublicRunFacts
+    init_seed: int = Field(ge=0, lt=2**32)
+    optimizer: Literal["adam", "sgd"]
+    lr: float = Field(gt=0)
+    record_last_epochs: int | None = Field(default=None, ge=1)
+    impute: Literal["mean", "median", "drop"] = "mean"  # per-party files: how it encodes its own file
+
+
 def build_feature_party_from_block(
-    config: TrainConfig, index: int, features: np.ndarray, sample_ids: np.ndarray,
-    recorder: Recorder | None = None,
+    setup: FeaturePartySetup, features: np.ndarray, sample_ids: np.ndarray, recorder: Recorder | None = None,
 ) -> FeatureParty:
-    """Feature party `index` over its own feature block only (no dataset needed: a deployed node builds it from
-    its cached block); its bottom model is seeded from the config, so every runtime builds the same party."""
-    model = seeded_init([config.seed, Stream.BOTTOM_INIT, index],
-                        lambda: build_bottom_model(features.shape[1], config.model))
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    scale = config.malicious_update_scale if index == config.malicious_party else 1.0
-    return FeatureParty(index, features, sample_ids, model, optimizer, recorder, update_scale=scale,
-                        local_steps=config.local_steps)
+    """The feature party of `setup` over its own feature block only (no dataset needed: a deployed node builds
+    it from the block it was sent); every runtime builds it from the same setup, so it is the same party."""
+    public = setup.public
+    model = init_from_torch_seed(setup.init_seed,
+                                 lambda: build_bottom_model(features.shape[1], public.bottom_model.model()))
+    optimizer = make_optimizer(setup.optimizer, model.parameters(), setup.lr)
+    scale = public.malicious_update_scale if setup.index == public.malicious_party else 1.0
+    return FeatureParty(setup.index, features, sample_ids, model, optimizer, recorder, update_scale=scale,
+                        local_steps=public.local_steps)
 
 
 def check_finite_loss(loss: torch.Tensor, epoch: int, step: int) -> None:

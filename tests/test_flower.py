@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fedsim_fixtures import small_config
+from fedsim_fixtures import private_settings_in, small_config
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
-from fedsim.assembly import resolve_defenses
+from fedsim.assembly import feature_setup, resolve_defenses
+from fedsim.config import ModelConfig
 from fedsim.errors import UserError
 from fedsim.params import parse_params
+from fedsim.parties import FeaturePartySetup
 from fedsim.runtime.flower.apps import client_app as feature_app_default
 from fedsim.runtime.flower.client import feature_app
 from fedsim.runtime.flower.direct import DirectGrid
@@ -172,7 +174,8 @@ def label_values_in(message: Message, labels: np.ndarray) -> list[str]:
 
 
 ALLOWED = {
-    "query.setup": {"setup": {"config"}},
+    "query.hello": {"hello": {"party_files"}},
+    "query.setup": {"setup": {"party"}, "data": {"features", "train_ids"}},
     "train.step": {"step": {"grad_epoch", "grad_step", "next_epoch", "next_step", "rows"}, "gradient": {"g"}},
     "query.collect": {},
 }
@@ -184,7 +187,7 @@ def test_no_label_leaves_the_server_app():
     sent: list[Message] = []
     train_on_grid(DirectGrid(feature_app_default, 2), config, dataset, audit=sent.append)
     steps = make_schedule(config, dataset).total_steps
-    assert len(sent) == 2 * (1 + steps + 1 + 1)  # setup, first request, one per step, collect: per party
+    assert len(sent) == 2 * (2 + steps + 1 + 1)  # hello, setup, first request, one per step, collect: per party
     labels = np.concatenate([dataset.y_train, dataset.y_test])
     for message in sent:
         allowed = ALLOWED[message.metadata.message_type]
@@ -192,10 +195,50 @@ def test_no_label_leaves_the_server_app():
         for name in message.content:
             assert set(message.content[name].keys()) == allowed[name]
         assert label_values_in(message, labels) == []
-        assert str(labels[0]) not in message.content.config_records.get("setup", {}).get("config", "")
+        assert str(labels[0]) not in message.content.config_records.get("setup", {}).get("party", "")
     # the detector does see labels when they are there
     leaky = Message(RecordDict({"gradient": ArrayRecord({"g": Array(dataset.y_train[:5].reshape(-1, 1))})}), 1, STEP)
     assert label_values_in(leaky, labels) == ["gradient.g"]
+
+
+def test_setup_messages_hold_no_seed_or_label_party_setting():
+    """Every message the label party sends: no seed, no label-party setting; a setup is a `FeaturePartySetup`
+    (public facts and the party's own model's settings) and the party's own block, equal to the local build."""
+    config = small_config(rows=200, parties=2, epochs=1, seed=918_273_645, label_party_features=1,
+                          model=ModelConfig(embedding_dim=4, bottom_hidden=16, top_hidden=37, top_depth=2),
+                          label_defense="laplace", epsilon=1.0, gradient_defense="gaussian_noise",
+                          defense_params={"low": 0.0, "high": 400.0, "scale": 0.25})
+    dataset = load_dataset(config)
+    sent: list[Message] = []
+    train_on_grid(DirectGrid(feature_app_default, 2), config, dataset, audit=sent.append)
+    assert [private_settings_in(m, config) for m in sent] == [[]] * len(sent)
+    setups = {}
+    for message in (m for m in sent if m.metadata.message_type == "query.setup"):
+        setup = FeaturePartySetup.model_validate_json(str(message.content.config_records["setup"]["party"]))
+        setups[setup.index] = setup
+        assert setup == feature_setup(config, dataset, setup.index)  # what the local runtime builds from
+        data = message.content.array_records["data"]
+        np.testing.assert_array_equal(data["features"].numpy(), dataset.blocks[setup.index].train)
+        np.testing.assert_array_equal(data["train_ids"].numpy(), dataset.train_ids)
+    assert sorted(setups) == [0, 1] and setups[0].init_seed != setups[1].init_seed
+    assert setups[0].public.defense.params == {"low": 0.0, "high": 400.0}  # public clip range only
+    # the check is not vacuous: the former setup (the whole config) and a bare seed are both reported
+    whole = Message(RecordDict({"setup": ConfigRecord({"config": config.model_dump_json()})}), 1, "query.setup")
+    assert {"setup.config:seed", "setup.config:top_hidden", "setup.config:scale",
+            "setup.config=seed"} <= set(private_settings_in(whole, config))
+    ids = Message(RecordDict({"data": ArrayRecord({"train_ids": Array(np.array([3, config.seed]))})}), 1, "query.setup")
+    assert private_settings_in(ids, config) == ["data.train_ids=seed"]
+
+
+def test_a_node_beyond_the_parties_gets_only_the_empty_hello():
+    config = small_config(rows=200, parties=2, epochs=1)
+    dataset = load_dataset(config)
+    sent: list[Message] = []
+    result = train_on_grid(DirectGrid(feature_app_default, 3), config, dataset, audit=sent.append)
+    extra = [m for m in sent if m.metadata.dst_node_id == 3]
+    assert [m.metadata.message_type for m in extra] == ["query.hello"]
+    assert extra[0].content.config_records["hello"]["party_files"] is False and len(extra[0].content) == 1
+    assert result.extra["flower"]["nodes"] == {"0": 1, "1": 2}  # the parties that took part, by node
 
 
 def test_run_config_from_pyproject_and_bad_values():

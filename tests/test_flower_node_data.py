@@ -7,55 +7,70 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from fedsim_fixtures import small_config
 
-from fedsim.assembly import load_dataset
+from fedsim.assembly import feature_setup, load_dataset
 from fedsim.runtime.flower import node_data as nd
 
 RUN = 7
 
 
-def load(config, index, cache, run=RUN) -> nd.NodeData:
-    return nd.node_data.__wrapped__(run, config.model_dump_json(), index, str(cache))  # past the process cache
+def setup_json(config, index: int) -> str:
+    return feature_setup(config, load_dataset(config), index).model_dump_json()
 
 
-def test_cache_miss_builds_the_block_then_hits_memory_map_equal_arrays(tmp_path):
+def stored(config, index, cache, run=RUN) -> str:
+    """Save party `index`'s block as its setup message would; returns the setup JSON (the entry's key)."""
+    dataset = load_dataset(config)
+    key = setup_json(config, index)
+    nd.store(run, key, nd.NodeData(dataset.blocks[index].train, dataset.train_ids), str(cache))
+    return key
+
+
+def load(key: str, cache, run=RUN) -> nd.NodeData:
+    return nd.node_data.__wrapped__(run, key, str(cache))  # past the process cache
+
+
+def test_the_stored_block_is_memory_mapped_back_equal(tmp_path):
     config = small_config()
     dataset = load_dataset(config)
-    first, again = load(config, 1, tmp_path), load(config, 1, tmp_path)
-    assert not isinstance(first.features, np.memmap) and isinstance(again.features, np.memmap)
-    for data in (first, again):
-        np.testing.assert_array_equal(data.features, dataset.blocks[1].train)
-        np.testing.assert_array_equal(data.train_ids, dataset.train_ids)
-        assert data.features.dtype == np.float32 and data.features.flags.writeable  # torch.from_numpy: no warning
+    data = load(stored(config, 1, tmp_path), tmp_path)
+    assert isinstance(data.features, np.memmap)
+    np.testing.assert_array_equal(data.features, dataset.blocks[1].train)
+    np.testing.assert_array_equal(data.train_ids, dataset.train_ids)
+    assert data.features.dtype == np.float32 and data.features.flags.writeable  # torch.from_numpy: no warning
 
 
 def test_cache_dir_is_private(tmp_path):
-    load(small_config(), 0, tmp_path / "cache")
+    stored(small_config(), 0, tmp_path / "cache")
     assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
 
 
-def test_entry_belongs_to_one_run_config_and_party():
-    config = small_config().model_dump_json()
-    keys = {nd.entry_key(RUN, config, 0), nd.entry_key(RUN, config, 1), nd.entry_key(RUN + 1, config, 0),
-            nd.entry_key(RUN, small_config(seed=1).model_dump_json(), 0)}
+def test_entry_belongs_to_one_run_and_party_setup():
+    config = small_config()
+    keys = {nd.entry_key(RUN, setup_json(config, 0)), nd.entry_key(RUN, setup_json(config, 1)),
+            nd.entry_key(RUN + 1, setup_json(config, 0)), nd.entry_key(RUN, setup_json(small_config(seed=1), 0))}
     assert len(keys) == 4
 
 
-def test_truncated_entry_is_rebuilt(tmp_path):
+def test_a_missing_or_truncated_entry_fails_with_one_line(tmp_path):
     config = small_config()
-    load(config, 0, tmp_path)
-    (tmp_path / nd.entry_key(RUN, config.model_dump_json(), 0) / nd.FEATURES).write_bytes(b"\x93NUMPY")
-    np.testing.assert_array_equal(load(config, 0, tmp_path).features, load_dataset(config).blocks[0].train)
+    key = stored(config, 0, tmp_path)
+    (tmp_path / nd.entry_key(RUN, key) / nd.FEATURES).write_bytes(b"\x93NUMPY")
+    with pytest.raises(RuntimeError, match="missing or damaged"):
+        load(key, tmp_path)
+    with pytest.raises(RuntimeError, match="missing or damaged"):
+        load(key, tmp_path, run=RUN + 1)
 
 
 def test_only_the_most_recent_entries_are_kept(tmp_path):
     config = small_config(rows=100)
     for run in range(nd.KEEP_ENTRIES + 3):
-        load(config, 0, tmp_path, run)
+        key = stored(config, 0, tmp_path, run)
     entries = list(tmp_path.iterdir())
     assert len(entries) == nd.KEEP_ENTRIES and not any(p.name.startswith(".") for p in entries)
-    assert (tmp_path / nd.entry_key(nd.KEEP_ENTRIES + 2, config.model_dump_json(), 0)).is_dir()
+    assert (tmp_path / nd.entry_key(nd.KEEP_ENTRIES + 2, key)).is_dir()
 
 
 def test_client_app_module_does_not_import_the_table_readers_or_the_server_side():

@@ -9,15 +9,17 @@ import stat
 import numpy as np
 import pandas as pd
 import pytest
-from fedsim_fixtures import small_config
+from fedsim_fixtures import private_settings_in, small_config
 from flwr.app import Message
 from test_flower import label_values_in
 from typer.testing import CliRunner
 
+from fedsim.assembly import feature_setup
 from fedsim.cli.app import app
 from fedsim.config import ModelConfig, TrainConfig
 from fedsim.errors import UserError
 from fedsim.fileio import staged_directory, write_json_atomic
+from fedsim.parties import FeaturePartySetup
 from fedsim.runtime.flower.client import DATA_KEY, TRANSCRIPT_DIR_KEY, feature_app
 from fedsim.runtime.flower.direct import DirectGrid
 from fedsim.runtime.flower.records import PSI, SPLIT, PartyFault
@@ -112,6 +114,22 @@ def test_three_files_equal_the_local_run_on_the_joined_table_and_send_no_outside
                 for value in record.values():
                     rows = value if isinstance(value, list) else [value]
                     assert not any(isinstance(v, int) and v >= BASE for v in rows)
+
+
+def test_party_file_messages_hold_no_seed_or_label_party_setting(tmp_path):
+    """With per-party files too, a feature party is told its `FeaturePartySetup` (in the split message) and
+    ids, never the seed or a label-party setting; the setup equals what the local runtime builds from."""
+    _, label, features = three_files(tmp_path)
+    config = TrainConfig(data=str(label), target="y", id_column="id", label_defense="rr", epsilon=2.0,
+                         **settings(seed=918_273_645, model=ModelConfig(embedding_dim=4, bottom_hidden=8,
+                                                                        top_hidden=37, top_depth=2)))
+    sent: list[Message] = []
+    result = train_on_grid(party_grid(features), config, None, audit=sent.append)
+    assert [private_settings_in(m, config) for m in sent] == [[]] * len(sent)
+    setups = [FeaturePartySetup.model_validate_json(str(m.content.config_records["setup"]["party"]))
+              for m in sent if m.metadata.message_type == SPLIT]
+    assert [s.index for s in setups] == [0, 1]
+    assert setups == [feature_setup(config, result.dataset, k) for k in range(2)]
 
 
 def test_unstratified_split_ignores_the_labels(tmp_path):

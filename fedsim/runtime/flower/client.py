@@ -7,9 +7,12 @@ party is rebuilt each message with `build_feature_party_from_block` and its stat
 trains bit-identically to the local runtime. The pending batch's graph is not kept: its forward pass is
 recomputed, with the same weights, just before the backward pass.
 
+The party learns nothing of the run beyond its `FeaturePartySetup` (public facts, its own model's settings)
+and its data block, both in the setup message: never the seed or the label party's settings.
+
 This module is imported by every deployed ClientApp process, so it imports only what a party needs per
 message (torch, Flower's records, the party and model code); the party's data comes from the node's cache
-(`node_data`), not from the whole table.
+(`node_data`), where the setup message's block was saved.
 """
 
 from __future__ import annotations
@@ -24,32 +27,26 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable, Mod
 
-from fedsim.config import TrainConfig
 from fedsim.errors import UserError
-from fedsim.parties import FeatureParty, build_feature_party_from_block
+from fedsim.parties import FeatureParty, FeaturePartySetup, build_feature_party_from_block
 from fedsim.runtime.flower.node_data import (
     CACHE_DIR_KEY,
     NodeData,
     default_cache_dir,
     node_data,
     own_file_data,
+    store,
 )
 from fedsim.runtime.flower.records import NO_STEP, PARTITION_KEY, arrays_record, to_array
 from fedsim.transcript import ARRAYS, Transcript, TranscriptRecorder
 
-SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE, SPLIT_STATE, RUN_STATE = (
-    "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript", "fedsim.split",
-    "fedsim.run")
+SETUP_STATE, MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE, PARTY_FILES_STATE = (
+    "fedsim.setup", "fedsim.model", "fedsim.optim", "fedsim.pending", "fedsim.transcript", "fedsim.party_files")
 DATA_KEY, ID_COLUMN_KEY, TRANSCRIPT_DIR_KEY = "data", "id-column", "transcript-dir"  # node config, per-party files
 
 
-def _data(context: Context, config: TrainConfig, index: int) -> NodeData:
-    cache_dir = str(context.node_config.get(CACHE_DIR_KEY) or default_cache_dir())
-    if SPLIT_STATE in context.state:  # per-party files: this node's own file, rows as the label party split them
-        split = context.state.array_records[SPLIT_STATE]
-        return own_file_data(context.run_id, config.model_dump_json(), index, cache_dir, _own_file(context),
-                             split["train"].numpy(), split["test"].numpy(), config.impute)
-    return node_data(context.run_id, config.model_dump_json(), index, cache_dir)
+def _cache_dir(context: Context) -> str:
+    return str(context.node_config.get(CACHE_DIR_KEY) or default_cache_dir())
 
 
 def _own_file(context: Context) -> tuple[str, str | None]:
@@ -61,9 +58,9 @@ def _own_file(context: Context) -> tuple[str, str | None]:
     return str(context.node_config[DATA_KEY]), None if id_column is None else str(id_column)
 
 
-def _party(context: Context, config: TrainConfig, index: int, recorder: StateRecorder | None = None) -> FeatureParty:
-    data = _data(context, config, index)
-    return build_feature_party_from_block(config, index, data.features, data.train_ids, recorder)
+def _party(context: Context, setup: FeaturePartySetup, recorder: StateRecorder | None = None) -> FeatureParty:
+    data = node_data(context.run_id, setup.model_dump_json(), _cache_dir(context))
+    return build_feature_party_from_block(setup, data.features, data.train_ids, recorder)
 
 
 class StateRecorder:
@@ -96,20 +93,19 @@ class StateRecorder:
         return recorder.finish()
 
 
-def _setup(context: Context) -> tuple[TrainConfig, int]:
+def _setup(context: Context) -> FeaturePartySetup:
     if SETUP_STATE not in context.state:
         raise RuntimeError("this node received a training message before the setup message")
-    setup = context.state.config_records[SETUP_STATE]
-    return TrainConfig.model_validate_json(str(setup["config"])), int(setup["party"])
+    return FeaturePartySetup.model_validate_json(str(context.state.config_records[SETUP_STATE]["setup"]))
 
 
-def _restore(context: Context) -> tuple[FeatureParty, StateRecorder, TrainConfig]:
+def _restore(context: Context) -> tuple[FeatureParty, StateRecorder, FeaturePartySetup]:
     """Rebuild this node's feature party exactly as the local runtime builds it, then restore its state."""
-    config, index = _setup(context)
+    setup = _setup(context)
     if TRANSCRIPT_STATE not in context.state:
         context.state[TRANSCRIPT_STATE] = ArrayRecord()
-    recorder = StateRecorder(context.state.array_records[TRANSCRIPT_STATE], config.record_last_epochs)
-    party = _party(context, config, index, recorder)
+    recorder = StateRecorder(context.state.array_records[TRANSCRIPT_STATE], setup.record_last_epochs)
+    party = _party(context, setup, recorder)
     if MODEL_STATE in context.state:
         party.model.load_state_dict(context.state.array_records[MODEL_STATE].to_torch_state_dict())
         saved = context.state.array_records[OPTIM_STATE]
@@ -118,7 +114,7 @@ def _restore(context: Context) -> tuple[FeatureParty, StateRecorder, TrainConfig
             param, name = key.split(".", 1)
             state["state"].setdefault(int(param), {})[name] = torch.from_numpy(saved[key].numpy().copy())
         party.optimizer.load_state_dict(state)
-    return party, recorder, config
+    return party, recorder, setup
 
 
 def _save(context: Context, party: FeatureParty) -> None:
@@ -129,30 +125,54 @@ def _save(context: Context, party: FeatureParty) -> None:
     })
 
 
-def _warm_up(context: Context, config: TrainConfig, index: int) -> None:
-    """Cache the party's data and run one throwaway forward/backward, so the first step is not the slowest."""
-    party = _party(context, config, index)
+def _warm_up(context: Context, setup: FeaturePartySetup) -> None:
+    """Run one throwaway forward/backward, so the first step is not the slowest."""
+    party = _party(context, setup)
     party.backward(torch.zeros_like(party.forward(np.zeros(1, dtype=np.int64))), 0, 0)
 
 
-def setup(message: Message, context: Context) -> Message:
-    """Store the run's config and this node's party index (its `partition-id`); reply with the index."""
+def _partition(context: Context) -> int:
     if PARTITION_KEY not in context.node_config:
         raise RuntimeError(f"node config has no {PARTITION_KEY!r}; start the SuperNode with "
                            f"--node-config '{PARTITION_KEY}=K'")
-    party = int(context.node_config[PARTITION_KEY])
-    config_json = str(message.content.config_records["setup"]["config"])
-    config = TrainConfig.model_validate_json(config_json)
-    party_files = bool(message.content.config_records["setup"].get("party_files", False))
-    if party_files:
-        _own_file(context)  # a node started without its file fails here, before any id is exchanged
-    elif party < config.parties:  # nodes beyond the K parties stay idle
-        _warm_up(context, config, party)
-    for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE, SPLIT_STATE, RUN_STATE):
+    return int(context.node_config[PARTITION_KEY])
+
+
+def _partition_reply(message: Message, party: int) -> Message:
+    return Message(RecordDict({"node": ConfigRecord({"partition": party})}), reply_to=message)
+
+
+def hello(message: Message, context: Context) -> Message:
+    """Reply with this node's party index (its `partition-id`), so the label party knows whom to set up; with
+    per-party files a node started without its file fails here, before any id is exchanged."""
+    if bool(message.content.config_records["hello"].get("party_files", False)):
+        _own_file(context)
+    return _partition_reply(message, _partition(context))
+
+
+def _keep_setup(context: Context, party: int, setup_json: str) -> FeaturePartySetup:
+    """Check the setup is this node's party's, forget any earlier run's state and keep the setup."""
+    party_setup = FeaturePartySetup.model_validate_json(setup_json)
+    if party_setup.index != party:
+        raise RuntimeError(f"setup for feature party {party_setup.index} reached partition-id {party}")
+    for key in (MODEL_STATE, OPTIM_STATE, PENDING_STATE, TRANSCRIPT_STATE, PARTY_FILES_STATE):
         if key in context.state:
             del context.state[key]
-    context.state[SETUP_STATE] = ConfigRecord({"config": config_json, "party": party})
-    return Message(RecordDict({"node": ConfigRecord({"partition": party})}), reply_to=message)
+    context.state[SETUP_STATE] = ConfigRecord({"setup": setup_json})
+    return party_setup
+
+
+def setup(message: Message, context: Context) -> Message:
+    """One shared table: keep this party's setup and save the data block the label party sent for the run's
+    later messages; reply with the index."""
+    party = _partition(context)
+    setup_json = str(message.content.config_records["setup"]["party"])
+    party_setup = _keep_setup(context, party, setup_json)
+    data = message.content.array_records["data"]
+    store(context.run_id, setup_json, NodeData(data["features"].numpy(), data["train_ids"].numpy()),
+          _cache_dir(context))
+    _warm_up(context, party_setup)
+    return _partition_reply(message, party)
 
 
 def psi(message: Message, context: Context) -> Message:
@@ -169,15 +189,17 @@ def psi(message: Message, context: Context) -> Message:
 
 
 def split(message: Message, context: Context) -> Message:
-    """Per-party files: keep the label party's train/test ids and the run's public facts (for this party's
-    transcript manifest), encode this party's block on them (cached)."""
-    config, index = _setup(context)
-    record = message.content.array_records["split"]
-    context.state[SPLIT_STATE] = arrays_record({"train": record["train"].numpy().astype(np.int64),
-                                                "test": record["test"].numpy().astype(np.int64)})
-    context.state[RUN_STATE] = ConfigRecord({"run": str(message.content.config_records["run"]["facts"])})
-    width = _data(context, config, index).features.shape[1]
-    return Message(RecordDict({"block": ConfigRecord({"width": width})}), reply_to=message)
+    """Per-party files: keep this party's setup, encode its own file on the label party's train/test ids and
+    save the block; reply with its width."""
+    setup_json = str(message.content.config_records["setup"]["party"])
+    party_setup = _keep_setup(context, _partition(context), setup_json)
+    context.state[PARTY_FILES_STATE] = ConfigRecord({"party_files": True})
+    ids = message.content.array_records["split"]
+    data = own_file_data(_own_file(context), ids["train"].numpy().astype(np.int64),
+                         ids["test"].numpy().astype(np.int64), party_setup.impute)
+    store(context.run_id, setup_json, data, _cache_dir(context))
+    _warm_up(context, party_setup)
+    return Message(RecordDict({"block": ConfigRecord({"width": int(data.features.shape[1])})}), reply_to=message)
 
 
 def step(message: Message, context: Context) -> Message:
@@ -209,15 +231,17 @@ def collect(message: Message, context: Context) -> Message:
     """Hand the trained bottom model and the transcript to the simulator (result collection only); with
     per-party files, only the embeddings of the test rows, and the transcript goes to this node's own
     `transcript-dir` (if set), private."""
-    party, recorder, config = _restore(context)
-    transcript = recorder.transcript(party.index, config.model.embedding_dim, party.sample_ids.shape[0])
-    if SPLIT_STATE in context.state:
-        data = _data(context, config, party.index)
+    party, recorder, party_setup = _restore(context)
+    dim = party_setup.public.bottom_model.embedding_dim
+    transcript = recorder.transcript(party.index, dim, party.sample_ids.shape[0])
+    if PARTY_FILES_STATE in context.state:
+        data = node_data(context.run_id, str(context.state.config_records[SETUP_STATE]["setup"]),
+                         _cache_dir(context))
         assert data.test_features is not None, "a per-party-files entry always holds the test block"
         if TRANSCRIPT_DIR_KEY in context.node_config:
             folder = Path(str(context.node_config[TRANSCRIPT_DIR_KEY])) / f"run-{context.run_id}"
-            facts = json.loads(str(context.state.config_records[RUN_STATE]["run"]))
-            write_own_transcript(folder, config, party, transcript, data, facts)
+            facts = json.loads(str(message.content.config_records["run"]["facts"]))
+            write_own_transcript(folder, party_setup, party, transcript, data, facts)
         with torch.no_grad():
             test = party.embed(data.test_features).numpy()
         return Message(RecordDict({"test": arrays_record({"h": test})}), reply_to=message)
@@ -229,25 +253,25 @@ def collect(message: Message, context: Context) -> Message:
     }), reply_to=message)
 
 
-def write_own_transcript(folder: Path, config: TrainConfig, party: FeatureParty, transcript: Transcript,
+def write_own_transcript(folder: Path, setup: FeaturePartySetup, party: FeatureParty, transcript: Transcript,
                          data: NodeData, facts: dict) -> None:
     """This party's own transcript folder, exactly what it saw (its features, ids, bottom model, embeddings
     and gradients) and the public facts the label party sent; no truth folder. Private (0700/0600), all or
     nothing; `fedsim attack --transcript FOLDER --party K --known-labels FILE` reads it."""
     from fedsim.fileio import staged_directory
-    from fedsim.rundir import ManifestPrivacy, PartyShape, PartyView, PublicRunFacts, TranscriptManifest, save_party
+    from fedsim.rundir import ManifestPrivacy, PartyShape, PartyView, TranscriptManifest, save_party
 
+    public = setup.public
     manifest = TranscriptManifest(
-        public=PublicRunFacts.of(config, facts["task"], facts["loss"], facts["n_classes"]),
-        dataset=facts["dataset"], task=facts["task"], loss=facts["loss"], parties=config.parties,
+        public=public, dataset=facts["dataset"], task=facts["task"], loss=facts["loss"], parties=public.parties,
         n_train=len(data.train_ids), n_classes=facts["n_classes"], classes=facts["classes"],
         epochs_recorded=transcript.epoch_numbers,
         shapes=[PartyShape(party=party.index, features=data.features.shape[1],
-                           embedding_dim=config.model.embedding_dim)],
+                           embedding_dim=public.bottom_model.embedding_dim)],
         privacy=ManifestPrivacy(**facts["privacy"]))
     party.model.eval()
     view = PartyView(party.index, transcript, data.features, data.train_ids, party.model, facts["task"],
-                     facts["loss"], config.batch_size, config.parties, manifest)
+                     facts["loss"], public.batch_size, public.parties, manifest)
     with staged_directory(folder, overwrite=True, private=True) as staging:
         save_party(staging / f"party_{party.index}", view)
         manifest.write(staging)
@@ -267,6 +291,7 @@ def log_handler_time(message: Message, context: Context, call_next: ClientAppCal
 def feature_app(mods: list[Mod] | None = None) -> ClientApp:
     """The feature-party ClientApp; `mods` wrap every handler (Flower mods: auditing, fault injection)."""
     client_app = ClientApp(mods=[*(mods or []), log_handler_time])
+    client_app.query("hello")(hello)
     client_app.query("setup")(setup)
     client_app.query("psi")(psi)
     client_app.query("split")(split)

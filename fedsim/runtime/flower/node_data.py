@@ -1,16 +1,18 @@
 """A feature party's own data on its node: its train feature block and the train row ids, cached on disk.
 
-A deployed SuperNode starts one ClientApp process per message, so an in-process cache lives for one message
-only, and rebuilding the vertical dataset each time (reading and encoding the whole table, importing
-pandas/scikit-learn) cost about a second per message. The first message of a run (setup) builds the dataset
-once and saves this party's block as `.npy` files in a node-local cache folder; every later message of the
-run memory-maps them (milliseconds, and only the pages of the rows a batch touches are read).
+The label party sends them once, in the setup message (fedsim.runtime.flower.client.setup), with the party's
+`FeaturePartySetup`: the node needs neither the table nor the run's seed or settings. With per-party files the
+node encodes its own file instead, on the ids of the label party's split message, and stores the block (test
+rows included) the same way. A deployed SuperNode
+starts one ClientApp process per message, so an in-process copy lives for one message only: the setup
+handler saves the block as `.npy` files in a node-local cache folder, and every later message of the run
+memory-maps them (milliseconds, and only the pages of the rows a batch touches are read).
 
 The folder is the node config's `cache-dir` if set (`flower-supernode --node-config 'cache-dir=/path'`), else
 a per-user folder in the temporary directory; it is created private (mode 0700), since it holds the party's
-features. An entry belongs to one run: it is keyed by a hash of the Flower run id, the whole run config and
-the party index, so no run ever reads a block built by another run (another config, data file or fedsim
-version). Only the `KEEP_ENTRIES` most recent entries are kept; a message that finds its entry gone rebuilds it.
+features. An entry belongs to one run: it is keyed by a hash of the Flower run id and the party's setup, so
+no run ever reads a block saved by another run. Only the `KEEP_ENTRIES` most recent entries are kept; a
+message whose entry is gone (more runs at once on one node, or a damaged file) fails with a line saying so.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fedsim.config import TrainConfig
 from fedsim.errors import check
 
 CACHE_DIR_KEY = "cache-dir"
@@ -47,44 +48,43 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"fedsim-node-cache-{os.getuid()}"
 
 
-def entry_key(run_id: int, config_json: str, index: int) -> str:
-    return hashlib.sha256(f"{run_id}\n{config_json}\n{index}".encode()).hexdigest()[:32]
+def entry_key(run_id: int, setup_json: str) -> str:
+    return hashlib.sha256(f"{run_id}\n{setup_json}".encode()).hexdigest()[:32]
+
+
+def store(run_id: int, setup_json: str, data: NodeData, cache_dir: str) -> None:
+    """Save the party's block (float32 features, int64 ids; with per-party files its test block too) for the
+    run's later messages."""
+    test = None if data.test_features is None else np.ascontiguousarray(data.test_features, dtype=np.float32)
+    data = NodeData(np.ascontiguousarray(data.features, dtype=np.float32), np.asarray(data.train_ids, dtype=np.int64),
+                    test)
+    save(data, Path(cache_dir) / entry_key(run_id, setup_json))
+    node_data.cache_clear()  # a process that set up this run before holds no stale copy
 
 
 @lru_cache(maxsize=4)  # a persistent process (a simulation actor) also skips the disk
-def node_data(run_id: int, config_json: str, index: int, cache_dir: str) -> NodeData:
-    """Party `index`'s data in run `run_id`: memory-mapped from the cache, else built and saved there."""
-    folder = Path(cache_dir) / entry_key(run_id, config_json, index)
+def node_data(run_id: int, setup_json: str, cache_dir: str) -> NodeData:
+    """This party's data in run `run_id`, memory-mapped from the cache where its setup saved it."""
+    folder = Path(cache_dir) / entry_key(run_id, setup_json)
     try:  # copy-on-write mapping: torch gets a writable array, the file is never changed
-        return NodeData(np.load(folder / FEATURES, mmap_mode="c"), np.load(folder / TRAIN_IDS))
-    except (FileNotFoundError, ValueError):  # ValueError: a truncated file from a crashed writer
-        pass
-    from fedsim.assembly import load_dataset  # pandas and the table readers: only on a cache miss
-
-    dataset = load_dataset(TrainConfig.model_validate_json(config_json))
-    data = NodeData(np.ascontiguousarray(dataset.blocks[index].train, dtype=np.float32), dataset.train_ids)
-    save(data, folder)
-    return data
-
-
-def own_file_data(run_id: int, config_json: str, index: int, cache_dir: str, own_file: tuple[str, str | None],
-                  train_ids: np.ndarray, test_ids: np.ndarray, impute: str = "mean") -> NodeData:
-    """Per-party files: party `index`'s block from its own file (`own_file`: path, id column), rows in the
-    order of the label party's train and test ids, encoded on the training rows; cached like `node_data`."""
-    folder = Path(cache_dir) / entry_key(run_id, f"{config_json}\n{own_file}", index)
-    try:
+        test = folder / TEST_FEATURES
         return NodeData(np.load(folder / FEATURES, mmap_mode="c"), np.load(folder / TRAIN_IDS),
-                        np.load(folder / TEST_FEATURES, mmap_mode="c"))
-    except (FileNotFoundError, ValueError):
-        pass
-    from fedsim.data.party_files import encode_rows, read_party_file
+                        np.load(test, mmap_mode="c") if test.exists() else None)
+    except (FileNotFoundError, ValueError):  # ValueError: a truncated file from a crashed writer
+        raise RuntimeError(f"this node's data of run {run_id} is missing or damaged in {cache_dir} (over "
+                           f"{KEEP_ENTRIES} runs at once on this node?); run again") from None
+
+
+def own_file_data(own_file: tuple[str, str | None], train_ids: np.ndarray, test_ids: np.ndarray,
+                  impute: str = "mean") -> NodeData:
+    """Per-party files: the party's block from its own file (`own_file`: path, id column), rows in the order
+    of the label party's train and test ids, encoded on the training rows (the split message stores it)."""
+    from fedsim.data.party_files import encode_rows, read_party_file  # pandas: only in the split message
 
     table = read_party_file(*own_file)
     check(table.shape[1] > 0, f"data file {own_file[0]!r} has no feature columns besides the id column")
     block = encode_rows(table, list(table.columns), train_ids, test_ids, impute)
-    data = NodeData(block.train, np.asarray(train_ids), block.test)
-    save(data, folder)
-    return data
+    return NodeData(block.train, np.asarray(train_ids), block.test)
 
 
 def save(data: NodeData, folder: Path) -> None:

@@ -2,20 +2,30 @@
 
 Every message the label party (ServerApp) sends is one of
 
-- `query.setup`  ConfigRecord `setup` {config: TrainConfig JSON}; reply ConfigRecord `node` {partition: int}
+- `query.hello`  ConfigRecord `hello` {party_files: bool}; reply ConfigRecord `node` {partition: int} (every
+                 node, also idle ones beyond K; with per-party files a node without its file fails here)
+- `query.setup`  (one shared table) to feature party k only: ConfigRecord `setup` {party: `FeaturePartySetup`
+                 JSON: public facts, its own model's settings, never the seed or a label-party setting} +
+                 ArrayRecord `data`
+                 {features: float32 (n_train, d_k), its train block; train_ids: int64 (n_train,)};
+                 reply ConfigRecord `node` {partition: int}
 - `train.step`   ConfigRecord `step` {grad_epoch, grad_step, next_epoch, next_step (-1 = none), rows: list[int]}
                  and, from the second step on, ArrayRecord `gradient` {g: float32 (batch, d)}, the cut
                  gradient of the previous step; reply ConfigRecord `step` {epoch, step} + ArrayRecord
                  `embeddings` {h: float32 (batch, d)} for the requested next step (or no embeddings if none)
 - `query.psi`    (per-party files) ConfigRecord `psi` {request: bytes, size: int}, the label party's blinded
                  ids (fedsim.deploy.psi); reply ConfigRecord `psi` {setup: bytes, response: bytes}
-- `query.split`  (per-party files) ArrayRecord `split` {train, test: int64 ids of the intersection only};
-                 reply ConfigRecord `block` {width: int}, the width of the party's encoded block
+- `query.split`  (per-party files) to feature party k only: ArrayRecord `split` {train, test: int64 ids of the
+                 intersection only} + ConfigRecord `setup` {party: its `FeaturePartySetup` JSON}; reply
+                 ConfigRecord `block` {width: int}, the width of the party's encoded block
 - `query.collect` empty; reply: the party's trained bottom model and transcript (result collection by the
-                 simulator, not part of the split-learning protocol); with per-party files the reply is
-                 ArrayRecord `test` {h: float32 (n_test, d)} only, the party's embeddings of the test rows
+                 simulator, not part of the split-learning protocol). With per-party files it holds
+                 ConfigRecord `run` {facts: the run's public facts and privacy claim, for the party's own
+                 transcript manifest} and the reply is ArrayRecord `test` {h: float32 (n_test, d)} only, the
+                 party's embeddings of the test rows
 
-So labels and targets never leave the ServerApp: only batch row positions, step numbers and gradients do.
+So labels and targets never leave the ServerApp: only a party's own features and ids, its setup, batch row
+positions, step numbers and gradients do.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
 from fedsim.errors import PartyError
 
-SETUP, STEP, COLLECT = "query.setup", "train.step", "query.collect"
+HELLO, SETUP, STEP, COLLECT = "query.hello", "query.setup", "train.step", "query.collect"
 PSI, SPLIT = "query.psi", "query.split"  # per-party files only (`party-files=true`)
 NO_STEP = -1
 PARTITION_KEY = "partition-id"

@@ -23,6 +23,7 @@ from flwr.serverapp import Grid
 from fedsim.assembly import (
     build_feature_party,
     build_label_party,
+    feature_setup,
     load_dataset,
     make_schedule,
     resolve_defenses,
@@ -36,10 +37,12 @@ from fedsim.errors import UserError, check
 from fedsim.fileio import to_jsonable, write_json_atomic
 from fedsim.parties import FeatureParty
 from fedsim.privacy import combine_claims
+from fedsim.privacy.claims import PrivacyClaim
 from fedsim.progress import progress_bar
 from fedsim.run_result import TrainResult, finish_run, loss_name, write_run
 from fedsim.runtime.flower.records import (
     COLLECT,
+    HELLO,
     PSI,
     SETUP,
     SPLIT,
@@ -100,7 +103,8 @@ class Link:
 
 
 def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = False) -> list[int]:
-    """Node id of each feature party 0..K-1: send the config to every node, which answers with its partition."""
+    """Node id of each feature party 0..K-1: ask every node its partition (with per-party files, a node
+    without its own file fails here); the parties are set up afterwards (`set_up` or `align`)."""
     timeout = max(link.timeout, SETUP_TIMEOUT_S)
     deadline = time.monotonic() + timeout
     while len(nodes := sorted(grid.get_node_ids())) < config.parties:
@@ -109,18 +113,12 @@ def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = Fal
                              f"{timeout:g} s; start one SuperNode per party "
                              f"(partition-id 0..{config.parties - 1})")
         time.sleep(0.1)
-    setup = ConfigRecord({"config": config.model_dump_json()})
-    if party_files:
-        setup["party_files"] = True
-    content = RecordDict({"setup": setup})
-    replies = link.exchange({n: Message(content, n, SETUP) for n in nodes}, lambda n: f"node {n} during setup",
+    content = RecordDict({"hello": ConfigRecord({"party_files": party_files})})
+    replies = link.exchange({n: Message(content, n, HELLO) for n in nodes}, lambda n: f"node {n} during setup",
                             timeout)
     by_party: dict[int, int] = {}
     for node, reply in replies.items():
-        try:
-            partition = int(reply.content.config_records["node"]["partition"])
-        except (KeyError, TypeError, ValueError):
-            raise PartyFault(f"node {node} sent an invalid setup reply: {sorted(reply.content.keys())}") from None
+        partition = partition_of(reply, node)
         if partition in by_party:
             raise PartyFault(f"nodes {by_party[partition]} and {node} both claim partition-id {partition}")
         by_party[partition] = node
@@ -130,10 +128,37 @@ def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = Fal
     return [by_party[k] for k in range(config.parties)]
 
 
-def align(link: Link, nodes: list[int], config: TrainConfig, split: str) -> VerticalDataset:
+def set_up(link: Link, nodes: list[int], config: TrainConfig, dataset: VerticalDataset) -> None:
+    """One shared table: send each feature party its setup and its train block (`setup_content`)."""
+    setups = {k: Message(setup_content(config, dataset, k), node, SETUP) for k, node in enumerate(nodes)}
+    for k, reply in link.exchange(setups, lambda k: f"feature party {k} during setup",
+                                  max(link.timeout, SETUP_TIMEOUT_S)).items():
+        if partition_of(reply, nodes[k]) != k:
+            raise PartyFault(f"node {nodes[k]} answered the setup of feature party {k} as another party")
+
+
+def setup_content(config: TrainConfig, dataset: VerticalDataset, index: int) -> RecordDict:
+    """Feature party `index`'s setup message: its `FeaturePartySetup` and its train block with the sample ids."""
+    return RecordDict({
+        "setup": ConfigRecord({"party": feature_setup(config, dataset, index).model_dump_json()}),
+        "data": arrays_record({"features": np.ascontiguousarray(dataset.blocks[index].train, dtype=np.float32),
+                               "train_ids": np.asarray(dataset.train_ids, dtype=np.int64)}),
+    })
+
+
+def partition_of(reply: Message, node: int) -> int:
+    """The partition-id a node's setup reply names, or a `PartyFault`."""
+    try:
+        return int(reply.content.config_records["node"]["partition"])
+    except (KeyError, TypeError, ValueError):
+        raise PartyFault(f"node {node} sent an invalid setup reply: {sorted(reply.content.keys())}") from None
+
+
+def align(link: Link, nodes: list[int], config: TrainConfig, split: str) -> tuple[TrainConfig, VerticalDataset]:
     """Per-party files: intersect the ids privately (PSI, one round trip), draw the split over the
-    intersection, send each party its training and test ids (no other id) with the run's public facts (those
-    of a transcript manifest: task, classes, the privacy claim), and learn its block's width."""
+    intersection, send each party its setup (`FeaturePartySetup`), its training and test ids (no other id)
+    and the run's public facts (those of a transcript manifest: task, classes, the privacy claim), and learn
+    its block's width. Returns the config with the model width resolved (`--top-model sum`) and the dataset."""
     labels, own = read_label_file(str(config.data), config.target, config.id_column)
     request = psi_request(labels.index)
     content = RecordDict({"psi": ConfigRecord({"request": request.request, "size": request.size})})
@@ -149,22 +174,18 @@ def align(link: Link, nodes: list[int], config: TrainConfig, split: str) -> Vert
         common = np.intersect1d(common, found)
     dataset = label_party_dataset(Path(str(config.data)).name, labels, own, common, config.task, config.seed,
                                   config.test_fraction, split, config.impute)
-    label_transform, gradient_transform = resolve_defenses(config, dataset.task)
-    privacy = combine_claims(label_transform.privacy(), gradient_transform.privacy())
-    facts = {"task": dataset.task, "loss": loss_name(dataset.task), "n_classes": dataset.n_classes,
-             "classes": dataset.classes, "dataset": dataset.name, "privacy": {
-                 "epsilon": privacy.epsilon, "delta": privacy.delta, "guarantee": privacy.guarantee}}
-    content = RecordDict({"split": arrays_record({"train": dataset.train_ids.astype(np.int64),
-                                                  "test": dataset.test_ids.astype(np.int64)}),
-                          "run": ConfigRecord({"facts": json.dumps(facts)})})
-    replies = link.exchange({k: Message(content, node, SPLIT) for k, node in enumerate(nodes)},
-                            lambda k: f"feature party {k} while encoding its block")
+    config = resolve_model(config, dataset)
+    ids = arrays_record({"train": dataset.train_ids.astype(np.int64), "test": dataset.test_ids.astype(np.int64)})
+    messages = {k: Message(RecordDict({"split": ids, "setup": ConfigRecord({
+        "party": feature_setup(config, dataset, k).model_dump_json()})}), node, SPLIT)
+        for k, node in enumerate(nodes)}
+    replies = link.exchange(messages, lambda k: f"feature party {k} while encoding its block")
     try:
         widths = [int(replies[k].content.config_records["block"]["width"]) for k in range(len(nodes))]  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError) as exc:
         raise PartyFault(f"a feature party sent an invalid block width: {exc}") from None
     dataset.blocks = [width_block(k, w) for k, w in enumerate(widths)]
-    return dataset
+    return config, dataset
 
 
 def train_on_grid(
@@ -184,14 +205,12 @@ def train_on_grid(
     check(dataset is not None or config.impute != "drop",
           "impute=drop with party-files: each party would drop rows after the ids are aligned; clean the files, "
           "or use impute=mean|median")
-    nodes = connect(grid, link, config, party_files=dataset is None)
     party_files = dataset is None
-    if party_files:
-        dataset = align(link, nodes, config, split)
-        check(resolve_model(config, dataset) == config,
-              "--top-model sum with per-party files: the nodes build their models before the ids are aligned, so "
-              "give embedding-dim = the label party's output count (classes for multiclass, else 1)")
-    assert dataset is not None
+    nodes = connect(grid, link, config, party_files)
+    if dataset is None:
+        config, dataset = align(link, nodes, config, split)
+    else:
+        set_up(link, nodes, config, dataset)
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     label_party = build_label_party(config, dataset, label_transform, gradient_transform)
     schedule = make_schedule(config, dataset)
@@ -231,16 +250,25 @@ def train_on_grid(
     if party_files:
         return finish_run(config, dataset, [], label_party, label_transform, gradient_transform, train_s,
                           schedule.total_steps, [], extra={"flower": flower},
-                          test_embeddings=collect_test(link, nodes, dataset.n_test, dim))
+                          test_embeddings=collect_test(link, nodes, dataset, combine_claims(
+                              label_transform.privacy(), gradient_transform.privacy()), dim))
     feature_parties, transcripts = collect(link, nodes, config, dataset)
     return finish_run(config, dataset, feature_parties, label_party, label_transform, gradient_transform, train_s,
                       schedule.total_steps, transcripts, extra={"flower": flower})
 
 
-def collect_test(link: Link, nodes: list[int], n_test: int, dim: int) -> list[np.ndarray]:
-    """Per-party files: each party's embeddings of the test rows (its transcript stays on its node)."""
-    replies = link.exchange({k: Message(RecordDict(), node, COLLECT) for k, node in enumerate(nodes)},
+def collect_test(link: Link, nodes: list[int], dataset: VerticalDataset, privacy: PrivacyClaim,
+                 dim: int) -> list[np.ndarray]:
+    """Per-party files: each party's embeddings of the test rows (its transcript stays on its node). The
+    message brings the run's public facts for the party's own transcript manifest (task, classes, and the
+    privacy claim, which exists once training has run)."""
+    facts = {"task": dataset.task, "loss": loss_name(dataset.task), "n_classes": dataset.n_classes,
+             "classes": dataset.classes, "dataset": dataset.name, "privacy": {
+                 "epsilon": privacy.epsilon, "delta": privacy.delta, "guarantee": privacy.guarantee}}
+    content = RecordDict({"run": ConfigRecord({"facts": json.dumps(facts)})})
+    replies = link.exchange({k: Message(content, node, COLLECT) for k, node in enumerate(nodes)},
                             lambda k: f"feature party {k} while collecting test embeddings")
+    n_test = dataset.n_test
     embeddings = []
     for k in range(len(nodes)):
         content = replies[k].content

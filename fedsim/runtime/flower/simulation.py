@@ -1,7 +1,8 @@
 """`--runtime flower`: the ServerApp and K ClientApps in Flower's simulation engine on the Ray backend.
 
 The settings reach the apps explicitly: the ServerApp is built here around the config (the simulation's
-run config is empty), and it sends the config to every ClientApp in its setup message.
+run config is empty), and it sends each ClientApp its party's setup (public facts, its own model's
+settings, its data block; never the whole config) in the setup message.
 """
 
 from __future__ import annotations
