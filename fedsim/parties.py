@@ -47,9 +47,10 @@ class FeaturePartySetup(BaseModel):
 
     Never the seed or a label-party setting (top model, private defence parameters, the label party's
     columns): the bottom model's initial weights come from `init_seed`, the torch seed the label party derives
-    from `[seed, Stream.BOTTOM_INIT, index]` (fedsim.models.torch_seed), a hash that does not give the seed
-    back; the party's data (its feature block and the train sample ids) travels beside it, built by the label
-    party's split.
+    from `[seed, Stream.BOTTOM_INIT, index]` (fedsim.models.torch_seed): a 32-bit hash, so a small seed can
+    still be found by trying values (as from the split in the sample ids), but the seed alone no longer gives
+    the label party's streams (fedsim.streams.secret_key also hashes every training label). The party's data
+    (its feature block and the train sample ids) travels beside it, cut by the label party.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
