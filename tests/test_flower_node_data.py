@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -29,7 +31,7 @@ def stored(config, index, cache, run=RUN) -> str:
 
 
 def load(key: str, cache, run=RUN) -> nd.NodeData:
-    return nd.node_data.__wrapped__(run, key, str(cache))  # past the process cache
+    return nd._load.__wrapped__(cache / nd.entry_key(run, key), run, str(cache))  # past the process cache
 
 
 def test_the_stored_block_is_memory_mapped_back_equal(tmp_path):
@@ -64,13 +66,17 @@ def test_a_missing_or_truncated_entry_fails_with_one_line(tmp_path):
         load(key, tmp_path, run=RUN + 1)
 
 
-def test_only_the_most_recent_entries_are_kept(tmp_path):
+def test_idle_entries_are_removed_and_live_ones_kept(tmp_path):
+    """However many entries a node holds, one in use stays; one idle past IDLE_S goes at the next setup."""
     config = small_config(rows=100)
-    for run in range(nd.KEEP_ENTRIES + 3):
-        key = stored(config, 0, tmp_path, run)
-    entries = list(tmp_path.iterdir())
-    assert len(entries) == nd.KEEP_ENTRIES and not any(p.name.startswith(".") for p in entries)
-    assert (tmp_path / nd.entry_key(nd.KEEP_ENTRIES + 2, key)).is_dir()
+    keys = [stored(config, 0, tmp_path, run) for run in range(12)]
+    idle = time.time() - nd.IDLE_S - 60
+    for run in (0, 1):
+        os.utime(tmp_path / nd.entry_key(run, keys[run]), (idle, idle))
+    nd.node_data(1, keys[1], str(tmp_path))  # a message of run 1: its entry is in use again
+    stored(config, 0, tmp_path, 12)
+    assert not (tmp_path / nd.entry_key(0, keys[0])).exists()
+    assert len(list(tmp_path.iterdir())) == 12 and not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
 
 def test_client_app_module_does_not_import_the_table_readers_or_the_server_side():

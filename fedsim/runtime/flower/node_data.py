@@ -11,16 +11,19 @@ memory-maps them (milliseconds, and only the pages of the rows a batch touches a
 The folder is the node config's `cache-dir` if set (`flower-supernode --node-config 'cache-dir=/path'`), else
 a per-user folder in the temporary directory; it is created private (mode 0700), since it holds the party's
 features. An entry belongs to one run: it is keyed by a hash of the Flower run id and the party's setup, so
-no run ever reads a block saved by another run. Only the `KEEP_ENTRIES` most recent entries are kept; a
-message whose entry is gone (more runs at once on one node, or a damaged file) fails with a line saying so.
+no run ever reads a block saved by another run. Every message touches its entry; entries idle for over
+`IDLE_S` are removed when a setup saves a new one (a live run is never evicted, however many share the
+node). A message whose entry is gone (removed by hand, or a damaged file) fails with a line saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +33,7 @@ import numpy as np
 from fedsim.errors import check
 
 CACHE_DIR_KEY = "cache-dir"
-KEEP_ENTRIES = 8
+IDLE_S = 24 * 3600.0  # an entry unused this long belongs to a finished run
 FEATURES, TRAIN_IDS, TEST_FEATURES = "features.npy", "train_ids.npy", "test_features.npy"
 
 
@@ -59,20 +62,27 @@ def store(run_id: int, setup_json: str, data: NodeData, cache_dir: str) -> None:
     data = NodeData(np.ascontiguousarray(data.features, dtype=np.float32), np.asarray(data.train_ids, dtype=np.int64),
                     test)
     save(data, Path(cache_dir) / entry_key(run_id, setup_json))
-    node_data.cache_clear()  # a process that set up this run before holds no stale copy
+    _load.cache_clear()  # a process that set up this run before holds no stale copy
+
+
+def node_data(run_id: int, setup_json: str, cache_dir: str) -> NodeData:
+    """This party's data in run `run_id`, memory-mapped from the cache where its setup saved it; marks the
+    entry as in use."""
+    folder = Path(cache_dir) / entry_key(run_id, setup_json)
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(folder)
+    return _load(folder, run_id, cache_dir)
 
 
 @lru_cache(maxsize=4)  # a persistent process (a simulation actor) also skips the disk
-def node_data(run_id: int, setup_json: str, cache_dir: str) -> NodeData:
-    """This party's data in run `run_id`, memory-mapped from the cache where its setup saved it."""
-    folder = Path(cache_dir) / entry_key(run_id, setup_json)
+def _load(folder: Path, run_id: int, cache_dir: str) -> NodeData:
     try:  # copy-on-write mapping: torch gets a writable array, the file is never changed
         test = folder / TEST_FEATURES
         return NodeData(np.load(folder / FEATURES, mmap_mode="c"), np.load(folder / TRAIN_IDS),
                         np.load(test, mmap_mode="c") if test.exists() else None)
     except (FileNotFoundError, ValueError):  # ValueError: a truncated file from a crashed writer
-        raise RuntimeError(f"this node's data of run {run_id} is missing or damaged in {cache_dir} (over "
-                           f"{KEEP_ENTRIES} runs at once on this node?); run again") from None
+        raise RuntimeError(f"this node's data of run {run_id} is missing or damaged in {cache_dir} ("
+                           f"{IDLE_S / 3600:g} h idle, or removed?); run again") from None
 
 
 def own_file_data(own_file: tuple[str, str | None], train_ids: np.ndarray, test_ids: np.ndarray,
@@ -100,8 +110,8 @@ def save(data: NodeData, folder: Path) -> None:
         partial.rename(folder)
     except OSError:  # another process saved the same entry first
         shutil.rmtree(partial, ignore_errors=True)
-    entries = sorted((p for p in folder.parent.iterdir() if not p.name.startswith(".")), key=_mtime, reverse=True)
-    for old in entries[KEEP_ENTRIES:]:
+    now = time.time()
+    for old in [p for p in folder.parent.iterdir() if not p.name.startswith(".") and now - _mtime(p) > IDLE_S]:
         shutil.rmtree(old, ignore_errors=True)
 
 
