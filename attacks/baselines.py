@@ -24,7 +24,9 @@ understated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -55,36 +57,49 @@ class Reference:
         return self.uses != EMBEDDINGS
 
 
-def compute_references(view: PartyView, knowledge: AttackerKnowledge, seed: int = 0,
-                       features_only: bool = False) -> list[Reference]:
+def compute_references(view: PartyView, knowledge: AttackerKnowledge, seed: int = 0, features_only: bool = False,
+                       advance: Callable[[int], None] | None = None) -> list[Reference]:
     """Every reference fitted on the known labels (`features_only`: only those that need no transcript); none when
-    fewer than two labels are known or the task is other."""
+    fewer than two labels are known or the task is other. `advance(1)` is called as each one is fitted (a
+    progress bar: the gradient-boosted trees and the model completion take seconds)."""
     if view.task not in TASKS or len(knowledge.known_ids) < MIN_KNOWN:
         return []
     known_rows = view.rows_of(np.asarray(knowledge.known_ids))
     y = np.asarray(knowledge.known_labels, dtype=np.float64)
     features = np.asarray(view.features, dtype=np.float64)
+    binary = view.task == "binary"
+
+    def fit(model: Any, x: np.ndarray) -> np.ndarray:
+        return fit_class_probabilities(model, x, known_rows, y, int(view.n_classes))
+
+    def embedded() -> np.ndarray:
+        embeddings = view.embed().double().numpy()
+        return (fit(logistic_model(), embeddings) if view.task == "multiclass" else
+                _linear(embeddings, known_rows, y, binary))
+
     if view.task == "multiclass":
-        k = int(view.n_classes)
-
-        def fit(model, x: np.ndarray) -> np.ndarray:
-            return fit_class_probabilities(model, x, known_rows, y, k)
-
-        references = [Reference("known_mean", KNOWN, np.tile(class_frequencies(y, k), (len(features), 1))),
-                      Reference("features_ridge", FEATURES, fit(logistic_model(), features)),
-                      Reference("features_gbt", FEATURES, fit(_boosted_classifier(seed), features))]
+        steps: list[tuple[str, str, Callable[[], np.ndarray]]] = [
+            ("known_mean", KNOWN, lambda: np.tile(class_frequencies(y, int(view.n_classes)), (len(features), 1))),
+            ("features_ridge", FEATURES, lambda: fit(logistic_model(), features)),
+            ("features_gbt", FEATURES, lambda: fit(_boosted_classifier(seed), features))]
     else:
-        binary = view.task == "binary"
-        references = [Reference("known_mean", KNOWN, np.full(len(features), y.mean())),
-                      Reference("features_ridge", FEATURES, _linear(features, known_rows, y, binary)),
-                      Reference("features_gbt", FEATURES, _boosted_trees(features, known_rows, y, binary, seed))]
-    if features_only:
-        return references
-    embeddings = view.embed().double().numpy()
-    embedded = (fit(logistic_model(), embeddings) if view.task == "multiclass" else
-                _linear(embeddings, known_rows, y, view.task == "binary"))
-    return [*references, Reference("embeddings_ridge", EMBEDDINGS, embedded),
-            Reference("model_completion", EMBEDDINGS, _model_completion(view, knowledge, seed))]
+        steps = [("known_mean", KNOWN, lambda: np.full(len(features), y.mean())),
+                 ("features_ridge", FEATURES, lambda: _linear(features, known_rows, y, binary)),
+                 ("features_gbt", FEATURES, lambda: _boosted_trees(features, known_rows, y, binary, seed))]
+    if not features_only:
+        steps += [("embeddings_ridge", EMBEDDINGS, embedded),
+                  ("model_completion", EMBEDDINGS, lambda: _model_completion(view, knowledge, seed))]
+    references = []
+    for name, uses, predict in steps:
+        references.append(Reference(name, uses, predict()))
+        if advance is not None:
+            advance(1)
+    return references
+
+
+def reference_count(features_only: bool = False) -> int:
+    """How many references `compute_references` fits (the length of its progress bar)."""
+    return 3 if features_only else 5
 
 
 def class_frequencies(y: np.ndarray, k: int) -> np.ndarray:

@@ -29,6 +29,7 @@ max(passes, enough passes for min_steps) passes over the attacked samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -59,13 +60,17 @@ from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 from fedsim.threads import torch_threads
 
+INIT_FITS = 3  # the most surrogate fits an initialisation makes (init=auto: two folds, then the chosen start)
+
 
 class JointFit:
     """Trains a surrogate top model and the attacked samples' labels together on one party's observations."""
 
     def __init__(self, attack: Attack, view: PartyView, knowledge: AttackerKnowledge,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, advance: Callable[[int], None] | None = None) -> None:
+        """`advance(1)` after each step of the initial fits (at most `INIT_FITS` fits of `init_steps` steps)."""
         p = attack.params
+        self.advance = advance
         self.p, self.view, self.task, self.rng, self.name = p, view, view.task, rng, attack.name
         self.explicit = attack.explicit
         self.projected = p.labels == "projected"
@@ -112,7 +117,7 @@ class JointFit:
             targets[torch.from_numpy(self.view.rows_of(result.ids))] = torch.from_numpy(result.estimates).float()
             rows = np.arange(len(targets))
         fit_on_known(self.model, embeddings[rows], targets, self.task, self.p.init_steps, 1e-2,
-                     self.p.init_weight_decay)
+                     self.p.init_weight_decay, self.advance)
         with torch.no_grad():
             pred = self.model(embeddings)
         if init == "linear":
@@ -145,7 +150,7 @@ class JointFit:
             sub_split = split_known(self.view, sub, self.task)
             model = build_surrogate(embeddings.shape[1], self.p, self.explicit, sub, sub_split, torch_seed(rng))
             fit_on_known(model, embeddings[sub_split.known], torch.from_numpy(sub_split.known_labels).float(),
-                         self.task, self.p.init_steps, 1e-2, self.p.init_weight_decay)
+                         self.task, self.p.init_steps, 1e-2, self.p.init_weight_decay, self.advance)
             errors["model_completion"] += float(np.mean((predict(model, embeddings[held], self.task) - y_held) ** 2))
         return min(errors, key=errors.get)
 
@@ -232,7 +237,7 @@ class JointFit:
         passes = max(int(p.passes), -(-int(p.min_steps) // max(per_pass, 1)))
         known = torch.from_numpy(split.known)
         last = float("nan")
-        with torch_threads(1), progress_bar(passes * per_pass, f"attack {self.name}", self.show_progress) as advance:
+        with progress_bar(passes * per_pass, f"attack {self.name}: fit", self.show_progress) as advance:
             for _ in range(passes):
                 for chunk in minibatches(split.unknown, batch, self.rng):
                     sub = known if len(known) <= batch else known[torch.from_numpy(
@@ -303,8 +308,18 @@ class LearningBasedAttack(Attack[LBAParams]):
     Params = LBAParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
-        joint = JointFit(self, view, knowledge, rng)
-        final_loss = joint.fit()
+        budget = INIT_FITS * self.params.init_steps
+        with torch_threads(1):  # small tensors: one thread is fastest, and fair to a shared machine
+            with progress_bar(budget, f"attack {self.name}: start", self.show_progress) as advance:
+                done = [0]
+
+                def step(n: int) -> None:
+                    done[0] += n
+                    advance(n)
+
+                joint = JointFit(self, view, knowledge, rng, step)
+                advance(budget - done[0])  # fewer fits than the most (another init): the phase is over
+            final_loss = joint.fit()
         readouts = joint.readouts()
         info = {"epochs_used": joint.obs.epochs_used, "readout": self.params.readout, "init_used": joint.init_used}
         if np.isfinite(final_loss):

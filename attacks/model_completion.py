@@ -6,6 +6,8 @@ model f, and predicts everyone else. It uses no gradient at all, so it measures 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,9 +27,9 @@ class ModelCompletionParams(SurrogateParams):
 
 
 def fit_on_known(model: Surrogate, h: torch.Tensor, y: torch.Tensor, task: str, steps: int, lr: float,
-                 weight_decay: float) -> None:
+                 weight_decay: float, advance: Callable[[int], None] | None = None) -> None:
     """Full-batch Adam on the known pairs, in standardised label units (regression), BCE (binary) or softmax
-    cross-entropy on class indices (multiclass)."""
+    cross-entropy on class indices (multiclass); `advance(1)` after each step (a progress bar)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in range(steps):
         p = model(h)
@@ -40,6 +42,8 @@ def fit_on_known(model: Surrogate, h: torch.Tensor, y: torch.Tensor, task: str, 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if advance is not None:
+            advance(1)
 
 
 def predict(model: Surrogate, h: torch.Tensor, task: str) -> np.ndarray:

@@ -8,6 +8,7 @@ estimates are scored. A transcript from a real deployment has none: the attacker
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,8 +53,9 @@ def attack_command(
     import numpy as np
 
     from fedsim import attacks
-    from fedsim.attacks.baselines import compute_references
+    from fedsim.attacks.baselines import compute_references, reference_count
     from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
+    from fedsim.progress import progress_bar
     from fedsim.rundir import load_party_view, load_truth
 
     check(known_fraction is None or known is None, "give either --known-fraction or --known, not both")
@@ -66,8 +68,12 @@ def attack_command(
         check(estimates.parent.is_dir(), f"--estimates: folder {str(estimates.parent)!r} does not exist")
     attacks.ATTACKS.get(attack)  # unknown names fail before any loading
     params = parse_params(param, "--param")
-    view = load_party_view(transcript, party)
-    y_true = aligned_truth(load_truth(transcript), view, transcript) if (transcript / "truth").exists() else None
+    started = time.perf_counter()
+    with progress_bar(1, f"loading and checking {transcript.name}", not quiet) as advance:
+        view = load_party_view(transcript, party)
+        y_true = aligned_truth(load_truth(transcript), view, transcript) if (transcript / "truth").exists() else None
+        advance(1)
+    load_s = time.perf_counter() - started
     if known_labels is not None:
         knowledge = attacks.AttackerKnowledge(*read_known_labels(known_labels, view))
     elif y_true is not None:
@@ -80,7 +86,12 @@ def attack_command(
                         f"labels the attacker knows with --known-labels FILE.csv (columns id,label)")
     estimate, result = run_attack(view, attack, params, knowledge, seed, show_progress=not quiet)
     if y_true is not None:
-        result.update(score_attack(view, estimate, y_true, knowledge, compute_references(view, knowledge, seed)))
+        references_started = time.perf_counter()
+        with progress_bar(reference_count(), "references (features only, embeddings)", not quiet) as advance:
+            references = compute_references(view, knowledge, seed, advance=advance)
+        result["timing"]["references_s"] = time.perf_counter() - references_started
+        result.update(score_attack(view, estimate, y_true, knowledge, references))
+    result["timing"] |= {"load_s": load_s, "total_s": time.perf_counter() - started}
     result["estimates"] = None
     if estimates is not None:
         write_estimates(estimates, estimate)
@@ -168,7 +179,10 @@ def _print(result: dict[str, Any], party: int) -> None:
         console.print(f"epochs used: {result['epochs_used']}")
     if result["estimates"]:
         console.print(f"estimates: {result['estimates']}")
-    console.print(f"time: {result['timing']['attack_s']:.2f} s")
+    timing = result["timing"]
+    parts = [f"{name} {timing[key]:.2f} s" for name, key in (("load", "load_s"), ("attack", "attack_s"),
+                                                            ("references", "references_s")) if key in timing]
+    console.print(f"time: {timing['total_s']:.2f} s ({', '.join(parts)})")
 
 
 def _print_references(console: Console, result: dict[str, Any]) -> None:
