@@ -207,10 +207,10 @@ class TrainConfig(BaseModel):
     partition: Literal["contiguous", "random"] = declare(
         "contiguous", "How feature columns are split over the parties: contiguous | random (seeded).")
     test_fraction: float = declare(0.2, "Share of the rows held out for the test metrics.", flag=None, gt=0, lt=1)
-    impute: Literal["mean", "median", "drop"] = declare(
-        "mean", "What a missing or infinite feature value becomes: mean | median (of its column's training values; "
-                "a missing category is its own category) | drop (its row). Any found are counted in a warning "
-                "and in the result.", hash=OMIT_AT_DEFAULT)
+    impute: Literal["mean", "median", "drop"] | None = declare(
+        None, "What a missing or infinite feature value becomes: mean | median (of its column's training values; "
+              "a missing category is its own category) | drop (its row). Default: none is accepted (an error "
+              "names the columns). Any imputed are counted in a warning and in the result.", hash=OMIT_AT_DEFAULT)
     runtime: Literal["local", "flower"] = declare(
         "local", "local (in-process) | flower (Flower simulation on Ray).", flower=None)  # `flwr run` is flower
     epochs: int = declare(20, "Training epochs.", ge=1)

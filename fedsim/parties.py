@@ -61,7 +61,7 @@ class FeaturePartySetup(BaseModel):
     optimizer: Literal["adam", "sgd"]
     lr: float = Field(gt=0)
     record_last_epochs: int | None = Field(default=None, ge=1)
-    impute: Literal["mean", "median", "drop"] = "mean"  # per-party files: how it encodes its own file
+    impute: Literal["mean", "median", "drop"] | None = None  # per-party files: missing values in its own file
 
 
 def build_feature_party_from_block(

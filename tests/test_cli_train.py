@@ -49,13 +49,28 @@ def test_train_on_mixed_csv_prints_contract_keys(capsys, tmp_path, mixed_csv):
     assert (out_dir / "manifest.json").is_file() and (out_dir / "truth" / "labels.npz").is_file()
 
 
-@pytest.mark.parametrize("impute", ["mean", "drop"])
-def test_missing_values_are_one_warning_line_and_in_the_result(capsys, tmp_path, mixed_csv, impute):
+@pytest.fixture
+def holes_csv(tmp_path, mixed_csv):
     table = pd.read_csv(mixed_csv)
     table.loc[[0, 5], "income"] = [np.nan, np.inf]
     table.loc[9, "city"] = None
     path = tmp_path / "holes.csv"
     table.to_csv(path, index=False)
+    return path
+
+
+def test_missing_values_without_impute_are_one_line_exit_2(capsys, tmp_path, holes_csv):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", "--data", str(holes_csv), "--target", "y", "--epochs", "1",
+                         "--transcript", str(out_dir), "--quiet")
+    assert code == 2 and out == ""
+    assert err.startswith("fedsim: error: 3 missing or infinite feature values in 2 columns: income (2), city (1);")
+    assert len(err.strip().splitlines()) == 1 and not out_dir.exists()
+
+
+@pytest.mark.parametrize("impute", ["mean", "drop"])
+def test_missing_values_are_one_warning_line_and_in_the_result(capsys, holes_csv, impute):
+    path = holes_csv
     code, out, err = run(capsys, "train", "--data", str(path), "--target", "y", "--epochs", "1", "--impute", impute,
                          "--json", "--quiet")
     assert code == 0, err

@@ -142,8 +142,17 @@ def test_a_clean_table_warns_nothing_and_the_default_is_unchanged(recwarn):
     target = target.drop(index=[3, 7, 11])
     data = vertical_from_table("t", features, target, "regression", 1, 0)
     same = vertical_from_table("t", features, target, "regression", 1, 0, impute="drop")
+    assert np.array_equal(data.blocks[0].train, vertical_from_table("t", features, target, "regression", 1, 0,
+                                                                    impute="mean").blocks[0].train)
     assert not [w for w in recwarn if issubclass(w.category, MissingValuesWarning)]
     assert data.missing_values == {} and np.array_equal(data.blocks[0].train, same.blocks[0].train)
+
+
+def test_missing_values_are_refused_unless_an_imputation_is_chosen():
+    features, target = _holey_table()
+    with pytest.raises(UserError, match=r"^3 missing or infinite feature values in 2 columns: a \(2\), c \(1\); "
+                                        r"clean the data, or choose --impute mean\|median .* or --impute drop"):
+        vertical_from_table("t", features, target, "regression", 1, 0)
 
 
 def test_impute_drop_that_leaves_nothing_is_refused():

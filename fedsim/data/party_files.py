@@ -22,6 +22,8 @@ from fedsim.data.vertical import (
     check_train_classes,
     encode_block,
     encode_target,
+    missing_cells,
+    refuse_missing,
     split_indices,
 )
 from fedsim.errors import check
@@ -45,12 +47,13 @@ def read_party_file(path: str | Path, id_column: str | None) -> pd.DataFrame:
 
 
 def encode_rows(table: pd.DataFrame, columns: list[str], train_ids: np.ndarray,
-                test_ids: np.ndarray, impute: str = "mean") -> FeatureBlock:
+                test_ids: np.ndarray, impute: str | None = None) -> FeatureBlock:
     """Encode `columns` of the party's table for the given training and test ids (fitted on training rows;
-    missing values imputed by `impute`, mean or median: `fedsim.data.vertical.encode_block`)."""
+    missing values refused, or imputed by `impute`, mean or median: `fedsim.data.vertical.encode_block`)."""
     check(bool(np.isin(train_ids, table.index).all() and np.isin(test_ids, table.index).all()),
           "the label party sent an id this party does not hold")
     rows = table.loc[np.concatenate([train_ids, test_ids]), columns]
+    refuse_missing({column: int(mask.sum()) for column, mask in missing_cells(rows, columns).items()}, impute)
     n_train = len(train_ids)
     names, train, test = encode_block(rows, columns, np.arange(n_train), np.arange(n_train, len(rows)), impute)
     return FeatureBlock(list(map(str, columns)), names, train, test)
@@ -67,7 +70,7 @@ def read_label_file(path: str | Path, target: str | None, id_column: str | None)
 
 def label_party_dataset(name: str, labels: pd.Series, own: pd.DataFrame, common: np.ndarray,
                         task: str | None, seed: int, test_fraction: float, split: str,
-                        impute: str = "mean") -> VerticalDataset:
+                        impute: str | None = None) -> VerticalDataset:
     """The label party's view of an aligned per-party dataset: the labels and its own block over the ids at
     positions `common` of its file, split `split` (stratified on the labels, or on the seed alone). The feature
     parties' blocks are added by `width_block` once they report their widths."""

@@ -209,14 +209,25 @@ def missing_cells(table: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.n
     return out
 
 
-def missing_values_message(counts: dict[str, int], impute: str, rows_dropped: int) -> str:
-    """One line: how many values were missing or infinite, in which columns, and what was done about them."""
+def _missing_summary(counts: dict[str, int]) -> str:
     shown = ", ".join(f"{column} ({n})" for column, n in sorted(counts.items(), key=lambda kv: -kv[1])[:5])
     more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    return f"{sum(counts.values())} missing or infinite feature values in {len(counts)} columns: {shown}{more}"
+
+
+def missing_values_message(counts: dict[str, int], impute: str, rows_dropped: int) -> str:
+    """One line: how many values were missing or infinite, in which columns, and what was done about them."""
     done = (f"dropped {rows_dropped} rows" if impute == "drop" else
             f"numeric ones replaced by the column's training {impute}, categorical ones kept as their own category")
-    return (f"{sum(counts.values())} missing or infinite feature values in {len(counts)} columns: {shown}{more}; "
-            f"{done} (--impute {'|'.join(IMPUTE)})")
+    return f"{_missing_summary(counts)}; {done} (--impute {'|'.join(IMPUTE)})"
+
+
+def refuse_missing(counts: dict[str, int], impute: str | None) -> None:
+    """Without `--impute`, missing or infinite feature values are an error naming the columns: nothing is
+    fixed up silently."""
+    check(impute is not None or not counts,
+          f"{_missing_summary(counts)}; clean the data, or choose --impute mean|median (the column's training "
+          f"mean or median; a missing category becomes its own) or --impute drop (drop the rows)")
 
 
 def _category_names(values: pd.Series) -> pd.Series:
@@ -226,7 +237,7 @@ def _category_names(values: pd.Series) -> pd.Series:
 
 
 def encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.ndarray,
-                 test_idx: np.ndarray, impute: str = "mean") -> tuple[list[str], np.ndarray, np.ndarray]:
+                 test_idx: np.ndarray, impute: str | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Standardise numeric columns and one-hot encode the others, fitting only on the training rows; a missing
     or infinite numeric value becomes the column's training mean or median (`impute`), a missing category its
     own category.
@@ -246,7 +257,7 @@ def encode_block(table: pd.DataFrame, source_columns: list[str], train_idx: np.n
         values = table[column]
         if cats is None:
             values = values.to_numpy(dtype=np.float64 if pd.api.types.is_bool_dtype(values) else None)
-            mean, std, fill = _column_stats(values[train_idx].astype(np.float64), impute)
+            mean, std, fill = _column_stats(values[train_idx].astype(np.float64), impute or "mean")
             _write_standardised(values, train_idx, mean, std, fill, train[:, j])
             _write_standardised(values, test_idx, mean, std, fill, test[:, j])
             j += 1
@@ -304,7 +315,7 @@ def build_vertical(
     release_source: bool = False,
     label_table: pd.DataFrame | None = None,
     label_columns: Sequence[str] | None = None,
-    impute: str = "mean",
+    impute: str | None = None,
 ) -> VerticalDataset:
     """Align per-party tables (indexed by sample id, any order) with the labels and encode each block.
 
@@ -313,7 +324,8 @@ def build_vertical(
     as soon as it is encoded (for tables the caller no longer needs: a 10M-row table then never exists in
     both its raw and its encoded form). `label_table` (its `label_columns`, default all) holds the label
     party's own feature columns, indexed like `labels` (same party, same ids). Missing or infinite feature
-    values are counted, warned about (`MissingValuesWarning`) and imputed or dropped as `impute` says."""
+    values are refused (`impute` None) or counted, warned about (`MissingValuesWarning`) and imputed or
+    dropped as `impute` says."""
     check(label_table is None or label_table.index.equals(labels.index),
           "the label party's feature table must list the same sample ids as its labels")
     common, dropped, dropped_by_party = align_parties(labels.index, [t.index for t in party_tables])
@@ -321,19 +333,20 @@ def build_vertical(
     if not shared:  # reorder every table to the common ids (a one-table split already shares them)
         labels, party_tables = labels.loc[common], [t.loc[common] for t in party_tables]
         label_table = label_table.loc[common] if label_table is not None else None
-    check(impute in IMPUTE, f"--impute {impute!r} is not one of: {', '.join(IMPUTE)}")
+    check(impute is None or impute in IMPUTE, f"--impute {impute!r} is not one of: {', '.join(IMPUTE)}")
     y, task, classes = encode_target(labels, task)
     sources = list(zip(party_tables, party_columns or [t.columns for t in party_tables], strict=True))
     if label_table is not None:
         sources.append((label_table, label_columns if label_columns is not None else list(label_table.columns)))
     missing = [missing_cells(table, columns) for table, columns in sources]
     counts = {column: int(mask.sum()) for cells in missing for column, mask in cells.items()}
+    refuse_missing(counts, impute)
     kept = np.arange(len(common))
     if impute == "drop" and counts:
         kept = np.flatnonzero(~np.logical_or.reduce([mask for cells in missing for mask in cells.values()]))
         check(len(kept) >= 2, f"--impute drop leaves {len(kept)} of {len(common)} rows (every other row has a "
                               f"missing or infinite feature value); use --impute mean or median")
-    if counts:
+    if counts and impute is not None:
         warnings.warn(MissingValuesWarning(missing_values_message(counts, impute, len(common) - len(kept))),
                       stacklevel=2)
     train_pos, test_pos = split_indices(len(kept), y[kept], task, test_fraction, seed)
@@ -379,7 +392,7 @@ def vertical_from_table(
     test_fraction: float = 0.2,
     release_source: bool = False,
     label_party_features: int = 0,
-    impute: str = "mean",
+    impute: str | None = None,
 ) -> VerticalDataset:
     """Partition one table's columns over `parties` feature parties (all parties hold every id);
     `release_source` as in `build_vertical`.

@@ -86,7 +86,7 @@ def _load(folder: Path, run_id: int, cache_dir: str) -> NodeData:
 
 
 def own_file_data(own_file: tuple[str, str | None], train_ids: np.ndarray, test_ids: np.ndarray,
-                  impute: str = "mean") -> NodeData:
+                  impute: str | None = None) -> NodeData:
     """Per-party files: the party's block from its own file (`own_file`: path, id column), rows in the order
     of the label party's train and test ids, encoded on the training rows (the split message stores it)."""
     from fedsim.data.party_files import encode_rows, read_party_file  # pandas: only in the split message
