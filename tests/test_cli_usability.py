@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from importlib import metadata
 
 import numpy as np
@@ -207,3 +209,20 @@ def test_help_lists_the_registries_names(capsys):
         assert name in pages["attack"]
     for name in METHODS.names():
         assert name in pages["auc"]
+
+
+@pytest.mark.parametrize("command", ["train", "attack", "auc", "bench"])
+def test_help_pages_load_no_plugin_package(command):
+    """A help page lists the registries' names without importing torch or a plugin package (`fedsim --help`
+    and every `COMMAND --help` must answer in well under a second); the names are the registries' own."""
+    probe = ("import sys; from fedsim.cli.app import main; main([" + repr(command) + ", '--help']); "
+             "print(sorted(m for m in ('torch', 'sklearn', 'fedsim.attacks', 'fedsim.defenses') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_help_pages_builtin_names_are_the_registries():
+    from fedsim.cli.help import BUILTIN_NAMES, registry_names
+
+    assert json.loads(BUILTIN_NAMES.read_text()) == registry_names()

@@ -1,6 +1,7 @@
 """Text generated from the declarations, so that a setting or a plugin is declared in one place: the training
 keys of pyproject.toml's `[tool.flwr.app.config]` and the settings tables of docs/CLI.md (from the config
-models, fedsim/config.py), and the plugin catalogue of docs/plugins.md (from the registries).
+models, fedsim/config.py), and the plugin catalogue of docs/plugins.md and the built-in names the help pages
+list (fedsim/cli/builtin_names.json), both from the registries.
 
 Each generated region sits between a begin marker and an end marker; everything outside them is hand-written.
 `python -m fedsim.cli.generated` rewrites the regions; `--check` exits 1 naming the stale files (a test runs
@@ -9,6 +10,7 @@ the check, so a field added to a config model without regenerating fails the sui
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fedsim.cli.help import BUILTIN_NAMES, registry_names
 from fedsim.cli.options import option_table
 from fedsim.cli.plugins import with_table
 from fedsim.config import AucAuditConfig, AuditConfig, EvalConfig, TrainConfig, settings
@@ -65,12 +68,17 @@ def regenerated() -> dict[Path, str]:
     out[cli_doc] = text
     plugin_doc = ROOT / "docs" / "plugins.md"
     out[plugin_doc] = with_table(plugin_doc.read_text())
+    out[BUILTIN_NAMES] = json.dumps(registry_names(), indent=1) + "\n"
     return out
 
 
+def _text(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
 def stale() -> list[Path]:
-    """The generated files whose text differs from what the config models give."""
-    return [path for path, text in regenerated().items() if path.read_text() != text]
+    """The generated files whose text differs from what the declarations give."""
+    return [path for path, text in regenerated().items() if _text(path) != text]
 
 
 def main(argv: list[str]) -> int:
@@ -80,7 +88,7 @@ def main(argv: list[str]) -> int:
             print(f"{path.relative_to(ROOT)} is out of date: run `python -m fedsim.cli.generated`", file=sys.stderr)
         return 1 if paths else 0
     for path, text in regenerated().items():
-        if path.read_text() != text:
+        if _text(path) != text:
             path.write_text(text)
             print(f"rewrote {path.relative_to(ROOT)}")
     return 0

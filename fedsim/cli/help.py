@@ -2,28 +2,54 @@
 
 Help texts may hold `{attacks}`, `{label_defenses}`, `{gradient_defenses}`, `{datasets}`, `{auc_methods}` and
 `{synthetic_scores}`.
-Looking the names up loads the plugin packages (torch and all), so it happens when `--help` is formatted,
-not when the CLI starts.
+Looking the names up loads the plugin packages (torch and all: seconds), so a help page of a process that has
+loaded none reads the built-in names from `builtin_names.json` instead (written by `python -m
+fedsim.cli.generated` from the registries; a test fails while it is stale), unless a third-party plugin
+package is installed: then the registries are loaded and its names listed too.
 """
 
 from __future__ import annotations
 
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
 import click
 from typer.core import TyperCommand
+
+BUILTIN_NAMES = Path(__file__).with_name("builtin_names.json")
+BUILTIN_PLUGINS = {"fedsim.attacks", "fedsim.defenses"}  # fedsim's own `fedsim.plugins` entry points
+
+
+def registry_names() -> dict[str, list[str]]:
+    """Every placeholder's names, from the registries (loads the plugin packages)."""
+    from fedsim.data import DATASETS
+    from fedsim.evaluation.methods import METHODS
+    from fedsim.evaluation.synthetic import SYNTHETIC
+    from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
+
+    registries = {"attacks": ATTACKS, "label_defenses": LABEL_DEFENSES, "gradient_defenses": GRADIENT_DEFENSES,
+                  "datasets": DATASETS, "auc_methods": METHODS, "synthetic_scores": SYNTHETIC}
+    return {key: registry.names() for key, registry in registries.items()}
+
+
+def _only_builtin_names() -> bool:
+    """True when the built-in index gives the current names: no registry is loaded in this process (one that
+    is may hold plugins registered at run time) and no third-party plugin package is installed."""
+    import sys
+
+    from fedsim.registry import PLUGIN_GROUP
+
+    loaded = any(module in sys.modules for module in (*BUILTIN_PLUGINS, "fedsim.evaluation.methods"))
+    return not loaded and {e.value for e in entry_points(group=PLUGIN_GROUP)} <= BUILTIN_PLUGINS
 
 
 class _Names(dict):
     """Placeholder name -> the registry's names, looked up on first use."""
 
     def __missing__(self, key: str) -> str:
-        from fedsim.data import DATASETS
-        from fedsim.evaluation.methods import METHODS
-        from fedsim.evaluation.synthetic import SYNTHETIC
-        from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES
-
-        registries = {"attacks": ATTACKS, "label_defenses": LABEL_DEFENSES, "gradient_defenses": GRADIENT_DEFENSES,
-                      "datasets": DATASETS, "auc_methods": METHODS, "synthetic_scores": SYNTHETIC}
-        self[key] = ", ".join(registries[key].names())
+        names = json.loads(BUILTIN_NAMES.read_text()) if _only_builtin_names() else registry_names()
+        self.update({k: ", ".join(v) for k, v in names.items()})
         return self[key]
 
 
