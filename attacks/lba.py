@@ -24,7 +24,10 @@ top model's predictions, e.g. on diabetes), the last epoch, and `init=auto` inst
 start: labels and surrogate start from the linear closed form or from model completion, chosen by
 cross-validation on the known labels. From random labels (`init=random`) the attack lands in poor local
 optima on our data. `batch` counts rows (samples x selected epochs) per Adam step; the attack runs
-max(passes, enough passes for min_steps) passes over the attacked samples.
+max(passes, enough passes for min_steps) passes over the attacked samples, and stops earlier once its
+estimates have settled: every `CHECK_EVERY` steps it compares the dummy labels of (about `SETTLE_SAMPLES`)
+attacked samples with the previous check, and stops when their mean squared change is below `settle` times
+their variance (a change that moves R² by about that much). This needs no label, known or true.
 """
 
 from __future__ import annotations
@@ -61,6 +64,27 @@ from fedsim.rundir import PartyView
 from fedsim.threads import torch_threads
 
 INIT_FITS = 3  # the most surrogate fits an initialisation makes (init=auto: two folds, then the chosen start)
+CHECK_EVERY = 100  # Adam steps between two looks at the estimates (early stopping)
+SETTLE_SAMPLES = 2048  # about this many attacked samples are watched (bounds a look's cost on large tables)
+
+
+class Settling:
+    """Early stopping without labels: whether the attacked samples' dummy labels stopped moving."""
+
+    def __init__(self, tolerance: float, samples: torch.Tensor) -> None:
+        self.tolerance, self.samples = tolerance, samples
+        self.previous: torch.Tensor | None = None
+        self.done = False
+
+    def check(self, fit: JointFit) -> bool:
+        """Compare the current estimates with the last check's; True (and `done`) once they have settled."""
+        current = fit.dummy_labels(self.samples).double().clone()
+        if self.previous is not None and self.tolerance > 0:
+            change = float((current - self.previous).pow(2).mean())
+            spread = float(current.var()) if current.numel() > 1 else 0.0
+            self.done = change <= self.tolerance * max(spread, 1e-12)
+        self.previous = current
+        return self.done
 
 
 class JointFit:
@@ -92,6 +116,7 @@ class JointFit:
                               torch.from_numpy(self.split.known_labels.astype(np.int64))] = 1.0
         self.z = torch.zeros(n)  # free labels: standardised units (regression) or logits (binary: 1, multiclass: K)
         self.show_progress = attack.show_progress
+        self.steps_used = 0
         self._init(knowledge, rng)
 
     # -- labels -------------------------------------------------------------------------------------------
@@ -237,8 +262,13 @@ class JointFit:
         passes = max(int(p.passes), -(-int(p.min_steps) // max(per_pass, 1)))
         known = torch.from_numpy(split.known)
         last = float("nan")
-        with progress_bar(passes * per_pass, f"attack {self.name}: fit", self.show_progress) as advance:
+        total = passes * per_pass
+        watched = split.unknown[::max(1, len(split.unknown) // SETTLE_SAMPLES)]  # evenly spaced: no draw
+        settled = Settling(float(p.settle), torch.from_numpy(watched))
+        with progress_bar(total, f"attack {self.name}: fit", self.show_progress) as advance:
             for _ in range(passes):
+                if settled.done:
+                    break
                 for chunk in minibatches(split.unknown, batch, self.rng):
                     sub = known if len(known) <= batch else known[torch.from_numpy(
                         self.rng.choice(len(known), batch, replace=False))]
@@ -254,21 +284,27 @@ class JointFit:
                     optimizer.step()
                     last = float(loss.detach())
                     advance(1)
+                    self.steps_used += 1
+                    if self.steps_used % CHECK_EVERY == 0 and settled.check(self):
+                        advance(total - self.steps_used)  # the bar ends where the fit ends
+                        break
         return last
+
+    def dummy_labels(self, samples: torch.Tensor) -> torch.Tensor:
+        """The fitted labels of `samples`: the free ones, or their least-squares optimum given the surrogate."""
+        if not self.projected:
+            with torch.no_grad():
+                return self.free_labels(samples).detach()
+        parts = []
+        for chunk in torch.split(samples, 4096):
+            rows, valid = self._rows(chunk)
+            p, jac = self._forward(rows, create_graph=False)
+            parts.append(self.projected_labels(rows, valid, p.detach(), jac.detach()).detach())
+        return torch.cat(parts) if parts else torch.zeros(0)
 
     def readouts(self) -> dict[str, np.ndarray]:
         """Both read-outs for the unknown samples: the fitted labels ('dummy') and g'(f(x)) ('surrogate')."""
-        unknown = torch.from_numpy(self.split.unknown)
-        if self.projected:
-            parts = []
-            for chunk in torch.split(unknown, 4096):
-                rows, valid = self._rows(chunk)
-                p, jac = self._forward(rows, create_graph=False)
-                parts.append(self.projected_labels(rows, valid, p.detach(), jac.detach()))
-            dummy = torch.cat(parts) if parts else torch.zeros(0)
-        else:
-            with torch.no_grad():
-                dummy = self.free_labels(unknown)
+        dummy = self.dummy_labels(torch.from_numpy(self.split.unknown))
         with torch.no_grad():
             out = self.model(self.view.embed(self.split.unknown))
         surrogate = torch.sigmoid(out) if self.task == "binary" else out
@@ -287,7 +323,9 @@ class LBAParams(EpochParams, SurrogateParams):
     lr: Number = Field(1e-2, gt=0, description="Adam learning rate.")
     passes: Integer = Field(1, ge=0, description="Passes over the attacked samples (at least min_steps steps).")
     batch: Integer = Field(512, ge=1, description="Rows (samples x selected epochs) per Adam step.")
-    min_steps: Integer = Field(2000, ge=0, description="Minimum number of Adam steps.")
+    min_steps: Integer = Field(2000, ge=0, description="Adam steps to run unless the estimates settle earlier.")
+    settle: Number = Field(1e-4, ge=0, description="Stop once 100 steps move the dummy labels by less than this "
+                                                   "share of their variance (0: run every step).")
     init: Literal["auto", "random", "model_completion", "linear"] = Field(
         "auto", description="Start of labels and surrogate; auto picks by cross-validation on the known labels.")
     readout: Literal["dummy", "surrogate"] = Field(
@@ -321,7 +359,8 @@ class LearningBasedAttack(Attack[LBAParams]):
                 advance(budget - done[0])  # fewer fits than the most (another init): the phase is over
             final_loss = joint.fit()
         readouts = joint.readouts()
-        info = {"epochs_used": joint.obs.epochs_used, "readout": self.params.readout, "init_used": joint.init_used}
+        info = {"epochs_used": joint.obs.epochs_used, "readout": self.params.readout, "init_used": joint.init_used,
+                "steps": joint.steps_used}
         if np.isfinite(final_loss):
             info["final_loss"] = final_loss
         return AttackResult(view.sample_ids[joint.split.unknown], readouts[self.params.readout], readouts, info)

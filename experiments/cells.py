@@ -10,6 +10,7 @@ import json
 import platform
 import time
 import traceback
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,19 +29,32 @@ from fedsim.training import train
 
 
 def run_cell(kind: str, config: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:
-    """Compute one cell; never raises: an error becomes a `failed` record with its message."""
+    """Compute one cell; never raises: an error becomes a `failed` record with its message. Warnings raised
+    while it runs (fedsim's and third-party libraries') are kept in the record's `warnings`, not printed: the
+    runner writes them to the grid's run.log, so a parallel grid's progress display stays readable."""
     start = time.perf_counter()
-    try:
-        with torch_threads(1):  # cells are the unit of parallelism
-            body = run_leakage(config) if kind == "leakage" else run_auc_cell(config)
-    except Exception as exc:  # recorded with its traceback, so one cell cannot stop the grid
-        return failure_record(kind, config, labels, exc, time.perf_counter() - start)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # each distinct warning once per cell
+        try:
+            with torch_threads(1):  # cells are the unit of parallelism
+                body = run_leakage(config) if kind == "leakage" else run_auc_cell(config)
+        except Exception as exc:  # recorded with its traceback, so one cell cannot stop the grid
+            record = failure_record(kind, config, labels, exc, time.perf_counter() - start)
+            return record | {"warnings": _warning_lines(caught)}
     errors = [a["error"] for a in body.get("attacks", []) if "error" in a]
     record = _record_head(kind, config, labels, time.perf_counter() - start)
+    record["warnings"] = _warning_lines(caught)
     record.update(body)
     record["status"] = "failed" if errors else "ok"
     record["error"] = f"attack failed: {errors[0]}" if errors else None
     return record
+
+
+def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Each distinct warning as one line, `Category: message (module:line)`."""
+    lines = (f"{w.category.__name__}: {str(w.message).splitlines()[0] if str(w.message) else ''} "
+             f"({Path(w.filename).name}:{w.lineno})" for w in caught)
+    return list(dict.fromkeys(lines))
 
 
 def failure_record(kind: str, config: dict[str, Any], labels: dict[str, Any], exc: BaseException,

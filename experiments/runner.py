@@ -31,6 +31,7 @@ from fedsim.fileio import folder_lock, write_atomic, write_json_atomic
 from fedsim.progress import progress_bar
 
 CELLS = "cells"
+RUN_LOG = "run.log"  # warnings raised while the cells ran (third-party libraries' included), by cell key
 
 
 @dataclass
@@ -78,11 +79,21 @@ def run_grid(grid: str | Path, out: Path, workers: int = 1, ray_address: str | N
             with progress_bar(len(todo), title, show_progress and bool(todo)) as advance:
                 for record in execute(todo, ray):
                     write_json_atomic(cells_dir / f"{record['key']}.json", record)
+                    log_warnings(out / RUN_LOG, record)
                     failed += record["status"] != "ok"
                     advance(1)
             wall_s = time.perf_counter() - start
             results = write_results(out, [load_record(cells_dir / f"{c.key}.json") for c in cells])
     return BenchSummary(len(cells), len(todo), len(finished), failed, results, wall_s, workers)
+
+
+def log_warnings(path: Path, record: dict) -> None:
+    """Append a cell's warnings to the grid's run log, one line each, prefixed with the cell key (appended
+    whole lines only: a killed run leaves complete lines)."""
+    lines = [f"{record['key']} {line}\n" for line in record.get("warnings") or []]
+    if lines:
+        with path.open("a") as log:
+            log.write("".join(lines))
 
 
 def _status(path: Path) -> str | None:

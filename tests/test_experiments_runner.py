@@ -125,6 +125,27 @@ def test_a_failing_cell_is_recorded_and_retried(tmp_path, monkeypatch):
     assert (pd.read_parquet(second.results)["status"] == "ok").all()
 
 
+def test_warnings_in_cells_go_to_the_run_log_not_stderr(tmp_path, monkeypatch, capfd):
+    grid, out = grid_file(tmp_path, TINY.split("[auc]")[0]), tmp_path / "out"
+    real = cells.run_leakage
+
+    def noisy(config):
+        import warnings
+
+        for _ in range(2):  # the same warning twice: logged once per cell
+            warnings.warn("a library's deprecation notice", DeprecationWarning, stacklevel=1)
+        return real(config)
+
+    monkeypatch.setattr(cells, "run_leakage", noisy)
+    summary = run_grid(grid, out, workers=1, show_progress=False)
+    assert "deprecation notice" not in capfd.readouterr().err
+    lines = (out / "run.log").read_text().splitlines()
+    assert len(lines) == summary.computed
+    assert all("DeprecationWarning: a library's deprecation notice" in line for line in lines)
+    keys = {line.split()[0] for line in lines}
+    assert keys == {path.stem for path in (out / "cells").glob("*.json")}
+
+
 def test_kill_mid_grid_then_resume(tmp_path):
     """SIGKILL the runner after a few cells; the re-run recomputes no finished cell, the table is whole."""
     text = TINY.split("[auc]")[0].replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]")

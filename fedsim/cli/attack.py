@@ -8,8 +8,10 @@ estimates are scored. A transcript from a real deployment has none: the attacker
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +86,8 @@ def attack_command(
     else:
         raise UserError(f"transcript {str(transcript)!r} has no truth/ folder (a real deployment's): give the "
                         f"labels the attacker knows with --known-labels FILE.csv (columns id,label)")
+    if y_true is not None:  # the references' scikit-learn loads (about 1 s) while the attack computes
+        threading.Thread(target=import_module, args=("sklearn.ensemble",), daemon=True).start()
     estimate, result = run_attack(view, attack, params, knowledge, seed, show_progress=not quiet)
     if y_true is not None:
         references_started = time.perf_counter()
