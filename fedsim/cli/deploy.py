@@ -88,4 +88,5 @@ def fleet_proxy_command(
 
     credentials.check_server_credentials(ca, cert, key)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per forwarded request
     fleet_proxy.serve(listen, superlink, str(cert), str(key), str(ca))

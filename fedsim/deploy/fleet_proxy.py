@@ -143,5 +143,5 @@ def serve(listen: str, superlink: str, cert: str, key: str, ca: str) -> None:
     sock = listen_socket(listen_host, listen_port)
     config = uvicorn.Config(FleetProxy(client), ssl_certfile=cert, ssl_keyfile=key, lifespan="on", ws="none",
                             log_level="warning", access_log=False, proxy_headers=False, server_header=False)
-    log.warning("fedsim fleet-proxy: serving /v1/fleet/ on %s, forwarding to https://%s", listen, netloc)
+    log.info("fedsim fleet-proxy: serving /v1/fleet/ on %s, forwarding to https://%s", listen, netloc)
     uvicorn.Server(config).run(sockets=[sock])
