@@ -42,13 +42,18 @@ class Secure:
 
 @dataclass
 class Deployment:
-    """A running SuperLink on 127.0.0.1 and the SuperNodes started so far (`processes[0]` is the SuperLink)."""
+    """A running SuperLink on 127.0.0.1 and the SuperNodes started so far (`processes[0]` is the SuperLink).
+    SuperNodes dial port `dial`: the SuperLink's, or that of the Fleet-only proxy in front of it."""
 
     env: dict[str, str]
     logs: Path
     secure: Secure | None
     port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen] = field(default_factory=list)
+    dial: int = 0
+
+    def __post_init__(self) -> None:
+        self.dial = self.dial or self.port
 
     def start(self, name: str, command: list[str]) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "w") as log:
@@ -74,7 +79,7 @@ class Deployment:
         """A SuperNode for feature party `partition`, connecting as this deployment expects (or with the
         `security` flags given); with authentication on, it signs with key index `key` (default: `partition`).
         `node_config`: more node-config pairs (per-party files: `data=... id-column=... transcript-dir=...`)."""
-        command = ["flower-supernode", "--superlink", f"127.0.0.1:{self.port}",
+        command = ["flower-supernode", "--superlink", f"127.0.0.1:{self.dial}",
                    "--node-config", f"partition-id={partition} num-partitions={parties} {node_config}".strip(),
                    "--host", "127.0.0.1", "--port", str(free_port()), *extra]
         if security is not None:
@@ -87,6 +92,15 @@ class Deployment:
                 key_file = self.secure.folder / node_key_file(partition if key is None else key)
                 command += ["--auth-supernode-private-key", str(key_file)]
         return self.start(name or f"supernode_{partition}", command)
+
+    def fleet_proxy(self) -> None:
+        """`fedsim deploy fleet-proxy` in front of the SuperLink, with its TLS files; SuperNodes started from now
+        on dial the proxy (log: fleet_proxy.log)."""
+        folder, self.dial = self.secure.folder, free_port()
+        self.start("fleet_proxy", ["fedsim", "deploy", "fleet-proxy", "--listen", f"127.0.0.1:{self.dial}",
+                                   "--superlink", f"127.0.0.1:{self.port}", "--cert", str(folder / SERVER_CERT_FILE),
+                                   "--key", str(folder / SERVER_KEY_FILE), "--ca", str(folder / CA_FILE)])
+        wait_for_port(self.dial)
 
     def flwr(self, *args: str, timeout: float = 120) -> str:
         """A `flwr` CLI command on this deployment's connection, retried while the SuperLink is starting."""
@@ -110,9 +124,10 @@ def connection_toml(name: str, port: int, ca: Path | None) -> str:
 
 @contextmanager
 def deployment(env: dict[str, str], parties: int, logs: Path, secure: Secure | None = None,
-               nodes: int | None = None, node_configs: dict[int, str] | None = None) -> Iterator[Deployment]:
+               nodes: int | None = None, node_configs: dict[int, str] | None = None,
+               proxy: bool = False) -> Iterator[Deployment]:
     """A SuperLink and SuperNodes 0..nodes-1 (default: one per feature party) on 127.0.0.1; `node_configs[k]`:
-    node k's extra node-config pairs."""
+    node k's extra node-config pairs; `proxy`: the SuperNodes dial a Fleet-only proxy (TLS only)."""
     deployed = Deployment(env, logs, secure)
     ca = None if secure is None else secure.folder / CA_FILE
     (Path(env["FLWR_HOME"]) / "config.toml").write_text(
@@ -122,6 +137,8 @@ def deployment(env: dict[str, str], parties: int, logs: Path, secure: Secure | N
         wait_for_port(deployed.port)  # `flwr run` and `flwr supernode register` fail at once on a starting SuperLink
         for key in () if secure is None or secure.registered is None else secure.registered:
             deployed.register(key)
+        if proxy:
+            deployed.fleet_proxy()
         for k in range(parties if nodes is None else nodes):
             deployed.supernode(k, parties, node_config=(node_configs or {}).get(k, ""))
         yield deployed

@@ -65,3 +65,28 @@ def check_command(
     for path in public_key or []:
         credentials.check_public_key(path)
     print("credentials ok")
+
+
+@app.command("fleet-proxy", cls=HelpCommand)
+def fleet_proxy_command(
+    listen: Annotated[str, typer.Option("--listen", help="Public HOST:PORT the SuperNodes dial (e.g. 0.0.0.0:9093).")],
+    cert: Annotated[Path, typer.Option("--cert", help="SuperLink TLS certificate (PEM), served by the proxy.")],
+    key: Annotated[Path, typer.Option("--key", help="SuperLink TLS private key (PEM).")],
+    ca: Annotated[Path, typer.Option("--ca", help="CA certificate (PEM) that verifies the SuperLink.")],
+    superlink: Annotated[str, typer.Option(
+        "--superlink", help="HOST:PORT of the SuperLink, bound to 127.0.0.1 (flower-superlink --host 127.0.0.1).")]
+        = "127.0.0.1:9092",
+) -> None:
+    """Expose only the SuperLink's Fleet API (what SuperNodes use) on the public address.
+
+    Forwards /v1/fleet/ requests to the SuperLink over TLS and answers everything else (the Control API that
+    `flwr run` and `flwr supernode register` use, the Runtime API) 404. Runs until interrupted.
+    """
+    import logging
+
+    from fedsim.deploy import credentials, fleet_proxy
+
+    credentials.check_server_credentials(ca, cert, key)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per forwarded request
+    fleet_proxy.serve(listen, superlink, str(cert), str(key), str(ca))
