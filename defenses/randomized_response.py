@@ -44,7 +44,7 @@ from fedsim.errors import check
 from fedsim.params import Number, PluginParams
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.privacy.ledger import PrivacyLedger
-from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability, sample_transition
+from fedsim.privacy.mechanisms import check_epsilon, randomized_response, rr_keep_probability
 from fedsim.protocol import LabelTransform, PendingLabels, TrainingPlan
 from fedsim.registry import LABEL_DEFENSES
 
@@ -180,6 +180,7 @@ class RRWithPrior(_ClassLabelDefense):
         self.stage1_fraction = stage1_fraction
         self.stage1_epochs_fraction = stage1_epochs_fraction
         self.releases = np.zeros(0, np.int64)  # per training row: how often its label was randomised
+        self.stage2_rows = np.zeros(0, np.int64)  # positions of the rows released against the model's prior
         self._stage2: tuple[np.ndarray, np.ndarray, int, np.random.Generator] | None = None
 
     @classmethod
@@ -196,7 +197,7 @@ class RRWithPrior(_ClassLabelDefense):
         out = np.zeros_like(labels)
         out[stage1] = randomized_response(labels[stage1], self.epsilon, k, rng)
         self.releases = stage1.astype(np.int64)
-        stage2 = np.flatnonzero(~stage1)
+        stage2 = self.stage2_rows = np.flatnonzero(~stage1)
         self._stage2 = (stage2, labels[stage2], k, rng)  # the label mechanism's stream continues in stage 2
         self.ledger.randomized_response(self.epsilon, k, what="every label once (stage 1: RR, stage 2: RRTop-k* "
                                                               "against the split model's per-example prior)")
