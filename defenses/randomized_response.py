@@ -10,14 +10,16 @@ k* = argmax_k e^eps/(e^eps + k - 1) * p(Y_k), the probability of emitting the tr
 
 LP-2ST, the paper's two-stage scheme with a per-example prior (`RRWithPrior`):
 
-- Stage 1: a seeded random `stage1_fraction` of the training rows (default 0.3) get k-ary RR labels in
+- Stage 1: a seeded random `stage1_fraction` of the training rows (default 0.7) get k-ary RR labels in
   `apply`. For the first `stage1_epochs_fraction` of the training steps the split model trains on them
   alone: the other (stage-2) rows stay in the batches with loss weight 0 and placeholder targets, so their
   cut gradients are exactly 0 and nothing about their labels is used; the label party keeps their latest
   embeddings (`fedsim.protocol.PendingLabels`).
-- Stage 2: at the switch the label party gives the split model's class probabilities for each stage-2 row
-  (the top model on its latest embeddings) to `release`, which draws its label by RRTop-k* against that
-  per-example prior; training then continues on every row with its randomised label.
+- Stage 2: at the switch (after `stage1_epochs_fraction` of the steps, default 0.3) the label party gives
+  the split model's class probabilities for each stage-2 row (the top model on its latest embeddings; the
+  uniform prior, i.e. plain RR, for a row no batch has held yet, which happens only when stage 1 is shorter
+  than an epoch) to `release`, which draws its label by RRTop-k* against that per-example prior; training
+  then continues on every row with its randomised label.
 
 Privacy (eps-label-DP, replace-one neighbours). The stage split is drawn independently of the labels. A
 stage-1 label goes through k-ary RR (eps-DP). A stage-2 label y_i goes through RRTop-k* against a prior
@@ -27,8 +29,9 @@ outputs it is an eps-DP mechanism of y_i alone. Every label is randomised exactl
 for neighbours differing in label i, the joint density of all releases factorises into per-row
 conditional factors of which only row i's depends on y_i, so the ratio is at most e^eps (adaptive
 parallel composition). Training, the transcript and the metrics are post-processing of the releases and
-the features. The ledger holds one RR event covering every label once; the prior costs no budget of its
-own (`prior_epsilon` 0 in the report).
+the features (the feature parties see the stage split, as zero stage-1 gradients: it is label-independent).
+The ledger holds one RR event covering every label once; the prior costs no budget of its own
+(`prior_epsilon` 0 in the report).
 
 K, the number of classes, is 2 for a binary task and max(label) + 1 for a multiclass one: the dataset
 refuses a class that occurs only in the test split, so every class 0..K-1 occurs among the training labels.
@@ -158,10 +161,10 @@ class RandomizedResponse(_ClassLabelDefense):
 
 
 class RRWithPriorParams(PluginParams):
-    stage1_fraction: Number = Field(0.3, gt=0, lt=1, description=(
+    stage1_fraction: Number = Field(0.7, gt=0, lt=1, description=(
         "Share of the training rows whose labels plain RR releases first (stage 1); the model trained on them "
         "gives the per-example prior of the rest."))
-    stage1_epochs_fraction: Number = Field(0.5, gt=0, lt=1, description=(
+    stage1_epochs_fraction: Number = Field(0.3, gt=0, lt=1, description=(
         "Share of the training steps that train on the stage-1 rows alone; the stage-2 labels are released "
         "at that step and training continues on every row."))
 
@@ -175,7 +178,7 @@ class RRWithPrior(_ClassLabelDefense):
                "per-example prior on the rest: eps-label-DP.")
     Params = RRWithPriorParams
 
-    def __init__(self, epsilon: float, stage1_fraction: float, stage1_epochs_fraction: float = 0.5) -> None:
+    def __init__(self, epsilon: float, stage1_fraction: float, stage1_epochs_fraction: float = 0.3) -> None:
         super().__init__(epsilon)
         self.stage1_fraction = stage1_fraction
         self.stage1_epochs_fraction = stage1_epochs_fraction
