@@ -170,12 +170,13 @@ def build_label_party(
                          torch.tensor(scale)),
     )
     plan = make_plan(config, dataset)
+    pending = label_transform.pending(plan)  # a two-stage label defence's rows released during training
     model = gradient_transform.wrap_top_model(model, in_dim, plan, label_rng(key, Stream.TOP_WRAP))
     gradient_transform.prepare(plan, label_rng(key, Stream.GRADIENT_PREPARE))
     if not any(p.requires_grad for p in model.parameters()):  # --top-model sum with no defence layers: no update
         check(top_model_dp is None, "top_dp_epsilon needs a trainable top model; --top-model sum has none")
         return LabelParty(targets, dataset.task, model, None, gradient_transform, label_transform.prediction_column,
-                          None, own, config.local_steps)
+                          None, own, config.local_steps, pending)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     private = gradient_transform.privatize_top_model(model, optimizer, plan, label_rng(key, Stream.TOP_DP))
     if private is not None:
@@ -185,7 +186,7 @@ def build_label_party(
     elif top_model_dp is not None:
         optimizer = top_model_dp.attach(model, optimizer, plan, label_rng(key, Stream.TOP_DP))
     return LabelParty(targets, dataset.task, model, optimizer, gradient_transform, label_transform.prediction_column,
-                      top_model_dp, own, config.local_steps)
+                      top_model_dp, own, config.local_steps, pending)
 
 
 def label_rng(key: int, stream: Stream) -> np.random.Generator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -12,7 +13,7 @@ from torch import nn
 from fedsim.errors import UserError
 from fedsim.models import build_bottom_model, init_from_torch_seed
 from fedsim.privacy.dp_sgd import TopModelDP
-from fedsim.protocol import GradientContext, GradientTransform
+from fedsim.protocol import GradientContext, GradientTransform, PendingLabels
 from fedsim.rundir import PublicRunFacts
 from fedsim.transcript import Recorder
 
@@ -162,6 +163,7 @@ class LabelParty:
         top_model_dp: TopModelDP | None = None,
         own: FeatureParty | None = None,
         local_steps: int = 1,
+        pending: PendingLabels | None = None,
     ) -> None:
         self.targets = target_tensor(targets, task)
         self.task = task
@@ -175,15 +177,63 @@ class LabelParty:
         # feature parties' (last) before the top model; they and their gradients never leave the label party
         self.own = own
         self.local_steps = local_steps  # FedBCD: top-model updates per received set of embeddings
+        # a two-stage label defence's unreleased rows (`PendingLabels`): which, and their latest inputs (lazily)
+        self.pending = pending
+        self._held = torch.zeros(len(self.targets), dtype=torch.bool)
+        if pending is not None:
+            self._held[torch.from_numpy(pending.rows)] = True
+        self._latest: torch.Tensor | None = None
+        self._seen = torch.zeros(len(self.targets), dtype=torch.bool)
 
-    def loss(self, rows: np.ndarray, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss(self, rows: np.ndarray, embeddings: list[torch.Tensor], epoch: int,
+             step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The batch's training loss on the concatenated embeddings (the gradient defence may add terms);
         also returns the row index and the targets."""
         index = torch.from_numpy(rows)
+        inputs = torch.cat(embeddings, dim=1)
+        loss_fn = self.loss_fn if self.pending is None else self._stage_one(self.pending, index, inputs, epoch, step)
         targets = self.targets[index]
-        loss = self.gradient_transform.training_loss(self.model, torch.cat(embeddings, dim=1), targets, index,
-                                                     self.loss_fn)
+        loss = self.gradient_transform.training_loss(self.model, inputs, targets, index, loss_fn)
         return loss, index, targets
+
+    def _stage_one(self, pending: PendingLabels, index: torch.Tensor, inputs: torch.Tensor, epoch: int,
+                   step: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """Before `pending.at`: keep the held rows' latest inputs and weight their loss 0 (the mean runs over
+        the released rows); at `pending.at`: release their labels and return the plain loss."""
+        if (epoch, step) >= pending.at:
+            self._release(pending)
+            return self.loss_fn
+        held = self._held[index]
+        if self._latest is None:
+            self._latest = torch.zeros(len(self.targets), inputs.shape[1])
+        self._latest[index[held]] = inputs.detach()[held]
+        self._seen[index[held]] = True
+        weights = (~held).to(inputs.dtype)
+        per_row = LOSSES[self.task](reduction="none")
+
+        def weighted(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            losses = per_row(output, targets).reshape(len(weights), -1).mean(dim=1)
+            return (losses * weights).sum() / weights.sum().clamp(min=1.0)
+
+        return weighted
+
+    @torch.no_grad()
+    def _release(self, pending: PendingLabels) -> None:
+        """The held rows' labels from the two-stage defence, given the model's probabilities on their latest
+        inputs (uniform for a row never seen); from now on every row trains with its released label."""
+        rows = torch.from_numpy(pending.rows)
+        assert self._latest is not None, "the release comes after at least one stage-1 step"
+        probabilities = self._class_probabilities(self._latest[rows])
+        unseen = ~self._seen[rows].numpy()
+        probabilities[unseen] = 1.0 / probabilities.shape[1]
+        labels = pending.release(probabilities)
+        self.targets[rows] = target_tensor(labels, self.task)
+        self.pending, self._latest = None, None
+
+    def _class_probabilities(self, inputs: torch.Tensor) -> np.ndarray:
+        """(n, K) class probabilities of the model on concatenated inputs (binary: 1 - p, p)."""
+        p = self._predict_inputs(inputs)
+        return p if self.task == "multiclass" else np.stack([1 - p, p], axis=1)
 
     def defend(self, cut_gradients: list[torch.Tensor], index: torch.Tensor, targets: torch.Tensor, epoch: int,
                step: int) -> list[torch.Tensor]:
@@ -196,14 +246,14 @@ class LabelParty:
         own = [self.own.forward(rows)] if self.own is not None else []
         inputs = [h.detach().requires_grad_(True) for h in [*embeddings, *own]]
         stale = [h.detach() for h in inputs]
-        loss, index, targets = self.loss(rows, inputs)
+        loss, index, targets = self.loss(rows, inputs, epoch, step)
         check_finite_loss(loss, epoch, step)
         self._update(loss)
         if self.own is not None:  # its own bottom model's update: undefended, nothing is sent
             self.own.backward(inputs.pop().grad, epoch, step)
         gradients = self.defend([h.grad for h in inputs], index, targets, epoch, step)
         for _ in range(self.local_steps - 1 if self.optimizer is not None else 0):  # FedBCD: more top updates
-            self._update(self.loss(rows, stale)[0])  # from the same (stale) embeddings
+            self._update(self.loss(rows, stale, epoch, step)[0])  # from the same (stale) embeddings
         return gradients
 
     def _update(self, loss: torch.Tensor) -> None:
@@ -220,7 +270,11 @@ class LabelParty:
         (n, K) class probabilities. `own_features`: the same rows of the label party's own block, if it has one."""
         assert (self.own is None) == (own_features is None), "own features go with the label party's own block"
         own = [self.own.embed(own_features)] if self.own is not None else []
-        out = self.model(torch.cat([*embeddings, *own], dim=1))
+        return self._predict_inputs(torch.cat([*embeddings, *own], dim=1))
+
+    @torch.no_grad()
+    def _predict_inputs(self, inputs: torch.Tensor) -> np.ndarray:
+        out = self.model(inputs)
         if self.task == "multiclass":
             return torch.softmax(out, dim=1).double().numpy()
         out = out[:, self.prediction_column]

@@ -39,6 +39,21 @@ class GradientContext:
     batch_size: int
 
 
+@dataclass(frozen=True)
+class PendingLabels:
+    """Labels a two-stage label defence (LP-2ST, `rr_with_prior`) releases during training, not in `apply`.
+
+    Until step `at` (epoch, step within epoch) the label party trains on `rows` with loss weight 0 (their
+    targets are placeholders: a zero loss term sends zero cut gradient, so nothing about their labels reaches
+    anyone) and keeps their latest embeddings; at `at` it calls `release` once with the split model's class
+    probabilities for them, (len(rows), K), uniform for a row not yet seen, and trains on every row from then.
+    """
+
+    rows: np.ndarray  # positions in the training table
+    at: tuple[int, int]
+    release: Callable[[np.ndarray], np.ndarray]  # class probabilities -> the rows' released labels
+
+
 class LabelTransform:
     """Applied once to the training labels before training; the label party then sees only its output."""
 
@@ -52,6 +67,10 @@ class LabelTransform:
     def prediction_column(self) -> int:
         """Which output column of the top model predicts the label (k > 1 for label extension)."""
         return 0
+
+    def pending(self, plan: TrainingPlan) -> PendingLabels | None:
+        """Labels `apply` left for the label party to release during training; None: `apply` released all."""
+        return None
 
     def privacy(self) -> PrivacyClaim | None:
         return None

@@ -68,6 +68,14 @@ def test_parity_binary_with_defences_and_last_epochs():
     assert flower.to_json()["flower"]["round_trips_per_step"] == pytest.approx(1 + 1 / flower.steps)
 
 
+def test_parity_with_the_two_stage_label_defence():
+    """rr_with_prior releases its stage-2 labels mid-training from the top model's probabilities: the same
+    labels, transcripts and metrics in both runtimes."""
+    config = small_config(dataset="synthetic_multiclass", rows=300, epochs=2, label_defense="rr_with_prior",
+                          epsilon=1.0)
+    assert_same_run(train(config), run_direct(config), atol=1e-5)
+
+
 def _fail_at(step: int, party: int):
     """A Flower mod: feature party `party` raises when asked for the embeddings of `step` (epoch 0)."""
 

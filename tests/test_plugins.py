@@ -73,7 +73,7 @@ def test_defence_defaults_are_the_old_defaults():
     assert (dp.clip, dp.top_clip, dp.sigma, dp.label_range, dp.stats_epsilon) == (1.0, 1.0, None, None, 0.0)
     extension = LABEL_DEFENSES.get("label_extension").from_config("regression", None, None, {})
     assert (extension.dimension, extension.variant, extension.mix) == (4, "rle", 0.5)
-    assert LABEL_DEFENSES.get("rr_with_prior").from_config("binary", 1.0, None, {}).stage1_fraction == 0.3
+    assert LABEL_DEFENSES.get("rr_with_prior").from_config("binary", 1.0, None, {}).stage1_fraction == 0.7
     assert GRADIENT_DEFENSES.get("marvell").from_config("binary", None, None, {}).strength == 1.0
 
 

@@ -88,13 +88,13 @@ class FusedSteps:
         if self.identity:
             for h in outputs:
                 h.retain_grad()
-            loss, _, _ = self.label_party.loss(rows, outputs)
+            loss, _, _ = self.label_party.loss(rows, outputs, epoch, step)
             check_finite_loss(loss, epoch, step)
             loss.backward()
             gradients = [h.grad for h in outputs]
         else:
             inputs = [h.detach().requires_grad_(True) for h in outputs]
-            loss, index, targets = self.label_party.loss(rows, inputs)
+            loss, index, targets = self.label_party.loss(rows, inputs, epoch, step)
             check_finite_loss(loss, epoch, step)
             loss.backward()
             gradients = self.label_party.defend([h.grad for h in inputs], index, targets, epoch, step)
@@ -106,7 +106,7 @@ class FusedSteps:
         stale = [h.detach() for h in outputs]
         for _ in range(self.label_party.local_steps - 1):  # FedBCD: every party reuses what it last received
             fresh = [party.model(party.features[index]) for party in self.feature_parties]
-            loss, _, _ = self.label_party.loss(rows, stale)
+            loss, _, _ = self.label_party.loss(rows, stale, epoch, step)
             self.optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward([loss, *fresh], [None, *gradients])
             self.optimizer.step()
