@@ -324,8 +324,6 @@ class LBAParams(EpochParams, SurrogateParams):
     passes: Integer = Field(1, ge=0, description="Passes over the attacked samples (at least min_steps steps).")
     batch: Integer = Field(512, ge=1, description="Rows (samples x selected epochs) per Adam step.")
     min_steps: Integer = Field(2000, ge=0, description="Adam steps to run unless the estimates settle earlier.")
-    settle: Number = Field(1e-4, ge=0, description="Stop once 100 steps move the dummy labels by less than this "
-                                                   "share of their variance (0: run every step).")
     init: Literal["auto", "random", "model_completion", "linear"] = Field(
         "auto", description="Start of labels and surrogate; auto picks by cross-validation on the known labels.")
     readout: Literal["dummy", "surrogate"] = Field(
@@ -335,6 +333,8 @@ class LBAParams(EpochParams, SurrogateParams):
     timed: Flag = Field(False, description="Condition the surrogate on training progress.")
     init_steps: Integer = Field(300, ge=0, description="Adam steps fitting the surrogate at initialisation.")
     init_weight_decay: Number = Field(1e-2, ge=0, description="Weight decay of that initial fit.")
+    settle: Number = Field(1e-3, ge=0, description="Stop once 100 steps move the dummy labels by less than this "
+                                                   "share of their variance (0: run every step).")
 
 
 @ATTACKS.register("lba")
