@@ -333,7 +333,7 @@ class LBAParams(EpochParams, SurrogateParams):
     timed: Flag = Field(False, description="Condition the surrogate on training progress.")
     init_steps: Integer = Field(300, ge=0, description="Adam steps fitting the surrogate at initialisation.")
     init_weight_decay: Number = Field(1e-2, ge=0, description="Weight decay of that initial fit.")
-    settle: Number = Field(1e-3, ge=0, description="Stop once 100 steps move the dummy labels by less than this "
+    settle: Number = Field(1e-4, ge=0, description="Stop once 100 steps move the dummy labels by less than this "
                                                    "share of their variance (0: run every step).")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -44,8 +45,9 @@ def test_flwr_run_deploy_three_party_files_psi_trains_like_local_on_the_joined_t
     trained = np.load(run / "party_0" / "sample_ids.npy")[:20]
     known = pd.read_csv(label).set_index("id").loc[trained, "y"].rename("label").reset_index()
     known.to_csv(tmp_path / "known.csv", index=False)
-    attack = subprocess.run(["fedsim", "attack", "--transcript", str(run), "--party", "0", "--known-labels",
-                             str(tmp_path / "known.csv"), "--attack", "norm_scoring", "--json", "--quiet"],
+    attack = subprocess.run([sys.executable, "-m", "fedsim", "attack", "--transcript", str(run), "--party", "0",
+                             "--known-labels", str(tmp_path / "known.csv"), "--attack", "norm_scoring", "--json",
+                             "--quiet"],
                             capture_output=True, text=True, check=False)
     assert attack.returncode == 0, attack.stderr
     assert set(np.load(run / "party_0" / "sample_ids.npy")) <= set(joined["id"])

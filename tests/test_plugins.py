@@ -40,7 +40,7 @@ LBA_DEFAULTS = {  # the attacks' `defaults` dicts before the schemas: same defau
     "surrogate": "mlp", "hidden": 64, "depth": 1, "epochs": "last", "distance": "l2", "lambda_t": 0.01,
     "lambda_kg": 0.05, "lambda_kf": 0.01, "lr": 1e-2, "passes": 1, "batch": 512, "min_steps": 2000, "init": "auto",
     "readout": "dummy", "labels": "free", "timed": False, "init_steps": 300, "init_weight_decay": 1e-2,
-    "settle": 1e-3,  # added later (issue 19): early stopping once the estimates settle; settle=0 is the old run
+    "settle": 1e-4,  # added later (issue 19): early stopping once the estimates settle; settle=0 is the old run
 }
 OLD_DEFAULTS = {
     "lba": LBA_DEFAULTS,
