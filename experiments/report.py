@@ -22,9 +22,8 @@ from fedsim.fileio import write_atomic
 # the columns each kind of row always has (`fedsim.experiments.results.result_rows`) that the sections read
 COLUMNS = {"": ("kind", "cell", "status", "error", "dataset", "task"),
            "auc": ("method", "epsilon", "clients", "repeats", "n", "exact", "bias", "std", "rmse", "ci_coverage"),
-           "leakage": ("parties", "seed", "defense", "strength", "formal_epsilon", "epochs", "attack",
-                       "known_fraction", "attack_party", "attack_params")}
-TEXT = {"kind", "cell", "status", "error", "dataset", "task", "method", "defense", "attack", "attack_params"}
+           "leakage": ("parties", "seed", "defense", "strength", "formal_epsilon", "attack", "known_fraction")}
+TEXT = {"kind", "cell", "status", "error", "dataset", "task", "method", "defense", "attack"}
 STATUSES = ("ok", "failed")
 
 
