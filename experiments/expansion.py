@@ -19,6 +19,7 @@ from fedsim.config import TrainConfig, hash_json
 from fedsim.errors import UserError, check
 from fedsim.experiments.names import NameChecker
 from fedsim.experiments.schema import AttackEntry, AucStudy, DefenseEntry, GridSpec, LeakageStudy, one_line
+from fedsim.limits import check_memory
 
 CELL_FORMAT = 1  # bump when the meaning of a cell's config changes: old results are then recomputed
 AUC_CELL_FORMAT = 2  # AUC cells only; 2: estimates clipped to [0, 1], test-inversion intervals (issue 12)
@@ -43,8 +44,28 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# what one cell holds from expansion to the results table: its config, labels, finished record and table rows
+CELL_BYTES = 16 << 10
+
+
+def cell_bound(spec: GridSpec) -> int:
+    """At most how many cells the grid expands to (the product of its axes), counted without building any."""
+    count = 0
+    for study in spec.leakage or []:
+        variants = sum(len(d.epsilons or [None]) * len(d.sweep.values if d.sweep else [None]) for d in study.defenses)
+        count += len(study.datasets) * len(study.parties) * len(study.runtimes) * variants * len(study.seeds)
+    if spec.auc is not None:
+        auc = spec.auc
+        count += (len(auc.methods) * len(auc.epsilons) * len(auc.clients) * len(auc.buckets or [None])
+                  * len(auc.sources) * len(auc.seeds))
+    return count
+
+
 def expand(spec: GridSpec, where: str = "grid") -> list[Cell]:
-    """All cells of a grid, in a stable order, without duplicates; raises UserError on a bad name."""
+    """All cells of a grid, in a stable order, without duplicates; raises UserError on a bad name, and on a
+    grid whose axes multiply to more cells than this machine's memory holds (before building one)."""
+    bound = cell_bound(spec)
+    check_memory("cells", bound, CELL_BYTES, "their configs and results", f"{where}: a grid of {bound} cells")
     cells: list[Cell] = []
     for index, study in enumerate(spec.leakage or []):
         cells += _leakage_cells(study, where, "leakage" if len(spec.leakage) == 1 else f"leakage.{index}")

@@ -9,20 +9,65 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from fedsim.errors import check
+from fedsim.errors import UserError, check, first_line
 from fedsim.experiments.report_auc import auc_section
 from fedsim.experiments.report_leakage import leakage_section
 from fedsim.experiments.report_markdown import Report
 from fedsim.experiments.report_setup import setup_section
 from fedsim.fileio import write_atomic
 
+# the columns each kind of row always has (`fedsim.experiments.results.result_rows`) that the sections read
+COLUMNS = {"": ("kind", "cell", "status", "error", "dataset", "task"),
+           "auc": ("method", "epsilon", "clients", "repeats", "n", "exact", "bias", "std", "rmse", "ci_coverage"),
+           "leakage": ("parties", "seed", "defense", "strength", "formal_epsilon", "attack", "known_fraction")}
+TEXT = {"kind", "cell", "status", "error", "dataset", "task", "method", "defense", "attack"}
+STATUSES = ("ok", "failed")
+
 
 def load_results(directory: Path) -> pd.DataFrame:
-    path = Path(directory) / "results.parquet"
+    """DIR/results.parquet, refused in one line when it is unreadable or not a `fedsim bench` table: a
+    damaged table must not be reported as if it held results. Every check reads the table only."""
+    directory = Path(directory)
+    path = directory / "results.parquet"
     check(path.is_file(), f"no results table in {str(directory)!r}; run `fedsim bench GRID --out DIR` first")
-    return pd.read_parquet(path)
+    rerun = f"re-run `fedsim bench GRID --out {directory}` to rewrite it from the finished cells"
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors derive from these
+        raise UserError(f"{str(path)!r} is not a readable results table ({first_line(exc)}); {rerun}") from None
+    _check_table(frame, path, rerun)
+    for name, kind in (("plots", "folder"), ("report.md", "file")):
+        target = directory / name
+        check(not target.exists() or target.is_dir() == (kind == "folder"),
+              f"{str(target)!r} is in the way: the report writes a {kind} there; move it and re-run `fedsim report`")
+    return frame
+
+
+def _check_table(frame: pd.DataFrame, path: Path, rerun: str) -> None:
+    """The columns and values every row of a bench table has."""
+    def need(rows: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+        missing = [c for c in columns if c not in rows.columns]
+        check(not missing, f"{str(path)!r} is not a fedsim bench table: {what} lack "
+                           f"{', '.join(map(repr, missing))}; {rerun}")
+
+    need(frame, COLUMNS[""], "its rows")
+    check(len(frame) > 0, f"{str(path)!r} has no rows; {rerun}")
+    for column, allowed in (("kind", tuple(k for k in COLUMNS if k)), ("status", STATUSES)):
+        bad = sorted({str(v) for v in frame[column] if v not in allowed})
+        check(not bad, f"{str(path)!r}: column {column!r} holds {', '.join(map(repr, bad[:3]))}; allowed: "
+                       f"{', '.join(allowed)}; {rerun}")
+    for kind in ("auc", "leakage"):
+        ok = frame[(frame["kind"] == kind) & (frame["status"] == "ok")]
+        if len(ok):
+            need(ok, COLUMNS[kind], f"its {kind} rows")
+            for column in (c for c in COLUMNS[kind] if c not in TEXT):
+                values = ok[column]
+                numeric = pd.api.types.is_numeric_dtype(values) or values.isna().all()
+                check(numeric and not values.isin([np.inf, -np.inf]).any(),
+                      f"{str(path)!r}: column {column!r} of its {kind} rows must hold finite numbers; {rerun}")
 
 
 
@@ -68,7 +113,7 @@ def _grid_name(directory: Path) -> str:
 
     try:
         return str(tomllib.loads((directory / "grid.toml").read_text()).get("name", directory.name))
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # unreadable, not UTF-8 or not TOML: the folder's name
         return directory.name
 
 

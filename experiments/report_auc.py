@@ -30,13 +30,14 @@ def auc_section(group: pd.DataFrame, source: str, plots_dir: Path, report: Repor
         lines += [f"**Coverage off** (marked ⚠): {len(off)} row(s) whose measured coverage is outside the "
                   f"two-sided 95% binomial range of {CI_LEVEL:.0%} intervals over their releases; their "
                   f"intervals do not mean what they say.", ""]
-    if stats.empty:  # only methods without epsilon (exact): nothing to plot
+    measured = stats.dropna(subset=["rmse"])  # an RMSE needs repeats >= 2 (`repeats = 1`: one release, none)
+    if measured.empty:  # only methods without epsilon (exact), or single releases: nothing to plot
         return "\n".join(lines) + "\n"
     plot = plots_dir / f"auc_{slug(source)}.png"
-    _auc_plot(stats, source, plot)
+    _auc_plot(measured, source, plot)
     report.plots.append(plot)
     lines.append(f"![AUC error vs epsilon, {source}](plots/{plot.name})\n")
-    report.headlines += _auc_headlines(stats, source)
+    report.headlines += _auc_headlines(measured, source)
     return "\n".join(lines) + "\n"
 
 

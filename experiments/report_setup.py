@@ -61,7 +61,7 @@ def _values(series: pd.Series) -> str:
 def _grid(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # unreadable, not UTF-8 (UnicodeDecodeError) or not TOML
         return {}
 
 

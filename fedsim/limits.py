@@ -19,10 +19,12 @@ def free_memory() -> int:
         return 64 << 30
 
 
-def check_memory(flag: str, count: int, bytes_each: int, what: str) -> None:
+def check_memory(flag: str, count: int, bytes_each: int, what: str, subject: str | None = None) -> None:
     """Refuse `count` items of about `bytes_each` bytes each when they would not fit in a share of free memory;
-    the message names the flag, the estimate and the largest count that fits."""
+    the message names the flag (or `subject`, for a count no flag gives), the estimate and the largest count
+    that fits."""
     budget = int(free_memory() * MEMORY_SHARE)
     need = count * bytes_each
-    check(need <= budget, f"{flag} {count} needs about {need / 2**30:.1f} GiB for {what}, more than this machine "
-                          f"can spare ({budget / 2**30:.1f} GiB free for it): at most {budget // bytes_each} fit")
+    check(need <= budget, f"{subject or f'{flag} {count}'} needs about {need / 2**30:.1f} GiB for {what}, more than "
+                          f"this machine can spare ({budget / 2**30:.1f} GiB free for it): at most "
+                          f"{budget // bytes_each} fit")

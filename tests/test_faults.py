@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from fedsim_fixtures import small_config
 
@@ -21,6 +22,7 @@ from fedsim.audit.auc import audit_auc
 from fedsim.cli.app import main
 from fedsim.cli.common import emit_json
 from fedsim.errors import UserError
+from fedsim.evaluation.multiclass import run_multiclass_auc
 from fedsim.experiments.cells import run_cell
 from fedsim.fileio import folder_lock
 from fedsim.rundir import load_party_view, load_truth
@@ -193,6 +195,112 @@ def test_transcripts_that_do_not_fit_in_memory_are_refused(capsys, tmp_path, mon
                           "--transcript", str(tmp_path / "t"), "--quiet")
     assert "--epochs 3 needs about" in line and "--stream" in line
     assert not list(tmp_path.iterdir())
+
+
+AUC = ("auc", "--synthetic", "breast_cancer", "--epsilon", "1", "--quiet")  # 285 scores, 285 distinct
+
+
+@pytest.mark.parametrize("args, free, named", [
+    (("--method", "hist", "--repeats", str(10**12)), None, "--repeats 1000000000000 needs about"),
+    (("--method", "dpauc", "--thresholds", str(10**12)), None, "--thresholds 1000000000000 needs about"),
+    (("--method", "hist", "--clients", "280"), 1 << 20, "--clients 280 needs about"),
+    (("--method", "hist", "--clients", "200", "--secure-aggregation", "--buckets", "1000"), 1 << 20,
+     "dense counts over 285 buckets per client"),
+], ids=["repeats", "thresholds", "clients", "clients_x_buckets"])
+def test_auc_counts_that_do_not_fit_are_refused_at_once(capsys, monkeypatch, args, free, named):
+    if free is not None:  # a small machine: 512 KiB to spare, so counts this data allows do not fit
+        monkeypatch.setattr(limits, "free_memory", lambda: free)
+    start = time.perf_counter()
+    line = one_line_error(capsys, *AUC, *args)
+    assert named in line and "at most" in line and time.perf_counter() - start < 5
+
+
+def test_multiclass_repeats_are_refused_at_once():
+    scores = np.random.default_rng(0).random((60, 3))
+    with pytest.raises(UserError, match="--repeats 1000000000000 needs about"):
+        run_multiclass_auc("hist", scores, np.arange(60) % 3, ["a", "b", "c"], 1.0, repeats=10**12)
+
+
+def test_audit_auc_clients_that_do_not_fit_are_refused(monkeypatch):
+    monkeypatch.setattr(limits, "free_memory", lambda: 1 << 20)
+    with pytest.raises(UserError, match="--clients 280 needs about"):
+        audit_auc("hist", np.linspace(0, 1, 300), np.arange(300) % 2, 1.0, clients=280, canaries=10)
+
+
+def test_a_grid_of_too_many_cells_is_refused_before_expansion(capsys, tmp_path):
+    many = list(range(2000))
+    grid = tmp_path / "huge.toml"
+    grid.write_text(f'name = "huge"\n[auc]\nsources = ["breast_cancer"]\nmethods = ["rr", "hist"]\n'
+                    f"epsilons = {[1.0 + i for i in many]}\nclients = {many[1:]}\nseeds = {many}\n")
+    start = time.perf_counter()
+    line = one_line_error(capsys, "bench", str(grid), "--out", str(tmp_path / "out"), "--quiet")
+    assert "a grid of 15992000000 cells needs about" in line and time.perf_counter() - start < 10
+    assert not (tmp_path / "out").exists()
+
+
+# --- a damaged results folder under `fedsim report` -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bench_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    grid = root / "grid.toml"
+    grid.write_text('name = "a"\n[auc]\nsources = ["breast_cancer"]\nmethods = ["rr"]\nepsilons = [1.0]\n'
+                    "repeats = 2\n")
+    assert main(["bench", str(grid), "--out", str(root / "out"), "--quiet", "--workers", "1"]) == 0
+    return root / "out"
+
+
+def table_edit(change):
+    def damage(folder: Path) -> None:
+        path = folder / "results.parquet"
+        change(pd.read_parquet(path)).to_parquet(path)
+    return damage
+
+
+def flip_bytes(folder: Path) -> None:
+    path = folder / "results.parquet"
+    data = bytearray(path.read_bytes())
+    for i in np.random.default_rng(0).integers(0, len(data), 50):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+REPORT_DAMAGES = {  # how the folder is damaged, what the line says
+    "truncated": (lambda f: truncate(f / "results.parquet"), "not a readable results table"),
+    "empty": (lambda f: (f / "results.parquet").write_bytes(b""), "not a readable results table"),
+    "text": (lambda f: (f / "results.parquet").write_text("kind,cell\n"), "not a readable results table"),
+    "flipped_bytes": (flip_bytes, "not a readable results table"),
+    "other_table": (lambda f: pd.DataFrame({"x": [1]}).to_parquet(f / "results.parquet"), "lack 'kind'"),
+    "no_rows": (table_edit(lambda t: t.iloc[:0]), "has no rows"),
+    "bad_status": (table_edit(lambda t: t.assign(status="maybe")), "column 'status' holds 'maybe'"),
+    "bad_kind": (table_edit(lambda t: t.assign(kind="zzz")), "column 'kind' holds 'zzz'"),
+    "missing_column": (table_edit(lambda t: t.drop(columns=["exact"])), "auc rows lack 'exact'"),
+    "text_numbers": (table_edit(lambda t: t.assign(rmse="x")), "column 'rmse' of its auc rows"),
+    "infinite": (table_edit(lambda t: t.assign(n=np.inf)), "column 'n' of its auc rows"),
+    "plots_is_a_file": (lambda f: (f / "plots").write_text("x"), "is in the way"),
+    "report_is_a_folder": (lambda f: (f / "report.md").mkdir(), "is in the way"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(REPORT_DAMAGES))
+def test_a_damaged_results_folder_is_one_line(capsys, tmp_path, bench_folder, damage):
+    folder = tmp_path / "out"
+    shutil.copytree(bench_folder, folder)
+    change, problem = REPORT_DAMAGES[damage]
+    change(folder)
+    line = one_line_error(capsys, "report", str(folder))
+    assert problem in line and str(folder) in line, line
+
+
+def test_a_report_survives_junk_beside_the_table(capsys, tmp_path, bench_folder):
+    """A grid.toml that is not text, junk cell files and one release per cell (no RMSE to plot) still report."""
+    folder = tmp_path / "out"
+    shutil.copytree(bench_folder, folder)
+    (folder / "grid.toml").write_bytes(b"\xff\xfe\x00junk")
+    (folder / "cells" / "junk.json").write_bytes(b"\xff")
+    table_edit(lambda t: t.assign(repeats=1, rmse=np.nan, bias=np.nan, std=np.nan, ci_coverage=np.nan))(folder)
+    code, _, err = run(capsys, "report", str(folder))
+    assert code == 0 and "Traceback" not in err and (folder / "report.md").is_file()
 
 
 # --- strict JSON, clean-up -----------------------------------------------------------------------------------

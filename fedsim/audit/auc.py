@@ -24,7 +24,7 @@ import numpy as np
 
 from fedsim.audit.report import audit_statistic, secret_bits
 from fedsim.errors import check
-from fedsim.evaluation.driver import make_settings, owners, split_clients, validate_inputs
+from fedsim.evaluation.driver import check_counts, make_settings, owners, split_clients, validate_inputs
 from fedsim.evaluation.methods import METHODS, AucMethod, Public, Settings, client_rng
 from fedsim.limits import check_memory
 from fedsim.privacy.audit_bound import check_confidence
@@ -47,6 +47,7 @@ def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: floa
     scores, labels = validate_inputs(scores, labels)
     check(canaries >= 1, f"--canaries must be >= 1, got {canaries}")
     check_memory("--canaries", canaries, CANARY_BYTES, "the canaries' scores, labels and released buckets")
+    check_counts(1, clients)
     check(epsilon is not None and np.isfinite(epsilon),
           "an audit needs a finite --epsilon (epsilon = inf claims nothing)")
     chosen = METHODS.get(method)

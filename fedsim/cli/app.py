@@ -59,7 +59,9 @@ def _options(
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like ctrl-C, so every staging folder and lock is removed on the way out."""
+    """SIGTERM unwinds like ctrl-C, so every staging folder and lock is removed on the way out; a second one
+    (`timeout` signals the child and then its process group) is ignored, so it cannot cut that clean-up short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

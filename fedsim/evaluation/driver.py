@@ -27,11 +27,16 @@ from fedsim.evaluation.methods import (
     server_rng,
 )
 from fedsim.evaluation.secure_aggregation import SecureRun, check_secure, run_secure_local
+from fedsim.limits import check_memory
 from fedsim.params import validate_params
 from fedsim.progress import progress_bar
 from fedsim.streams import AucStream
 
 SPLITS = ("iid", "score_sorted")
+# what one repeat keeps until the summary (its Estimate and a few floats per summary array) and what one client
+# holds for the whole run (its index array, prepared counts and one release in flight): memory estimates
+REPEAT_BYTES = 512
+CLIENT_BYTES = 2048
 SETTINGS = ("horizontal", "vertical")
 SHARED_SETTINGS = ("epsilon", "buckets", "thresholds")
 
@@ -78,6 +83,14 @@ def make_settings(method: str, epsilon: float | None, delta: float | None, bucke
     p = validate_params(chosen.Params, values, f"AUC method {method!r}").model_dump()
     return Settings(epsilon=float(p.get("epsilon", math.inf)), delta=p.get("delta"), buckets=p.get("buckets"),
                     thresholds=p.get("thresholds", thresholds), threshold=p.get("threshold"))
+
+
+def check_counts(repeats: int, clients: int, per_repeat: int = 1) -> None:
+    """Refuse --repeats and --clients beyond what this machine's memory holds, before any release
+    (`per_repeat`: estimates kept per repeat, one per class with --class-scores)."""
+    check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
+    check_memory("--repeats", repeats, REPEAT_BYTES * per_repeat, "the estimates of every release")
+    check_memory("--clients", clients, CLIENT_BYTES * per_repeat, "each client's share of the scores and its release")
 
 
 def split_clients(scores: np.ndarray, clients: int, split: str, seed: int) -> list[np.ndarray]:
@@ -183,7 +196,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     if secure_aggregation:
         check_secure(method, clients, min_clients)
         check(threshold is None, "--threshold is not available with --secure-aggregation")
-    check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
+    check_counts(repeats, clients)
     check(seed >= 0, f"seed must be >= 0, got {seed}")
     check(runtime in ("local", "flower"), f"unknown runtime {runtime!r}; valid: local, flower")
     check(setting in SETTINGS, f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")

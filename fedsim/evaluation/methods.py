@@ -45,6 +45,7 @@ from fedsim.evaluation import scalar
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
 from fedsim.evaluation.intervals import ratio_interval
 from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
+from fedsim.limits import check_memory
 from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
     analytic_gaussian_sigma,
@@ -407,6 +408,10 @@ class DPAUC(AucMethod):
     def public(self, scores: np.ndarray, settings: Settings, owners: np.ndarray | None = None) -> Public:
         check(scores.min() >= 0.0 and scores.max() <= 1.0,
               "dpauc's threshold grid covers [0, 1]: give scores in [0, 1] (probabilities), or use hist or rr")
+        clients = 1 if owners is None else int(owners.max()) + 1
+        # per threshold and client: 4 prepared counts, their noise and the released copy (float64), and the sum
+        check_memory("--thresholds", settings.thresholds, 256 * clients, f"the counts of {clients} client(s) at "
+                                                                         "each threshold")
         grid = dpauc_math.threshold_grid(settings.thresholds)
         per_value = dpauc_math.per_value_epsilon(settings.budget, grid.size)
         scale = 0.0 if math.isinf(per_value) else laplace_scale(per_value, 1.0)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from fedsim.errors import UserError, check
-from fedsim.evaluation.driver import make_settings, owners, split_clients, summarise
+from fedsim.evaluation.driver import check_counts, make_settings, owners, split_clients, summarise
 from fedsim.evaluation.mann_whitney import exact_auc, normal_ci
 from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
 from fedsim.progress import progress_bar
@@ -105,10 +105,10 @@ def run_multiclass_auc(method: str, scores: np.ndarray, labels: np.ndarray, clas
                              f"{', '.join(allowed)}")
     scores, labels = validate_multiclass(scores, labels, classes)
     settings = make_settings(method, epsilon, delta, buckets, 100)
-    check(repeats >= 1, f"repeats must be >= 1, got {repeats}")
+    k = scores.shape[1]
+    check_counts(repeats, clients, per_repeat=k)
     check(seed >= 0, f"seed must be >= 0, got {seed}")
     chosen = METHODS.get(method)
-    k = scores.shape[1]
     parts = split_clients(scores[:, 0], clients, split, seed)
     publics = class_publics(chosen, settings, scores, owners(parts, labels.size))
     prepared = [[chosen.prepare(scores[idx, c], (labels[idx] == c).astype(np.int8), publics[c]) for c in range(k)]

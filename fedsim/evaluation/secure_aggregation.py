@@ -37,6 +37,7 @@ from fedsim.errors import check
 from fedsim.evaluation.intervals import ratio_interval
 from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
 from fedsim.evaluation.methods import Estimate, client_rng, default_buckets
+from fedsim.limits import check_memory
 from fedsim.privacy.distributed_noise import DistributedNoise, discrete_laplace_noise, skellam_noise
 
 SECURE_METHODS = {"hist": "discrete_laplace", "hist_gauss": "skellam"}
@@ -82,7 +83,11 @@ def secure_public(method: str, scores: np.ndarray, epsilon: float, delta: float 
         noise = discrete_laplace_noise(epsilon, threshold)
     else:
         noise = skellam_noise(epsilon, delta, threshold)
-    return SecurePublic(bucket_edges(scores, buckets), clients, noise)
+    edges = bucket_edges(scores, buckets)
+    # every client holds dense int64 sizes and positives over all B buckets, and sends a B-vector per repeat
+    check_memory("--clients", clients, 32 * edges.size, f"dense counts over {edges.size} buckets per client "
+                                                        "(fewer --buckets fit more clients)")
+    return SecurePublic(edges, clients, noise)
 
 
 def client_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> ClientCounts:
