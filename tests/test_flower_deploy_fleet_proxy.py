@@ -14,17 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import flower_deployment as fd
 import pytest
-from flower_deployment import (
-    CONNECTION,
-    ROOT,
-    Secure,
-    connection_toml,
-    deployment,
-    flower_env,
-    flwr_run,
-    local_metrics,
-)
 from test_flower_deploy_secure import RUN, RUN_LIMIT_S, nodes, refused
 
 from fedsim.deploy.credentials import CA_FILE, generate, node_public_file
@@ -41,13 +32,14 @@ def creds(tmp_path: Path) -> Path:
 
 def test_deploy_through_fleet_proxy_trains_like_local_with_tls_and_auth(tmp_path, creds):
     result = tmp_path / "result.json"
-    with (flower_env(tmp_path) as env,
-          deployment(env, 2, tmp_path, Secure(creds, registered=(0, 1)), proxy=True) as deployed):
+    with (fd.flower_env(tmp_path) as env,
+          fd.deployment(env, 2, tmp_path, fd.Secure(creds, registered=(0, 1)), proxy=True) as deployed):
         assert deployed.dial != deployed.port
-        flwr_run(env, CONNECTION, RUN.format(result=result), timeout=RUN_LIMIT_S, output=tmp_path / "flwr_run.log")
+        fd.flwr_run(env, fd.CONNECTION, RUN.format(result=result), timeout=RUN_LIMIT_S,
+                    output=tmp_path / "flwr_run.log")
     payload = json.loads(result.read_text())
     assert "error" not in payload, payload
-    for key, value in local_metrics(1, 128).items():
+    for key, value in fd.local_metrics(1, 128).items():
         assert payload["test"][key] == pytest.approx(value, rel=1e-5)
     assert "refused" not in (tmp_path / "fleet_proxy.log").read_text()  # every SuperNode call was a Fleet call
 
@@ -64,13 +56,13 @@ def test_outsider_with_only_the_ca_is_refused_at_the_fleet_proxy_but_not_at_the_
     home = tmp_path / "outsider-home"
     home.mkdir()
     ca, key = creds / CA_FILE, str(creds / node_public_file(2))
-    app = ["run", str(ROOT)]
-    with (flower_env(tmp_path) as env,
-          deployment(env, 2, tmp_path, Secure(creds, registered=(0, 1)), nodes=0, proxy=True) as deployed):
+    app = ["run", str(fd.ROOT)]
+    with (fd.flower_env(tmp_path) as env,
+          fd.deployment(env, 2, tmp_path, fd.Secure(creds, registered=(0, 1)), nodes=0, proxy=True) as deployed):
         deployed.flwr("ls")  # the SuperLink is up
         (home / "config.toml").write_text('[superlink]\ndefault = "proxy"\n\n'
-                                          + connection_toml("proxy", deployed.dial, ca) + "\n"
-                                          + connection_toml("direct", deployed.port, ca))
+                                          + fd.connection_toml("proxy", deployed.dial, ca) + "\n"
+                                          + fd.connection_toml("direct", deployed.port, ca))
         for args in (["ls"], ["supernode", "register", key], [*app, "-c", "timeout=30.0"], ["log", "1", "--show"],
                      ["supernode", "list"]):
             done = outsider(env, home, *args, "proxy")
@@ -93,9 +85,9 @@ def test_deploy_auth_refuses_keyless_and_unregistered_supernodes_and_admits_keyl
     what refuses that. A SuperNode with an unregistered key is refused with or without the flag (it never
     self-registers): that check is the registration list, not the flag."""
     tls_only = ["--root-certificates", str(creds / CA_FILE)]
-    with flower_env(tmp_path) as env:
+    with fd.flower_env(tmp_path) as env:
         (tmp_path / "auth").mkdir()
-        with deployment(env, 2, tmp_path / "auth", Secure(creds, registered=(0, 1)), nodes=0,
+        with fd.deployment(env, 2, tmp_path / "auth", fd.Secure(creds, registered=(0, 1)), nodes=0,
                         proxy=True) as deployed:
             keyless = deployed.supernode(0, 2, name="keyless", extra=RETRIES, security=tls_only)
             impostor = deployed.supernode(1, 2, key=2, name="impostor", extra=RETRIES)
@@ -106,7 +98,7 @@ def test_deploy_auth_refuses_keyless_and_unregistered_supernodes_and_admits_keyl
             assert "Failed to activate SuperNode" in (tmp_path / "auth" / "impostor.log").read_text()
             assert [node["status"] for node in nodes(deployed)] == ["registered", "registered"]
         (tmp_path / "open").mkdir()
-        with deployment(env, 2, tmp_path / "open", Secure(creds), nodes=0, proxy=True) as deployed:
+        with fd.deployment(env, 2, tmp_path / "open", fd.Secure(creds), nodes=0, proxy=True) as deployed:
             deployed.supernode(0, 2, name="keyless", security=tls_only)
             deadline = time.monotonic() + 180
             while [node["status"] for node in nodes(deployed)] != ["online"]:
