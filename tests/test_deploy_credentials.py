@@ -157,7 +157,7 @@ def test_command_line_one_line_errors_exit_2(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
 
 
-@pytest.mark.parametrize("command", ["keys", "check", "fleet-proxy"])
+@pytest.mark.parametrize("command", ["keys", "check", "fleet-proxy", "run"])
 def test_help_fits_80_columns_and_describes_every_flag(capsys, monkeypatch, command):
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["deploy", command, "--help"]) == 0

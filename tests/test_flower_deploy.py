@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,22 @@ def test_flwr_run_deployment_trains_like_local(tmp_path):
     for key, value in local_metrics(1, 128).items():
         assert result["test"][key] == pytest.approx(value, rel=1e-5)
     assert load_party_view(tmp_path / "run", 1).transcript.epochs[0].gradients.shape[0] > 0
+
+
+def test_fedsim_deploy_run_exits_by_the_runs_outcome(tmp_path):
+    """`flwr run` exits 0 even when the ServerApp fails; `fedsim deploy run` says the outcome in its status."""
+    with flower_env(tmp_path) as env, deployment(env, 2, tmp_path) as _:
+        def deploy_run(run_config: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "fedsim", "deploy", "run", str(ROOT), "deploy", "-c",
+                                   run_config], env=env, capture_output=True, text=True, timeout=600)
+
+        ok = deploy_run(f"epochs=1 batch-size=128 timeout=120.0 result='{tmp_path / 'ok.json'}'")
+        bad = deploy_run("epochs=1 batch-size=128 timeout=120.0 label-defense='no_such_defence'")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert re.fullmatch(r"run \d+ finished:completed", ok.stdout.strip().splitlines()[-1])
+    assert "error" not in json.loads((tmp_path / "ok.json").read_text())
+    assert bad.returncode == 1, bad.stderr[-2000:]
+    assert re.match(r"fedsim: error: run \d+ ended finished:failed", bad.stderr.strip().splitlines()[-1])
 
 
 def test_deployment_supernode_killed_mid_training_stops_with_party(tmp_path):

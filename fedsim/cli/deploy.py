@@ -1,10 +1,12 @@
-"""`fedsim deploy keys|check`: throwaway credentials for a Flower deployment with TLS and SuperNode
-authentication, and checks of any set before Flower starts (docs/deployment.md). The work is in
-`fedsim.deploy.credentials`; a bad input is a `UserError` (one line, exit code 2, nothing written).
+"""`fedsim deploy keys|check|fleet-proxy|run`: throwaway credentials for a Flower deployment with TLS and
+SuperNode authentication, checks of any set before Flower starts, the Fleet-only proxy, and `flwr run` with an
+exit status that says whether the run succeeded (docs/deployment.md). The work is in `fedsim.deploy`; a bad
+input is a `UserError` (one line, exit code 2, nothing written).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +40,31 @@ def keys_command(
     for path in credentials.generate(out, supernodes, host or [], days, overwrite):
         secret = path.suffix == ".key"
         print(f"{path}  {'SECRET (mode 600): keep on its owner' if secret else 'public'}")
+
+
+@app.command("run", cls=HelpCommand)
+def run_command(
+    app_dir: Annotated[Path, typer.Argument(help="The Flower app folder (this project's root).")],
+    connection: Annotated[str | None, typer.Argument(
+        help="The SuperLink connection name in the flwr configuration (as for flwr run).")] = None,
+    run_config: Annotated[list[str] | None, typer.Option(
+        "--run-config", "-c", help="Run-config overrides, as for flwr run -c (repeatable).")] = None,
+) -> None:
+    """`flwr run APP CONNECTION --stream`, then exit 1 unless the run finished completed.
+
+    Flower's own `flwr run` exits 0 even when its ServerApp failed; this starts the run, streams its log, reads
+    its final status with `flwr ls` and says it in one line.
+    """
+    from fedsim.deploy.run_status import run_to_the_end
+
+    check(app_dir.is_dir() and (app_dir / "pyproject.toml").is_file(),
+          f"{str(app_dir)!r} is not a Flower app folder (no pyproject.toml)")
+    outcome = run_to_the_end(app_dir, connection, run_config or [])
+    if not outcome.ok:
+        details = f": {outcome.details}" if outcome.details else ""
+        print(f"fedsim: error: run {outcome.run_id} ended {outcome.status}{details}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(f"run {outcome.run_id} {outcome.status}")
 
 
 @app.command("check", cls=HelpCommand)
