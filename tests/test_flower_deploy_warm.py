@@ -27,9 +27,9 @@ def test_warm_superexec_deployment_trains_like_local(tmp_path):
         assert result["test"][key] == pytest.approx(value, rel=1e-5)
     view = load_party_view(tmp_path / "run", 1)
     assert [e.epoch for e in view.transcript.epochs] == [0, 1] and view.transcript.epochs[1].gradients.shape[0] > 0
-    # every ClientApp task (setup, 2 epochs x 3 steps + 1, collect) ran in a fork of the warm SuperExec and
-    # none in a fresh flwr-clientapp process
+    # every ClientApp task (hello, setup, 2 epochs x 3 steps + 1, collect) ran in a fork of the warm SuperExec
+    # and none in a fresh flwr-clientapp process
     for k in range(2):
         node_log = (tmp_path / f"supernode_{k}.log").read_text() + (tmp_path / f"superexec_{k}.log").read_text()
         assert "Start `flwr-clientapp` process" not in node_log
-        assert node_log.count(FORKED) == 9
+        assert node_log.count(FORKED) == 10

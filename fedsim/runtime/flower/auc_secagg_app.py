@@ -39,7 +39,7 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp import Grid, ServerApp
 
-from fedsim.errors import UserError, check
+from fedsim.errors import PartyError, UserError, check
 from fedsim.evaluation.mann_whitney import bucket_counts
 from fedsim.evaluation.methods import client_rng
 from fedsim.evaluation.secure_aggregation import (
@@ -166,6 +166,10 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
         partition = int(reply.content.config_records["node"]["partition"])
         partition_of[reply.metadata.src_node_id] = partition
         held[partition] = unpack(reply.content.array_records["scores"])["s"]
+    missing = [k for k in range(clients) if k not in held]
+    if missing:  # a reply that did not come within the timeout (an overloaded machine), or a wrong partition
+        raise PartyError(f"Flower clients {missing} sent no scores within {TIMEOUT_S:g} s (partitions that "
+                         f"replied: {sorted(held)})")
     scores = np.concatenate([held[k] for k in range(clients)])
     public = secure_public(method, scores, epsilon, delta, buckets, clients, min_clients)
     proxies = [GridClientProxy(node, grid, context.run_id) for node in nodes]
