@@ -160,3 +160,18 @@ def test_impute_drop_that_leaves_nothing_is_refused():
     features["a"] = np.nan
     with pytest.raises(UserError, match=r"^--impute drop leaves 0 of 40 rows .* use --impute mean or median$"):
         vertical_from_table("t", features, target, "regression", 1, 0, impute="drop")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_column_named_twice_is_refused(tmp_path, suffix):
+    """pandas would rename the second `a` to `a.1` and train on it without a word."""
+    path = tmp_path / f"dup{suffix}"
+    if suffix == ".csv":
+        path.write_text("a,a,y\n1,2,3\n4,5,6\n")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table([[1, 4], [2, 5], [3, 6]], names=["a", "a", "y"]), path)
+    with pytest.raises(UserError, match=r"names column 'a' more than once; give every column its own name$"):
+        read_table(path, "y", "none")

@@ -27,11 +27,20 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     check(path.suffix.lower() in SUFFIXES, f"data file {str(path)!r} must end in one of {', '.join(SUFFIXES)}")
     check(path.is_file(), f"data file {str(path)!r} does not exist")
+    csv = path.suffix.lower() == ".csv"
     try:
-        if path.suffix.lower() == ".csv":
+        # the column names as written: pandas renames a repeated CSV name ("a" -> "a.1") without a word
+        names = ([n for n in pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0] if isinstance(n, str)]
+                 if csv else list(pq.read_schema(path).names))
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        check(not repeated, f"data file {str(path)!r} names column {repeated[0] if repeated else ''!r} more than "
+                            f"once; give every column its own name")
+        if csv:
             return pd.read_csv(path)
         # one block per column, Arrow buffers released as they convert: a 10M-row file is never held twice
         return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+    except UserError:
+        raise
     except (OSError, ValueError, ArrowException) as exc:  # unreadable, empty, not UTF-8, malformed, not parquet
         raise UserError(f"cannot read data file {str(path)!r}: {exc}".splitlines()[0]) from exc
 
