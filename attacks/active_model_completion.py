@@ -24,7 +24,6 @@ class ActiveModelCompletion(Attack[ModelCompletionParams]):
     summary = ("Fu et al.'s active model completion: the attacking party trained with scaled steps "
                "(--malicious-update-scale); then model completion.")
     tasks = ("binary", "multiclass")
-    Params = ModelCompletionParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         config = view.public

@@ -9,7 +9,7 @@ keeps the typed model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 import numpy as np
 
@@ -50,13 +50,14 @@ class AttackResult:
 
 
 class Attack(Generic[P]):
-    """Base class: subclasses set `summary`, `tasks`, `needs_known_labels`, `Params` and implement `run`
-    (the registry sets `name`).
+    """Base class: subclasses name their `Params` (below), set `summary`, `tasks`, `needs_known_labels` and
+    implement `run` (the registry sets `name`).
 
-    `Params` is the attack's parameter schema (`fedsim.params`); a subclass names it twice, as `Params` and as
-    the type argument (`class LBA(Attack[LBAParams])`), so `self.params.epochs` is typed. `Attack(params)`
-    validates the values once, up front, and keeps the validated model as `self.params` (defaults filled in)
-    and the names given as `explicit`.
+    `Params` is the attack's parameter schema (`fedsim.params`), named once as the type argument
+    (`class LBA(Attack[LBAParams])`): the class gets it as `Params` and `self.params.epochs` is typed. A
+    subclass may still set `Params` itself (a variant with other defaults). `Attack(params)` validates the
+    values once, up front, and keeps the validated model as `self.params` (defaults filled in) and the names
+    given as `explicit`.
     """
 
     name: ClassVar[str] = ""
@@ -65,6 +66,15 @@ class Attack(Generic[P]):
     needs_known_labels: ClassVar[bool] = True
     min_known: ClassVar[int] = 1
     Params: ClassVar[type[PluginParams]] = NoParams
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Params" in cls.__dict__:
+            return
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            schema = next(iter(get_args(base)), None)
+            if get_origin(base) is Attack and isinstance(schema, type) and issubclass(schema, PluginParams):
+                cls.Params = schema
 
     def __init__(self, params: dict[str, ParamValue] | None = None, show_progress: bool = False) -> None:
         validated = validate_params(self.Params, params, f"attack {self.name!r}")

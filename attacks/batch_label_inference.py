@@ -44,7 +44,6 @@ class BatchParams(EpochParams):
 class BatchLabelInference(Attack[BatchParams]):
     summary = "Zou et al.'s batch-level inference: per-batch dummy linear top and labels matched to its gradients."
     tasks = ("multiclass",)
-    Params = BatchParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         p = self.params

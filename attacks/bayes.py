@@ -58,7 +58,6 @@ class BayesAttack(Attack[BayesParams]):
     summary = "Knows the public label mechanism and eps: read-out of the released label x features-only posterior."
     tasks = ("regression", "binary", "multiclass")
     min_known = 4
-    Params = BayesParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         facts = public_defense(view)

@@ -55,7 +55,6 @@ class BestAttack(Attack[BestParams]):
     summary = "Every applicable attack on a small grid; the best on held-out known labels reruns on all of them."
     tasks = ("regression", "binary", "multiclass")
     min_known = 10
-    Params = BestParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         hidden, visible = knowledge.hold_out(self.params.holdout, MIN_HELD_OUT, rng)

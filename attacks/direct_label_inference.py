@@ -65,7 +65,6 @@ class DirectLabelInference(Attack[DirectParams]):
                "projection=linear for a linear top.")
     tasks = ("multiclass",)
     needs_known_labels = False
-    Params = DirectParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params.epochs)

@@ -50,7 +50,6 @@ class DirectionScoring(Attack[EpochParams]):
     summary = "Li et al.'s cosine scoring against a reference positive gradient (binary)."
     tasks = ("binary", "multiclass")
     needs_known_labels = False
-    Params = EpochParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params.epochs)

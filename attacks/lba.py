@@ -343,7 +343,6 @@ class LearningBasedAttack(Attack[LBAParams]):
 
     summary = "Xie et al.'s learning-based attack: surrogate top model and dummy labels fitted to the gradients."
     tasks = ("regression", "binary", "multiclass")
-    Params = LBAParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         budget = INIT_FITS * self.params.init_steps

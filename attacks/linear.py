@@ -56,7 +56,6 @@ class LinearParams(EpochParams):
 class LinearClosedForm(Attack[LinearParams]):
     summary = "Closed form for a linear top model under MSE: exact on a linear top model, else linearised."
     min_known = 3
-    Params = LinearParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params.epochs)

@@ -79,7 +79,6 @@ def completed_model(view: PartyView, knowledge: AttackerKnowledge, params: Model
 class ModelCompletion(Attack[ModelCompletionParams]):
     summary = "Fu et al.'s passive model completion: a top model fitted on the known labels only, no gradients."
     tasks = ("regression", "binary", "multiclass")
-    Params = ModelCompletionParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         model, embeddings, split = completed_model(view, knowledge, self.params, self.explicit, rng)

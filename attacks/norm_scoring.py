@@ -45,7 +45,6 @@ class NormScoring(Attack[EpochParams]):
     summary = "Li et al.'s norm scoring: the rare positive class gets larger gradients (binary)."
     tasks = ("binary", "multiclass")
     needs_known_labels = False
-    Params = EpochParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         obs = observe(view, self.params.epochs)

@@ -37,7 +37,6 @@ class QuantileAttack(Attack[QuantileParams]):
     name = "quantile"
     summary = "Example plugin: every attacked sample gets a quantile of the known labels."
     tasks = ("regression",)
-    Params = QuantileParams
 
     def run(self, view: PartyView, knowledge: AttackerKnowledge, rng: np.random.Generator) -> AttackResult:
         split = split_known(view, knowledge, view.task)
