@@ -13,7 +13,7 @@ from fedsim.audit.report import ranked_guesses
 from fedsim.audit.training import audit_training
 from fedsim.config import TrainConfig
 from fedsim.defenses.label_noise import GaussianLabels, LaplaceLabels
-from fedsim.defenses.randomized_response import RandomizedResponse
+from fedsim.defenses.randomized_response import RandomizedResponse, RRWithPrior
 from fedsim.errors import UserError
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import LabelTransform
@@ -86,6 +86,13 @@ class NoiseDrawnOnce(LaplaceLabels):
     def apply(self, y, task, rng):
         released = super().apply(y[:1], task, rng)
         return y + (released[0] - y[0])
+
+
+def test_a_mechanism_that_releases_during_training_is_not_audited_alone():
+    """rr_with_prior's stage-2 labels come from the trained model: `apply` alone holds placeholders for them."""
+    with pytest.raises(UserError, match="^rr_with_prior releases part of its labels during training, .*"
+                                        "audit it with `fedsim audit train`"):
+        audit_label_mechanism(RRWithPrior(1.0, 0.7, 0.3), "binary", (0.0, 1.0), 100)
 
 
 @pytest.mark.parametrize("broken", [HalfNoiseLaplace, NoiseDrawnOnce])

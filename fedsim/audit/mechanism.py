@@ -25,7 +25,13 @@ from fedsim.streams import AuditStream, Stream
 def audit_label_mechanism(transform: LabelTransform, task: str, values: tuple[float, float], canaries: int,
                           confidence: float = 0.95, seed: int = 0,
                           guesses: int | Sequence[int] | None = None) -> dict[str, Any]:
-    """Plant `canaries` labels from `values` (low, high), release them with `transform`, audit its claim."""
+    """Plant `canaries` labels from `values` (low, high), release them with `transform`, audit its claim.
+
+    A mechanism that releases some labels only during training (`LabelTransform.pending`, e.g. rr_with_prior's
+    second stage, whose prior comes from the trained model) has no release to audit alone: refused."""
+    check(type(transform).pending is LabelTransform.pending,
+          f"{getattr(transform, 'name', type(transform).__name__)} releases part of its labels during training, "
+          f"from the trained model: audit it with `fedsim audit train`, not as a mechanism alone")
     check_confidence(confidence)
     check(canaries >= 1, f"canaries must be >= 1, got {canaries}")
     low, high = values
