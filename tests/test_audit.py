@@ -147,6 +147,28 @@ def test_dpauc_never_exceeds_the_tight_two_k_epsilon(scored):
     assert np.mean(empirical) > 0.3 * tight
 
 
+@pytest.mark.parametrize("method", ["hist", "hist_gauss"])
+def test_secure_aggregation_releases_pass_their_audit(scored, method):
+    """The server's sum over 10 clients carries one central noise: audited at the claim, never above it
+    more often than the confidence allows, and not vacuous (the canaries are seen through the sum)."""
+    out = [audit_auc(method, *scored, 2.0, clients=10, secure_aggregation=True, canaries=500, seed=s)
+           for s in range(30)]
+    assert sum(o["empirical_epsilon"] > 2.0 for o in out) <= exceed_limit(30)
+    assert np.mean([o["empirical_epsilon"] for o in out]) >= 0.5 * (2.0 if method == "hist" else 1.0)
+
+
+def test_scalar_laplace_passes_its_audit_and_a_halved_noise_is_caught(scored, monkeypatch):
+    out = [audit_auc("scalar_laplace", *scored, 1.0, canaries=500, seed=s) for s in range(30)]
+    assert sum(o["verdict"] == "violation" for o in out) <= exceed_limit(30)
+    assert np.mean([o["empirical_epsilon"] for o in out]) >= 0.3
+    from fedsim.evaluation import scalar
+
+    real = scalar.scalar_release
+    monkeypatch.setattr(scalar, "scalar_release", lambda stats, eps, share, rng: real(stats, 2 * eps, share, rng))
+    broken = [audit_auc("scalar_laplace", *scored, 1.0, canaries=500, seed=s)["verdict"] for s in range(5)]
+    assert broken.count("violation") >= 4
+
+
 def test_auc_audit_bad_inputs(scored):
     with pytest.raises(UserError, match="nothing to audit"):
         audit_auc("exact", *scored, None)

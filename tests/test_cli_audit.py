@@ -53,6 +53,31 @@ def test_audit_auc_human_output(capsys):
     assert lines[0].startswith(("consistent", "VIOLATION")) and "canaries 200" in lines[1]
 
 
+def test_audit_auc_takes_the_release_options_of_fedsim_auc(capsys):
+    """One option set: every `fedsim auc` setting of the release itself is an `audit auc` option (derived
+    from EvalConfig); only what post-processes, repeats or records the release is left out, with a reason."""
+    import typer
+
+    from fedsim.cli.app import app
+    from fedsim.cli.audit import NOT_AUDITED
+    from fedsim.config import EvalConfig, settings
+
+    commands = typer.main.get_command(app).commands
+    audit_flags = {p.name for p in commands["audit"].commands["auc"].params}
+    auc_flags = {p.name for p in commands["auc"].params}
+    assert auc_flags - audit_flags == set(NOT_AUDITED)
+    assert set(NOT_AUDITED) <= {s.name for s in settings(EvalConfig)}
+    assert {"buckets", "secure_aggregation", "min_clients", "quiet"} <= audit_flags
+    base = ["audit", "auc", "--synthetic", "breast_cancer", "--canaries", "300", "--json", "--quiet"]
+    assert main([*base, "--method", "hist", "--epsilon", "1", "--buckets", "7"]) == 0
+    assert json.loads(capsys.readouterr().out)["buckets"] == 7
+    assert main([*base, "--method", "hist_gauss", "--epsilon", "2", "--secure-aggregation", "--clients", "10",
+                 "--min-clients", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["secure_aggregation"] and out["min_clients"] == 5 and out["clients"] == 10
+    assert out["formal_delta"] == 1e-6 and "shares sized for 5 clients" in out["guarantee"]
+
+
 def test_white_box_audit_of_dp_gradient_reports_both_analyses_and_the_ideal_observer(capsys):
     args = ["--dataset", "synthetic_regression", "--rows", "800", "--epochs", "3", "--gradient-defense", "dp_gradient",
             "--epsilon", "4", "--delta", "1e-5", "--defense-param", "label_low=0", "--defense-param", "label_high=30",
@@ -81,6 +106,13 @@ def test_white_box_audit_of_dp_gradient_reports_both_analyses_and_the_ideal_obse
      "0 < confidence < 1"),
     (["auc", "--synthetic", "breast_cancer", "--method", "exact"], "nothing to audit"),
     (["auc", "--data", "{nolabel}", "--method", "hist", "--epsilon", "1"], "--label-col 'label' is not a column"),
+    (["auc", "--synthetic", "breast_cancer", "--method", "hist", "--epsilon", "1", "--curves"], "No such option"),
+    (["auc", "--synthetic", "breast_cancer", "--method", "rr", "--epsilon", "1", "--min-clients", "2"],
+     "--min-clients applies with --secure-aggregation only"),
+    (["auc", "--synthetic", "breast_cancer", "--method", "rr", "--epsilon", "1", "--secure-aggregation",
+      "--clients", "3"], "--secure-aggregation needs an integer histogram"),
+    (["auc", "--synthetic", "breast_cancer", "--method", "dpauc", "--epsilon", "1", "--buckets", "10"],
+     "drop --buckets"),
 ])
 def test_bad_inputs_are_one_line_exit_two_and_write_nothing(capsys, tmp_path, monkeypatch, args, fragment):
     nolabel = tmp_path / "scores.csv"

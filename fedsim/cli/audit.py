@@ -14,14 +14,23 @@ from fedsim.cli import auc as auc_cli
 from fedsim.cli.common import emit_json
 from fedsim.cli.help import HelpCommand
 from fedsim.cli.options import config_command
-from fedsim.config import AucAuditConfig, AuditConfig, EvalConfig, TrainConfig, settings
+from fedsim.config import AucAuditConfig, AuditConfig, EvalConfig, TrainConfig
 
 # the `fedsim train` setting that describes its output: an audit writes nothing
 TRAIN_OUTPUTS = {"record_last_epochs"}
-# `fedsim auc` settings an audit takes besides the scores: the method, its epsilon and the clients (the audit
-# chooses the buckets itself: one per distinct score, so each canary is alone in its bucket)
-AUC_RELEASE = {"delta", "thresholds", "clients", "split", "seed"}
-AUC_OPTIONS = {"data", "score_col", "label_col", "synthetic", "method", "epsilon", *AUC_RELEASE}
+# `fedsim auc` settings that are not options of `fedsim audit auc`, and why: the audit takes every setting of
+# the release itself and none of what `fedsim auc` derives from, repeats or records about it
+NOT_AUDITED = {
+    "curves": "post-processing of the audited release", "projection": "post-processing of the audited release",
+    "plot": "post-processing of the audited release", "threshold": "post-processing of the audited release",
+    "repeats": "the audit is one release", "ledger": "the audit releases nothing on the labels it prints",
+    "budget": "the audit releases nothing on the labels it prints",
+    "runtime": "the audit computes the release in process (the Flower apps compute the same one)",
+    "setting": "in process the vertical and horizontal releases are one computation",
+    "class_scores": "multiclass releases are not audited yet",
+}
+# the settings that say where the scores come from; the others are `audit_auc`'s keyword arguments
+AUC_INPUTS = {"data", "score_col", "label_col", "synthetic", "method", "epsilon"}
 
 app = typer.Typer(help="Audit a defence or a private-AUC method: canaries, one run, a lower bound on epsilon.",
                   no_args_is_help=True, rich_markup_mode=None)
@@ -94,21 +103,25 @@ def audit_train_command(
 
 
 @app.command("auc", cls=HelpCommand)
-@config_command(AucAuditConfig, EvalConfig, exclude={s.name for s in settings(EvalConfig)} - AUC_OPTIONS)
+@config_command(AucAuditConfig, EvalConfig, exclude=set(NOT_AUDITED))
 def audit_auc_command(
     audit: AucAuditConfig,
     config: EvalConfig,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Audit a private-AUC method: canary labels among the scored examples, one release, a lower bound.
 
-    The auditor reads only the released statistics; each canary sits alone in its score bucket (dpauc:
-    one release per canary). A violation is reported on the first line (exit 0).
+    Takes the release's options of `fedsim auc`. The auditor reads only the released statistics (with
+    --secure-aggregation: the server's sum); each canary sits alone in its score bucket (dpauc: one release
+    per canary). The curves, AP and calibration of `fedsim auc --curves` post-process the same release, so
+    this audit covers them. A violation is reported on the first line (exit 0).
     """
     from fedsim.audit import audit_auc
 
     scores, labels = auc_cli.load_scores(config.data, config.score_col, config.label_col, config.synthetic,
                                          config.seed)
     report = audit_auc(config.method, scores, labels, config.epsilon, canaries=audit.canaries,
-                       confidence=audit.confidence, **config.model_dump(include=AUC_RELEASE))
+                       confidence=audit.confidence, show_progress=not quiet and not json_output,
+                       **config.model_dump(exclude=AUC_INPUTS | set(NOT_AUDITED)))
     show(report, json_output)
