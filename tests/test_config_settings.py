@@ -34,9 +34,8 @@ COMMANDS = {("train",): [TrainConfig], ("auc",): [EvalConfig], ("audit", "train"
             ("audit", "auc"): [AucAuditConfig, EvalConfig]}
 # settings a command leaves out on purpose: an audit writes no transcript and picks its own AUC buckets
 LEFT_OUT = {("audit", "train"): {"--record-last-epochs"},
-            ("audit", "auc"): {"--class-scores", "--buckets", "--secure-aggregation", "--min-clients", "--runtime",
-                               "--setting", "--threshold", "--repeats", "--curves", "--projection", "--plot",
-                               "--ledger", "--budget"}}
+            ("audit", "auc"): {"--class-scores", "--runtime", "--setting", "--threshold", "--repeats", "--curves",
+                               "--projection", "--plot", "--ledger", "--budget"}}
 # settings deliberately not offered as a flag / a Flower key (declared so with flag=None / flower=None)
 NO_FLAG = {"test_fraction", "optimizer", "model.bottom_depth", "model.top_hidden", "model.top_depth"}
 NO_FLOWER_KEY = {"runtime", "model.top_hidden"}  # `flwr run` is the flower runtime; --hidden/hidden sets both

@@ -21,7 +21,7 @@ from fedsim.runtime.flower.apps import client_app as feature_app_default
 from fedsim.runtime.flower.client import feature_app
 from fedsim.runtime.flower.direct import DirectGrid
 from fedsim.runtime.flower.records import STEP, PartyFault, check_embeddings
-from fedsim.runtime.flower.server import settings_from_run_config, train_on_grid
+from fedsim.runtime.flower.server import parse_nodes, settings_from_run_config, train_on_grid
 from fedsim.training import load_dataset, make_schedule, train
 
 
@@ -247,6 +247,39 @@ def test_a_node_beyond_the_parties_gets_only_the_empty_hello():
     assert [m.metadata.message_type for m in extra] == ["query.hello"]
     assert extra[0].content.config_records["hello"]["party_files"] is False and len(extra[0].content) == 1
     assert result.extra["flower"]["nodes"] == {"0": 1, "1": 2}  # the parties that took part, by node
+
+
+def test_a_declared_federation_sends_nothing_to_other_nodes(monkeypatch):
+    """nodes= declares {partition: node id}: the third node gets no message at all (not even the hello), a
+    node holding another partition than declared stops the run before any setup, and a declared node that
+    never connects is named."""
+    config = small_config(rows=200, parties=2, epochs=1)
+    dataset = load_dataset(config)
+    sent: list[Message] = []
+    result = train_on_grid(DirectGrid(feature_app_default, 3), config, dataset, audit=sent.append,
+                           declared=parse_nodes("1:0 2:1", 2))
+    assert {m.metadata.dst_node_id for m in sent} == {1, 2}
+    assert result.extra["flower"]["nodes"] == {"0": 1, "1": 2}
+    sent.clear()
+    swapped = r"node (1 holds partition-id 0, .* partition 1|2 holds partition-id 1, .* partition 0)"
+    with pytest.raises(PartyFault, match=swapped):
+        train_on_grid(DirectGrid(feature_app_default, 3), config, dataset, audit=sent.append,
+                      declared=parse_nodes("2:0 1:1", 2))
+    assert {m.metadata.message_type for m in sent} == {"query.hello"}  # nothing past the hello
+    monkeypatch.setattr("fedsim.runtime.flower.server.SETUP_TIMEOUT_S", 0.3)
+    with pytest.raises(PartyFault, match=r"declared nodes \[7\] did not connect within"):
+        train_on_grid(DirectGrid(feature_app_default, 2), config, dataset, timeout=0.3,
+                      declared=parse_nodes("1:0 7:1", 2))
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("1:0", "must name each partition 0..1 once"), ("1:0 2:0", "names partition 0 twice"),
+    ("1:0 1:1", "one node id for two partitions"), ("a:0 2:1", "NODE_ID:PARTITION pairs"),
+    ("1-0 2:1", "NODE_ID:PARTITION pairs"), ("1:0 2:1 3:2", "must name each partition 0..1 once"),
+])
+def test_bad_declared_federations_are_one_line(text, fragment):
+    with pytest.raises(UserError, match=fragment):
+        parse_nodes(text, 2)
 
 
 def test_run_config_from_pyproject_and_bad_values():

@@ -6,6 +6,7 @@ process is stopped by id when its test ends. Select them with `-m slow -k "tls o
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -113,6 +114,39 @@ def test_auth_unregistered_supernode_is_refused_and_training_waits_for_registere
     assert "error" not in payload, payload
     for key, value in local_metrics(1, 128).items():
         assert payload["test"][key] == pytest.approx(value, rel=1e-5)
+
+
+def test_declared_federation_ignores_a_registered_intruder_claiming_a_partition(tmp_path, credentials):
+    """`fedsim deploy register` declares keys 0 and 1 as parties 0 and 1 (nodes=); a third node, with its own
+    registered key 2, claims partition 1 too. Declared, the run never asks it and trains like local;
+    without nodes= the same federation stops before any setup on the duplicate claim (so the test fails if
+    the declaration is ignored)."""
+    from fedsim.deploy.credentials import node_public_file
+
+    keys = [str(credentials / node_public_file(k)) for k in (0, 1)]
+    with (flower_env(tmp_path) as env,
+          deployment(env, 2, tmp_path, Secure(credentials, registered=()), nodes=0) as deployed):
+        deployed.flwr("ls")  # the SuperLink answers
+        registered = subprocess.run(["fedsim", "deploy", "register", *keys, "--connection", CONNECTION], env=env,
+                                    capture_output=True, text=True, timeout=300)
+        assert registered.returncode == 0, registered.stderr
+        declared = registered.stdout.strip().splitlines()[-1]
+        assert re.fullmatch(r'nodes="\d+:0 \d+:1"', declared), declared
+        deployed.register(2)
+        for partition, key in ((0, 0), (1, 1), (1, 2)):
+            deployed.supernode(partition, 2, key=key, name=f"supernode_key{key}")
+        flwr_run(env, CONNECTION, RUN.format(result=tmp_path / "declared.json") + f" {declared}",
+                 timeout=RUN_LIMIT_S, output=tmp_path / "declared_run.log")
+        undeclared = tmp_path / "undeclared.json"
+        flwr_run(env, CONNECTION, RUN.format(result=undeclared), timeout=RUN_LIMIT_S,
+                 output=tmp_path / "undeclared_run.log")  # flwr run exits 0 on a failed run
+    result = json.loads((tmp_path / "declared.json").read_text())
+    assert "error" not in result, result
+    node_ids = [int(pair.split(":")[0]) for pair in declared[len('nodes="'):-1].split()]
+    assert result["flower"]["nodes"] == {"0": node_ids[0], "1": node_ids[1]}
+    for key, value in local_metrics(1, 128).items():
+        assert result["test"][key] == pytest.approx(value, rel=1e-5)
+    assert "both claim partition-id 1" in json.loads(undeclared.read_text())["error"]
 
 
 def test_tls_superlink_refuses_plaintext_and_unknown_ca_clients(tmp_path, credentials):

@@ -1,6 +1,7 @@
-"""`fedsim deploy keys|check|fleet-proxy|run`: throwaway credentials for a Flower deployment with TLS and
-SuperNode authentication, checks of any set before Flower starts, the Fleet-only proxy, and `flwr run` with an
-exit status that says whether the run succeeded (docs/deployment.md). The work is in `fedsim.deploy`; a bad
+"""`fedsim deploy keys|check|register|fleet-proxy|run`: throwaway credentials for a Flower deployment with TLS
+and SuperNode authentication, checks of any set before Flower starts, registering the feature parties' keys
+as the declared federation, the Fleet-only proxy, and `flwr run` with an exit status that says whether the
+run succeeded (docs/deployment.md). The work is in `fedsim.deploy`; a bad
 input is a `UserError` (one line, exit code 2, nothing written).
 """
 
@@ -65,6 +66,27 @@ def run_command(
         print(f"fedsim: error: run {outcome.run_id} ended {outcome.status}{details}", file=sys.stderr)
         raise typer.Exit(1)
     print(f"run {outcome.run_id} {outcome.status}")
+
+
+@app.command("register", cls=HelpCommand)
+def register_command(
+    public_keys: Annotated[list[Path], typer.Argument(
+        help="Each feature party's SuperNode public key (OpenSSH), in partition order 0, 1, ...")],
+    connection: Annotated[str | None, typer.Option(
+        "--connection", help="The SuperLink connection name in the flwr configuration (as for flwr run).")] = None,
+) -> None:
+    """Register the feature parties' SuperNode keys and print the run config that declares them.
+
+    Runs `flwr supernode register` per key (the SuperLink then admits a node under that id only with that
+    key, with --enable-supernode-auth) and prints `nodes="ID:0 ID:1 ..."`: pass it to `fedsim deploy run`
+    / `flwr run` with -c, and no other node gets any message of the run.
+    """
+    from fedsim.deploy import credentials
+    from fedsim.deploy.run_status import register_nodes
+
+    for key in public_keys:
+        credentials.check_public_key(key)
+    print(f'nodes="{register_nodes(public_keys, connection)}"')
 
 
 @app.command("check", cls=HelpCommand)

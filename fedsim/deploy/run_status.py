@@ -5,6 +5,9 @@ run's outcome (a ServerApp that raised ends as `finished:failed`, and `flwr run`
 starts the run with `flwr run --format json` (which prints the run id), streams its log with `flwr log`, then
 reads the run's final status with `flwr ls --run-id --format json`; `run_to_the_end` returns that status and
 its details, so the caller can exit non-zero on anything but `finished:completed`.
+
+`register_nodes` registers the feature parties' SuperNode keys the same way and returns the `nodes=` run
+config value that declares them (`fedsim.runtime.flower.server.parse_nodes`).
 """
 
 from __future__ import annotations
@@ -80,3 +83,17 @@ def run_to_the_end(app: Path, connection: str | None, run_config: list[str]) -> 
     if not runs:
         raise UserError(f"flwr ls does not know run {run_id}: {json.dumps(listed)[:300]}")
     return RunOutcome(run_id, str(runs[0].get("status", "")), str(runs[0].get("status-details") or ""))
+
+
+def register_nodes(public_keys: list[Path], connection: str | None) -> str:
+    """Register each SuperNode public key (`flwr supernode register`, the Control API) and return the run
+    config value `nodes=` that declares the federation: feature party k is the node of the k-th key."""
+    where = [connection] if connection else []
+    pairs = []
+    for partition, key in enumerate(public_keys):
+        done = _last_json(_flwr(["supernode", "register", str(key), *where, "--format", "json"],
+                                f"flwr supernode register {key}"), "flwr supernode register")
+        if not done.get("success") or done.get("node-id") is None:
+            raise UserError(f"flwr supernode register {key} registered no node: {json.dumps(done)}")
+        pairs.append(f"{int(done['node-id'])}:{partition}")
+    return " ".join(pairs)

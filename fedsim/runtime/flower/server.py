@@ -102,29 +102,73 @@ class Link:
         return replies
 
 
-def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = False) -> list[int]:
-    """Node id of each feature party 0..K-1: ask every node its partition (with per-party files, a node
-    without its own file fails here); the parties are set up afterwards (`set_up` or `align`)."""
+def parse_nodes(text: str, parties: int) -> dict[int, int]:
+    """The run config's `nodes` ("NODE_ID:PARTITION ...", space-separated): the federation the label party
+    declared, as {partition: node id}, every partition 0..K-1 exactly once; else a one-line `UserError`.
+
+    Why node ids: with `--enable-supernode-auth` a SuperNode exists only once the label party has registered
+    its public key (`flwr supernode register`, or `fedsim deploy register`, prints the node id), and the
+    SuperLink admits a node under that id only with that key, so the id names the key."""
+    pairs = {}
+    for item in text.split():
+        node, sep, partition = item.partition(":")
+        if not (sep and node.isdigit() and partition.isdigit()):
+            raise UserError(f"nodes= takes NODE_ID:PARTITION pairs separated by spaces (e.g. '1234:0 5678:1'), "
+                            f"got {item!r}")
+        if int(partition) in pairs:
+            raise UserError(f"nodes= names partition {partition} twice")
+        pairs[int(partition)] = int(node)
+    if sorted(pairs) != list(range(parties)):
+        raise UserError(f"nodes= must name each partition 0..{parties - 1} once (parties={parties}), got "
+                        f"partitions {sorted(pairs)}")
+    if len(set(pairs.values())) != parties:
+        raise UserError("nodes= names one node id for two partitions")
+    return pairs
+
+
+def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = False,
+            declared: dict[int, int] | None = None) -> list[int]:
+    """Node id of each feature party 0..K-1: ask the nodes their partition (with per-party files, a node
+    without its own file fails here); the parties are set up afterwards (`set_up` or `align`).
+
+    With a `declared` federation ({partition: node id}, `parse_nodes`) only those nodes are asked, and each
+    must hold its declared partition: a node outside it gets no message at all. Without one every online
+    node gets the (empty) hello, and nodes beyond the K partitions nothing more."""
     timeout = max(link.timeout, SETUP_TIMEOUT_S)
     deadline = time.monotonic() + timeout
-    while len(nodes := sorted(grid.get_node_ids())) < config.parties:
+
+    def missing() -> list[int] | None:
+        online = set(grid.get_node_ids())
+        if declared is not None:
+            return sorted(set(declared.values()) - online) or None
+        return None if len(online) >= config.parties else sorted(online)
+
+    while (absent := missing()) is not None:
         if time.monotonic() > deadline:
-            raise PartyFault(f"only {len(nodes)} of {config.parties} feature parties connected within "
+            if declared is not None:
+                raise PartyFault(f"declared nodes {absent} did not connect within {timeout:g} s; start their "
+                                 f"SuperNodes (nodes= names partition:node pairs "
+                                 f"{' '.join(f'{n}:{k}' for k, n in sorted(declared.items()))})")
+            raise PartyFault(f"only {len(absent)} of {config.parties} feature parties connected within "
                              f"{timeout:g} s; start one SuperNode per party "
                              f"(partition-id 0..{config.parties - 1})")
         time.sleep(0.1)
+    nodes = sorted(grid.get_node_ids()) if declared is None else sorted(declared.values())
     content = RecordDict({"hello": ConfigRecord({"party_files": party_files})})
     replies = link.exchange({n: Message(content, n, HELLO) for n in nodes}, lambda n: f"node {n} during setup",
                             timeout)
     by_party: dict[int, int] = {}
     for node, reply in replies.items():
         partition = partition_of(reply, node)
+        if declared is not None and declared.get(partition) != node:
+            raise PartyFault(f"node {node} holds partition-id {partition}, but nodes= declares it for partition "
+                             f"{next(k for k, n in declared.items() if n == node)}")
         if partition in by_party:
             raise PartyFault(f"nodes {by_party[partition]} and {node} both claim partition-id {partition}")
         by_party[partition] = node
-    missing = [k for k in range(config.parties) if k not in by_party]
-    if missing:
-        raise PartyFault(f"no node holds feature parties {missing}; partition-ids present: {sorted(by_party)}")
+    absent_parties = [k for k in range(config.parties) if k not in by_party]
+    if absent_parties:
+        raise PartyFault(f"no node holds feature parties {absent_parties}; partition-ids present: {sorted(by_party)}")
     return [by_party[k] for k in range(config.parties)]
 
 
@@ -191,12 +235,13 @@ def align(link: Link, nodes: list[int], config: TrainConfig, split: str) -> tupl
 def train_on_grid(
     grid: Grid, config: TrainConfig, dataset: VerticalDataset | None, timeout: float = DEFAULT_TIMEOUT_S,
     show_progress: bool = False, audit: Audit | None = None, engine: str = "simulation",
-    poll_max: float = POLL_MAX_S, split: str = "stratified",
+    poll_max: float = POLL_MAX_S, split: str = "stratified", declared: dict[int, int] | None = None,
 ) -> TrainResult:
     """Train through Flower messages and return a `TrainResult` equal in content to the local runtime's.
 
     `dataset` None: per-party files (each feature party reads its own file, named in its node config); the
-    label party aligns the ids privately first (`align`, with `split`) and never holds a feature block."""
+    label party aligns the ids privately first (`align`, with `split`) and never holds a feature block.
+    `declared`: the federation as {partition: node id} (`parse_nodes`); nodes outside it get nothing."""
     started = time.perf_counter()
     link = Link(grid, timeout, audit, poll_max)
     if dataset is not None:  # defence errors before waiting for the nodes; the nodes get the resolved width
@@ -206,7 +251,7 @@ def train_on_grid(
           "impute=drop with party-files: each party would drop rows after the ids are aligned; clean the files, "
           "or use impute=mean|median")
     party_files = dataset is None
-    nodes = connect(grid, link, config, party_files)
+    nodes = connect(grid, link, config, party_files, declared)
     if dataset is None:
         config, dataset = align(link, nodes, config, split)
     else:
@@ -311,7 +356,7 @@ def collect(link: Link, nodes: list[int], config: TrainConfig,
 
 # --- `flwr run .`: settings come from the run config ([tool.flwr.app.config] in pyproject.toml, or -c) ---
 
-RUNTIME_KEYS = {"timeout", "transcript", "result", "overwrite", "party-files", "split"}
+RUNTIME_KEYS = {"timeout", "transcript", "result", "overwrite", "party-files", "split", "nodes"}
 
 
 def settings_from_run_config(run_config: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
@@ -346,12 +391,13 @@ def run_from_context(grid: Grid, context: Context) -> None:
         if config.data is None:
             raise UserError("party-files=true needs data= (the label party's file: ids, target, own features)")
     dataset = None if party_files else load_dataset(config)
+    declared = parse_nodes(str(runtime["nodes"]), config.parties) if "nodes" in runtime else None
     overwrite = bool(runtime.get("overwrite", False))
     if transcript is not None and transcript.exists() and not overwrite:
         raise UserError(f"output directory {str(transcript)!r} already exists; set overwrite=true to replace it")
     try:
         result = train_on_grid(grid, config, dataset, float(runtime.get("timeout", DEFAULT_TIMEOUT_S)),
-                               engine="flwr run", poll_max=FLWR_RUN_POLL_MAX_S, split=split)
+                               engine="flwr run", poll_max=FLWR_RUN_POLL_MAX_S, split=split, declared=declared)
     except PartyFault as exc:
         if "result" in runtime:
             write_json_atomic(Path(runtime["result"]), {"error": str(exc)}, private=True)
