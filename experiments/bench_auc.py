@@ -30,6 +30,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def run_cell(scores: np.ndarray, labels: np.ndarray, method: str, epsilon: float, repeats: int, seed: int,
-             **options: object) -> dict:
+             **options: Any) -> dict:
     """One `run_auc` cell with its wall time per release."""
     started = time.perf_counter()
     result = run_auc(method, scores, labels, epsilon, delta=GAUSS_DELTA if method == "hist_gauss" else None,

@@ -120,7 +120,7 @@ def test_scalar_laplace_over_messages_equals_in_process(vertical) -> None:
     parts = split_clients(scores, 1, "iid", 3)
     method = METHODS.get("scalar_laplace")
     data = [(None if vertical else scores, labels)]
-    _, over_messages = server_main(DirectGrid(client_app(data), 1), method, settings, 1, 3, 3,
-                                   scores if vertical else None)
-    _, in_process = run_in_process(method, settings, scores, labels, parts, 3, 3, show_progress=False)
-    assert over_messages == in_process
+    over_messages = server_main(DirectGrid(client_app(data), 1), method, settings, 1, 3, 3,
+                                scores if vertical else None)
+    _, in_process, _ = run_in_process(method, settings, scores, labels, parts, 3, 3, show_progress=False)
+    assert over_messages.estimates == in_process

@@ -30,24 +30,31 @@ def test_message_path_equals_in_process(method, clients, split, vertical) -> Non
     parts = split_clients(scores, clients, split, seed=9)
     chosen = METHODS.get(method)
     data = [(None if vertical else scores[p], labels[p]) for p in parts]
-    _, over_messages = server_main(DirectGrid(client_app(data), clients), chosen, settings, clients, 3, 9,
-                                   scores if vertical else None)
-    _, in_process = run_in_process(chosen, settings, scores, labels, parts, 3, 9, show_progress=False)
-    assert over_messages == in_process
+    over_messages = server_main(DirectGrid(client_app(data), clients), chosen, settings, clients, 3, 9,
+                                scores if vertical else None)
+    _, in_process, first = run_in_process(chosen, settings, scores, labels, parts, 3, 9, show_progress=False)
+    assert over_messages.estimates == in_process
+    for received, sent in zip(over_messages.first_releases, first, strict=True):  # what --curves post-processes
+        assert received.keys() == sent.keys()
+        for key in sent:
+            np.testing.assert_array_equal(received[key], sent[key])
 
 
 def test_flower_simulation_equals_local() -> None:
-    """The horizontal app in Flower's simulation engine (Ray) gives the in-process result."""
+    """The horizontal app in Flower's simulation engine (Ray) gives the in-process result, curves included
+    (post-processed from the releases the server received over Flower)."""
     scores, labels = scored(1500)
     runs = [run_auc("hist", scores, labels, 1.0, clients=3, repeats=2, seed=4, runtime=runtime,
-                    show_progress=False) for runtime in ("flower", "local")]
+                    show_progress=False, curves="isotonic", truth=True) for runtime in ("flower", "local")]
+    assert len(runs[0]["curves"]["tpr"]) == runs[0]["buckets"] + 1
     for run in runs:
         run.pop("runtime")
     assert runs[0] == runs[1]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("method", "extra"), [("dpauc", ["--clients", "4"]), ("rr", ["--setting", "vertical"])])
+@pytest.mark.parametrize(("method", "extra"), [("dpauc", ["--clients", "4"]), ("rr", ["--setting", "vertical"]),
+                                               ("hist", ["--setting", "vertical", "--curves"])])
 def test_cli_flower_equals_local(tmp_path, capsys, method, extra) -> None:
     scores, labels = scored(1000, 6)
     path = tmp_path / "s.csv"

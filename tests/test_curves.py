@@ -17,9 +17,9 @@ from fedsim.evaluation.curves import (
     curve_rng,
     exact_counts,
     project_counts,
-    run_curves,
 )
-from fedsim.evaluation.driver import make_settings, split_clients
+from fedsim.evaluation.driver import make_settings, owners, split_clients
+from fedsim.evaluation.mann_whitney import bucketed_auc
 
 
 @pytest.mark.parametrize("projection", ["box", "isotonic"])
@@ -61,11 +61,17 @@ def test_curves_match_sklearn_on_the_exact_counts() -> None:
 
 
 def test_curve_release_is_the_auc_release() -> None:
+    """The curves post-process release 0, the one the AUC came from, and equal the in-process re-release."""
     scores, labels = synthetic_scores("breast_cancer", 0)
     for kwargs in ({}, {"clients": 4, "secure_aggregation": True}):
-        auc = run_auc("hist", scores, labels, 1.0, show_progress=False, **kwargs)
-        curves = run_curves("hist", scores, labels, 1.0, **kwargs)
+        auc = run_auc("hist", scores, labels, 1.0, show_progress=False, curves="box", **kwargs)
+        curves = auc["curves"]
         assert curves["auc"] == auc["estimate_raw"] and curves["auc_ci95"] == pytest.approx(auc["ci95"])
+        parts = split_clients(scores, kwargs.get("clients", 1), "iid", 0)
+        again = count_release("hist", make_settings("hist", 1.0, None, None, 100), scores, labels, parts,
+                              owners(parts, scores.size), 0, 0, kwargs.get("secure_aggregation", False))
+        assert bucketed_auc(again.noisy, again.sizes) == curves["auc"]
+        assert again.sizes.tolist() == curves["bucket_sizes"]
 
 
 @pytest.mark.parametrize(("method", "name"), [("hist", "rare_positive"), ("hist_gauss", "breast_cancer")])

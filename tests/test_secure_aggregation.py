@@ -163,6 +163,8 @@ def test_secagg_plus_equals_in_process(method, delta) -> None:
     over_secagg = secagg_over_messages(scores, labels, parts, method, delta, 2, None)
     local = run_secure_local(method, scores, labels, parts, 1.0, delta, None, 2, 7)
     assert over_secagg.estimates == local.estimates and over_secagg.info() == local.info()
+    np.testing.assert_array_equal(over_secagg.first_total, local.first_total)  # what --curves post-processes
+    np.testing.assert_array_equal(over_secagg.first_sizes, local.first_sizes)
 
 
 def test_secagg_plus_dropout_equals_in_process_dropout() -> None:

@@ -172,7 +172,7 @@ def _scalar_statistics(method: AucMethod, settings: Settings, scores: np.ndarray
     check(clients == 1, "the scalar_laplace audit runs with one client (--clients 1)")
     all_scores = np.append(scores, scores.max() + 1.0)
     public = method.public(all_scores, settings)
-    cases = [method.prepare(all_scores, np.append(labels, bit), public) for bit in (0, 1)]  # the only two inputs
+    cases = [scalar.statistics(all_scores, np.append(labels, bit)) for bit in (0, 1)]  # its prepare; 2 inputs
     epsilon1, epsilon2 = public.noise * settings.budget, (1.0 - public.noise) * settings.budget
     rng = np.random.default_rng([seed, Stream.AUDIT, AuditStream.AUC_CANARIES])
     statistic = np.empty(len(bits))

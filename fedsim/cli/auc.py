@@ -68,7 +68,8 @@ def read_class_scores(path: Path, prefix: str, label_col: str) -> tuple[np.ndarr
     return scores, np.array([index[name] for name in labels], dtype=np.int64), classes
 
 
-# EvalConfig settings that say where the scores come from; the others are `run_auc`'s keyword arguments
+# EvalConfig settings that say where the scores come from or what happens around the release; the others are
+# `run_auc`'s keyword arguments
 INPUTS = {"data", "score_col", "label_col", "class_scores", "synthetic", "method", "epsilon", *{
     "curves", "projection", "plot", "ledger", "budget"}}
 
@@ -94,6 +95,8 @@ def auc_command(
               and not config.secure_aggregation,
               "--class-scores runs in-process only: drop --runtime flower, --setting vertical, --threshold and "
               "--secure-aggregation")
+        check(not config.curves and config.ledger is None, "--curves and --ledger are for binary scores: drop them "
+                                                           "with --class-scores")
         multiclass_auc(read_class_scores(data, config.class_scores, config.label_col), config, json_output, quiet)
         return
     check(config.curves or (config.plot is None and config.projection == "box"),
@@ -108,9 +111,10 @@ def auc_command(
 
         check_budget(config.ledger, label_set(labels), cost[0], config.budget)
     result = run_auc(config.method, scores, labels, config.epsilon, show_progress=not quiet,
+                     curves=config.projection if config.curves else None, truth=config.synthetic is not None,
                      **config.model_dump(exclude=INPUTS))
-    if config.curves:
-        result["curves"] = curves_for(config, scores, labels)
+    if config.plot is not None:
+        plot_curves_of(config, config.plot, result)
     if config.ledger is not None:
         from fedsim.evaluation.budget import label_set, record, spent
 
@@ -142,26 +146,17 @@ def release_cost(config: EvalConfig) -> tuple[float, float | None]:
     return epsilon * config.repeats, None if delta is None else delta * config.repeats
 
 
-def curves_for(config: EvalConfig, scores: np.ndarray, labels: np.ndarray) -> dict:
-    """The curves of release 0 (`fedsim.evaluation.curves`), with the exact ones for --synthetic (truth known),
-    drawn to --plot."""
-    from fedsim.evaluation.curves import run_curves
+def plot_curves_of(config: EvalConfig, plot: Path, result: dict) -> None:
+    """Draw release 0's curves (`run_auc` with `curves`) to --plot, with the release's setting in the title."""
+    from fedsim.evaluation.curve_plot import plot_curves
 
-    check(config.runtime == "local", "--curves runs in-process only: drop --runtime flower")
-    curves = run_curves(config.method, scores, labels, config.epsilon, delta=config.delta, buckets=config.buckets,
-                        clients=config.clients, split=config.split, seed=config.seed, threshold=config.threshold,
-                        secure_aggregation=config.secure_aggregation, min_clients=config.min_clients,
-                        projection=config.projection, truth=config.synthetic is not None)
-    if config.plot is not None:
-        from fedsim.evaluation.curve_plot import plot_curves
-
-        delta = f", delta {config.delta or 1e-6:g}" if config.method == "hist_gauss" else ""
-        secure = f", {config.clients} clients, secure aggregation" if config.secure_aggregation else ""
-        title = (f"{config.method}: epsilon {config.epsilon if config.epsilon is not None else 'none'}{delta}, "
-                 f"n = {scores.size:,}, B = {len(curves['bucket_sizes'])} buckets{secure}, "
-                 f"{config.synthetic or config.data}")
-        plot_curves(curves, title, config.plot)
-    return curves
+    curves = result["curves"]
+    delta = f", delta {config.delta or 1e-6:g}" if config.method == "hist_gauss" else ""
+    secure = f", {config.clients} clients, secure aggregation" if config.secure_aggregation else ""
+    title = (f"{config.method}: epsilon {config.epsilon if config.epsilon is not None else 'none'}{delta}, "
+             f"n = {result['n']:,}, B = {len(curves['bucket_sizes'])} buckets{secure}, "
+             f"{config.synthetic or config.data}")
+    plot_curves(curves, title, plot)
 
 
 def print_curves(console: Console, curves: dict) -> None:

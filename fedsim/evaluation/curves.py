@@ -47,8 +47,8 @@ from fedsim.errors import check
 from fedsim.evaluation.dpauc import laplace_sum
 from fedsim.evaluation.intervals import Z95, accepted_hull, ratio_interval
 from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
-from fedsim.evaluation.methods import METHODS, Settings, client_rng, sum_by_bucket
-from fedsim.evaluation.secure_aggregation import client_counts, secure_public, secure_sum
+from fedsim.evaluation.methods import METHODS, Public, Release, Settings, client_rng, sum_by_bucket
+from fedsim.evaluation.secure_aggregation import SecurePublic, client_counts, secure_public, secure_sum
 from fedsim.streams import AucStream
 
 Projection = Literal["box", "isotonic"]
@@ -247,38 +247,60 @@ def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, n
 def count_release(method: str, settings: Settings, scores: np.ndarray, labels: np.ndarray,
                   parts: list[np.ndarray], owner: np.ndarray | None, seed: int, repeat: int,
                   secure: bool = False, min_clients: int | None = None) -> CountRelease:
-    """Release `repeat` of a bucket method: exactly the counts `run_auc` estimates the AUC from (same streams)."""
-    check(method in CURVE_METHODS, f"--curves needs a per-bucket count release ({', '.join(CURVE_METHODS)}); "
-                                   f"{method} has none")
+    """Release `repeat` of a bucket method, in process: exactly the counts `run_auc` estimates the AUC from
+    (same streams)."""
+    check_curve_method(method)
     if secure:
         public_s = secure_public(method, scores, settings.budget, settings.delta, settings.buckets, len(parts),
                                  min_clients)
         counts = [client_counts(scores[idx], labels[idx], public_s.edges) for idx in parts]
-        sizes = np.sum([c.sizes for c in counts], axis=0)
-        noisy = secure_sum(counts, public_s, seed, repeat, list(range(len(parts)))).astype(np.float64)
-        noise, edges = public_s.noise, public_s.edges
-        variances = np.full(edges.size, noise.variance(len(parts)))
-        draw = (_zero_draw(edges.size) if math.isinf(noise.epsilon) else
-                _integer_total_draw(noise.kind, noise.parameter, len(parts) / noise.threshold, edges.size))
+        total = secure_sum(counts, public_s, seed, repeat, list(range(len(parts))))
+        return release_from_sum(public_s, np.sum([c.sizes for c in counts], axis=0), total, len(parts), scores)
+    chosen = METHODS.get(method)
+    public = chosen.public(scores, settings, owner)
+    releases = [chosen.release(chosen.prepare(scores[idx], labels[idx], public), public,
+                               client_rng(seed, repeat, c)) for c, idx in enumerate(parts)]
+    return release_from_clients(method, public, releases, scores)
+
+
+def check_curve_method(method: str) -> None:
+    check(method in CURVE_METHODS, f"--curves needs a per-bucket count release ({', '.join(CURVE_METHODS)}); "
+                                   f"{method} has none")
+
+
+def release_from_clients(method: str, public: Public, releases: list[Release], scores: np.ndarray) -> CountRelease:
+    """The server's `CountRelease` from the clients' per-bucket releases (computed in process or received over
+    Flower) and the public scores."""
+    chosen = METHODS.get(method)
+    edges = public.edges
+    sizes = sum_by_bucket(releases, "sizes", edges.size)
+    reporters = np.bincount(np.concatenate([r["buckets"] for r in releases]), minlength=edges.size)
+    noisy, variances = chosen.server_counts(sum_by_bucket(releases, "positives", edges.size), sizes, reporters,
+                                            public)
+    if public.noise == 0:
+        draw = _zero_draw(edges.size)
+    elif method == "hist":
+        draw = _laplace_draw(reporters, public.noise)
     else:
-        chosen = METHODS.get(method)
-        public = chosen.public(scores, settings, owner)
-        edges = public.edges
-        releases = [chosen.release(chosen.prepare(scores[idx], labels[idx], public), public,
-                                   client_rng(seed, repeat, c)) for c, idx in enumerate(parts)]
-        sizes = sum_by_bucket(releases, "sizes", edges.size)
-        reporters = np.bincount(np.concatenate([r["buckets"] for r in releases]), minlength=edges.size)
-        noisy, variances = chosen.server_counts(sum_by_bucket(releases, "positives", edges.size), sizes, reporters,
-                                                public)
-        if public.noise == 0:
-            draw = _zero_draw(edges.size)
-        elif method == "hist":
-            draw = _laplace_draw(reporters, public.noise)
-        else:
-            draw = _gaussian_draw(reporters, public.noise)
+        draw = _gaussian_draw(reporters, public.noise)
+    return _count_release(edges, sizes, noisy, variances, draw, scores)
+
+
+def release_from_sum(public: SecurePublic, sizes: np.ndarray, total: np.ndarray, contributors: int,
+                     scores: np.ndarray) -> CountRelease:
+    """The server's `CountRelease` from the secure sum of `contributors` clients' counts + shares."""
+    noise, edges = public.noise, public.edges
+    variances = np.full(edges.size, noise.variance(contributors))
+    draw = (_zero_draw(edges.size) if math.isinf(noise.epsilon) else
+            _integer_total_draw(noise.kind, noise.parameter, contributors / noise.threshold, edges.size))
+    return _count_release(edges, sizes, total, variances, draw, scores)
+
+
+def _count_release(edges: np.ndarray, sizes: np.ndarray, noisy: np.ndarray, variances: np.ndarray, draw: NoiseDraw,
+                   scores: np.ndarray) -> CountRelease:
     sums, spread, squares = _public_scores(scores, edges)
-    return CountRelease(edges, sizes.astype(np.int64), np.asarray(noisy, dtype=np.float64), variances, draw, sums,
-                        spread, squares)
+    return CountRelease(edges, np.asarray(sizes).astype(np.int64), np.asarray(noisy, dtype=np.float64), variances,
+                        draw, sums, spread, squares)
 
 
 def curve_rng(seed: int, repeat: int) -> np.random.Generator:
@@ -334,20 +356,3 @@ def exact_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> n
     """True positives per bucket (the simulation's truth at the release's thresholds)."""
     bucket = np.searchsorted(edges, scores, "left")
     return np.bincount(bucket, weights=np.asarray(labels, dtype=np.float64), minlength=edges.size)
-
-
-
-def run_curves(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float | None, *,
-               delta: float | None = None, buckets: int | None = None, clients: int = 1, split: str = "iid",
-               seed: int = 0, threshold: float | None = None, secure_aggregation: bool = False,
-               min_clients: int | None = None, projection: Projection = "box", truth: bool = False) -> dict[str, Any]:
-    """The `curves` block of `fedsim auc --curves` from release 0: the counts `run_auc` estimated the AUC from
-    (same seed, same streams), post-processed; `truth` adds the exact values (simulation only)."""
-    from fedsim.evaluation.driver import make_settings, owners, split_clients, validate_inputs
-
-    scores, labels = validate_inputs(scores, labels)
-    settings = make_settings(method, epsilon, delta, buckets, 100, threshold)
-    parts = split_clients(scores, clients, split, seed)
-    release = count_release(method, settings, scores, labels, parts, owners(parts, scores.size), seed, 0,
-                            secure_aggregation, min_clients)
-    return curves_report(release, projection, curve_rng(seed, 0), (scores, labels) if truth else None, threshold)

@@ -14,6 +14,14 @@ from typing import Any
 import numpy as np
 
 from fedsim.errors import UserError, check
+from fedsim.evaluation.curves import (
+    Projection,
+    check_curve_method,
+    curve_rng,
+    curves_report,
+    release_from_clients,
+    release_from_sum,
+)
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
 from fedsim.evaluation.mann_whitney import exact_auc
 from fedsim.evaluation.methods import (
@@ -21,6 +29,7 @@ from fedsim.evaluation.methods import (
     AucMethod,
     Estimate,
     Public,
+    Release,
     Settings,
     check_layout,
     client_rng,
@@ -124,20 +133,22 @@ def release_all(method: AucMethod, prepared: list[Any], public: Public, seed: in
 
 def run_in_process(method: AucMethod, settings: Settings, scores: np.ndarray, labels: np.ndarray,
               parts: list[np.ndarray], repeats: int, seed: int,
-              show_progress: bool) -> tuple[Public, list[Estimate]]:
-    """In-process: the server's public step, each client's prepare once, then release + estimate per repeat."""
+              show_progress: bool) -> tuple[Public, list[Estimate], list[Release]]:
+    """In-process: the server's public step, each client's prepare once, then release + estimate per repeat;
+    also returns repeat 0's releases (what `--curves` post-processes)."""
     public = method.public(scores, settings, owners(parts, scores.size))
     if len(parts) == 1:  # one client holds everything, in order: no copies (10M scores: 0.3 s saved)
         prepared = [method.prepare(scores, labels, public)]
     else:
         prepared = [method.prepare(scores[idx], labels[idx], public) for idx in parts]
-    estimates = []
+    estimates, first = [], []  # type: list[Estimate], list[Release]
     with progress_bar(repeats, f"{method.name} AUC", enabled=show_progress and repeats > 1) as advance:
         for repeat in range(repeats):
             releases = release_all(method, prepared, public, seed, repeat)
             estimates.append(method.estimate(releases, public, server_rng(seed, repeat)))
+            first = releases if repeat == 0 else first
             advance(1)
-    return public, estimates
+    return public, estimates, first
 
 
 def summarise(estimates: list[Estimate], exact: float) -> dict[str, float]:
@@ -174,7 +185,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
             split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
             show_progress: bool = True, threshold: float | None = None,
             setting: str = "horizontal", secure_aggregation: bool = False,
-            min_clients: int | None = None) -> dict[str, Any]:
+            min_clients: int | None = None, curves: Projection | None = None, truth: bool = False) -> dict[str, Any]:
     """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate (clipped to [0, 1]), estimate_raw
     (before clipping: average these over releases), ci95 (within [0, 1]) (+ exact, bias, std, rmse,
     ci_coverage, mean_raw, rmse_raw when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs
@@ -189,7 +200,11 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     and the server learns only the sum (`fedsim.evaluation.secure_aggregation`; over Flower, SecAgg+). Shares
     are sized for `min_clients` (default M) contributors; the JSON adds secure_aggregation, min_clients,
     contributors, noise, noise_parameter and achieved_epsilon. M = 1 is refused: one client's release
-    already carries one central noise, there is nothing to aggregate."""
+    already carries one central noise, there is nothing to aggregate.
+
+    `curves` (a projection, `fedsim.evaluation.curves`): the JSON adds `curves`, post-processed from what the
+    server received in release 0, in process or over Flower (no extra epsilon); `truth` adds the exact
+    curves at the same thresholds (simulation only)."""
     scores, labels = validate_inputs(scores, labels)
     settings = make_settings(method, epsilon, delta, buckets, thresholds, threshold)
     check(min_clients is None or secure_aggregation, "--min-clients applies with --secure-aggregation only")
@@ -203,18 +218,27 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     check(setting == "horizontal" or clients == 1, "the vertical setting has one label holder: use --clients 1")
     chosen = METHODS.get(method)
     check_layout(chosen, clients)
+    if curves is not None:
+        check_curve_method(method)
     parts = split_clients(scores, clients, split, seed)
     if secure_aggregation:
         run = run_secure(method, settings, scores, labels, parts, repeats, seed, runtime, min_clients)
         estimates, info = run.estimates, run.info()
+        if curves is not None:
+            check(run.contributors == clients, "--curves needs every client's bucket sizes: a client dropped out")
+            release = release_from_sum(run.public, run.first_sizes, run.first_total, run.contributors, scores)
     else:
         if runtime == "flower":
             from fedsim.runtime.flower.auc_app import run_flower  # Flower and Ray load only when asked for
 
-            public, estimates = run_flower(chosen, settings, scores, labels, parts, repeats, seed, setting)
+            public, estimates, released = run_flower(chosen, settings, scores, labels, parts, repeats, seed,
+                                                     setting)
         else:
-            public, estimates = run_in_process(chosen, settings, scores, labels, parts, repeats, seed, show_progress)
+            public, estimates, released = run_in_process(chosen, settings, scores, labels, parts, repeats, seed,
+                                                         show_progress)
         info = {**public.info, "guarantee": chosen.guarantee(settings, public)}
+        if curves is not None:
+            release = release_from_clients(method, public, released, scores)
     first = estimates[0]
     info = {k: _finite(v) if isinstance(v, float) else v for k, v in info.items()}
     result: dict[str, Any] = {
@@ -230,4 +254,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         result.update(summarise(estimates, exact_auc(scores, labels)))
     if chosen.no_interval is not None:  # never a nominal 95% label on a band that does not cover the exact AUC
         result["ci95"], result["ci95_interval"] = None, chosen.no_interval
+    if curves is not None:
+        result["curves"] = curves_report(release, curves, curve_rng(seed, 0), (scores, labels) if truth else None,
+                                         threshold)
     return result

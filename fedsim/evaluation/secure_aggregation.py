@@ -112,11 +112,14 @@ def secure_estimate(total: np.ndarray, sizes: np.ndarray, public: SecurePublic, 
 
 @dataclass(frozen=True)
 class SecureRun:
-    """The public parameters, one estimate per repeat, and the clients that contributed."""
+    """The public parameters, one estimate per repeat, the clients that contributed, and what the server
+    learnt in repeat 0 (the summed counts + shares and the summed bucket sizes: `fedsim auc --curves`)."""
 
     public: SecurePublic
     estimates: list[Estimate]
     contributors: int
+    first_total: np.ndarray
+    first_sizes: np.ndarray
 
     def info(self) -> dict[str, object]:
         """JSON fields: buckets, share threshold, noise law and parameter, achieved epsilon, guarantee."""
@@ -141,9 +144,10 @@ def run_secure_local(method: str, scores: np.ndarray, labels: np.ndarray, parts:
     counts = {c: client_counts(scores[parts[c]], labels[parts[c]], public.edges) for c in alive}
     sizes = np.sum([counts[c].sizes for c in alive], axis=0)
     ordered = [counts[c] for c in alive]
-    estimates = [secure_estimate(secure_sum(ordered, public, seed, repeat, alive), sizes, public, len(alive))
-                 for repeat in range(repeats)]
-    return SecureRun(public, estimates, len(alive))
+    first = secure_sum(ordered, public, seed, 0, alive)
+    estimates = [secure_estimate(secure_sum(ordered, public, seed, repeat, alive) if repeat else first, sizes, public,
+                                 len(alive)) for repeat in range(repeats)]
+    return SecureRun(public, estimates, len(alive), first, sizes)
 
 
 def secure_sum(counts: list[ClientCounts], public: SecurePublic, seed: int, repeat: int,

@@ -18,7 +18,7 @@ releases summed in client order.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
@@ -26,11 +26,29 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.errors import UserError
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
+from fedsim.evaluation.methods import (
+    METHODS,
+    AucMethod,
+    Estimate,
+    Public,
+    Release,
+    Settings,
+    client_rng,
+    server_rng,
+)
 from fedsim.runtime.flower.simulation import simulate
 
 SCORES, RELEASE = "query.scores", "query.release"
 TIMEOUT_S = 120.0
+
+
+class FlowerAuc(NamedTuple):
+    """What the server learnt: the public parameters, one estimate per repeat, the clients' releases of
+    repeat 0 (`fedsim auc --curves` post-processes them)."""
+
+    public: Public
+    estimates: list[Estimate]
+    first_releases: list[Release]
 
 
 def arrays(values: dict[str, np.ndarray]) -> ArrayRecord:
@@ -85,7 +103,7 @@ def exchange(grid: Grid, nodes: list[int], make: Any, what: str) -> dict[int, Re
 
 
 def server_main(grid: Grid, method: AucMethod, settings: Settings, clients: int, repeats: int, seed: int,
-                vertical_scores: np.ndarray | None) -> tuple[Public, list[Estimate]]:
+                vertical_scores: np.ndarray | None) -> FlowerAuc:
     """The server's side: public parameters, then one release round per repeat."""
     deadline = time.monotonic() + TIMEOUT_S
     while len(nodes := sorted(grid.get_node_ids())) < clients:
@@ -101,7 +119,7 @@ def server_main(grid: Grid, method: AucMethod, settings: Settings, clients: int,
         scores = vertical_scores
         public = method.public(scores, settings)
     sent = {"edges": public.edges} if vertical_scores is None else {"edges": public.edges, "scores": scores}
-    estimates = []
+    estimates, first = [], []  # type: list[Estimate], list[Release]
     for repeat in range(repeats):
         def make(repeat: int = repeat) -> RecordDict:
             setup = ConfigRecord({"method": method.name, "epsilon": public.epsilon, "noise": public.noise,
@@ -111,12 +129,13 @@ def server_main(grid: Grid, method: AucMethod, settings: Settings, clients: int,
         replies = exchange(grid, [(n, RELEASE) for n in nodes], make, f"release round {repeat}")
         releases = [unpack(replies[k]["release"]) for k in range(clients)]
         estimates.append(method.estimate(releases, public, server_rng(seed, repeat)))
-    return public, estimates
+        first = releases if repeat == 0 else first
+    return FlowerAuc(public, estimates, first)
 
 
 def run_flower(method: AucMethod, settings: Settings, scores: np.ndarray, labels: np.ndarray,
                parts: list[np.ndarray], repeats: int, seed: int,
-               setting: str = "horizontal") -> tuple[Public, list[Estimate]]:
+               setting: str = "horizontal") -> FlowerAuc:
     """Run the AUC apps in Flower's simulation engine; `setting` = horizontal (M nodes) or vertical (1 node)."""
     vertical = setting == "vertical"
     if vertical and len(parts) != 1:

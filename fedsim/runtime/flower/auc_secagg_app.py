@@ -173,7 +173,7 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
     scores = np.concatenate([held[k] for k in range(clients)])
     public = secure_public(method, scores, epsilon, delta, buckets, clients, min_clients)
     proxies = [GridClientProxy(node, grid, context.run_id) for node in nodes]
-    estimates, contributors = [], clients
+    estimates, contributors, first = [], clients, (np.empty(0), np.empty(0))
     for repeat in range(repeats):
         strategy = ReleaseStrategy(public, proxies, seed)
         legacy = LegacyContext(context, ServerConfig(num_rounds=1), strategy, SimpleClientManager())
@@ -186,7 +186,8 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
         sizes = np.sum([bucket_counts(held[k], public.edges) for k in alive], axis=0)
         contributors = len(alive)
         estimates.append(secure_estimate(strategy.total, sizes, public, contributors))
-    return SecureRun(public, estimates, contributors)
+        first = (strategy.total, sizes) if repeat == 0 else first
+    return SecureRun(public, estimates, contributors, *first)
 
 
 def run_secure_flower(method: str, scores: np.ndarray, labels: np.ndarray, parts: list[np.ndarray],
