@@ -86,7 +86,17 @@ class WhiteBoxRecorder(GradientTransform):
 
     def privatize_top_model(self, model: nn.Module, optimizer: torch.optim.Optimizer, plan: TrainingPlan,
                             rng: np.random.Generator) -> torch.optim.Optimizer | None:
-        return self.inner.privatize_top_model(model, optimizer, plan, rng)
+        private = self.inner.privatize_top_model(model, optimizer, plan, rng)
+        if self.law == "gaussian rows" and private is not None:  # dp_gradient's DP-SGD: score its releases too
+            accountant_hook = private.step_hook
+
+            def hook(dp_optimizer: Any) -> None:
+                if accountant_hook is not None:
+                    accountant_hook(dp_optimizer)
+                self._score_top_update(dp_optimizer)
+
+            private.attach_step_hook(hook)
+        return private
 
     def privacy(self) -> PrivacyClaim | None:
         return self.inner.privacy()
@@ -129,23 +139,58 @@ class WhiteBoxRecorder(GradientTransform):
             self.statistic[which] += np.where(used == self.high, llr, np.where(used == self.low, -llr, 0.0))
         self.seen[which] = True
 
+    def _label_ratios(self, where: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per canary of the step, l'(out, low) / l'(out, used) and l'(out, high) / l'(out, used): the factors
+        that turn any gradient the label party computed for the canary into the one under either label (every
+        gradient of example i is l'(out_i, y) times a label-free Jacobian). Cached for the step."""
+        if "ratios" not in self.step:
+            out, used, loss_fn = self.step["out"][where], self.step["used"][where], self.step["loss_fn"]
+            slope_used = loss_slope(loss_fn, out, used)
+            slope_used = torch.where(slope_used.abs() < 1e-12, torch.full_like(slope_used, 1e-12), slope_used)
+            self.step["ratios"] = tuple(loss_slope(loss_fn, out, torch.full_like(used, value)) / slope_used
+                                        for value in (self.low, self.high))
+        return self.step["ratios"]
+
     def _score_rows(self, clean: torch.Tensor, sent: torch.Tensor) -> None:
         where, which = self._batch_canaries()
         if not len(where):
             return
-        out, used, loss_fn = self.step["out"][where], self.step["used"][where], self.step["loss_fn"]
         defense = cast(DPGradient, self.inner)
-        slope_used = loss_slope(loss_fn, out, used)
-        candidates = []
-        for value in (self.low, self.high):
-            slope = loss_slope(loss_fn, out, torch.full_like(used, value))
-            ratio = slope / torch.where(slope_used.abs() < 1e-12, torch.full_like(slope_used, 1e-12), slope_used)
-            candidates.append(clip_rows(clean[where].double() * ratio[:, None], defense.clip))
+        candidates = [clip_rows(clean[where].double() * ratio[:, None], defense.clip)
+                      for ratio in self._label_ratios(where)]
         std = defense.sigma * defense.clip
         observed = sent[where].double()
         llr = (((observed - candidates[0]) ** 2).sum(1) - ((observed - candidates[1]) ** 2).sum(1)) / (2 * std**2)
         np.add.at(self.statistic, which, llr.numpy())
         self.seen[which] = True
+
+    def _score_top_update(self, dp_optimizer: Any) -> None:
+        """Score the top model's DP-SGD release of this step (Opacus: per-sample gradients clipped to C_t and
+        summed, plus N(0, (sigma C_t)^2 I)). The non-canary rows' clipped gradients are subtracted (their labels
+        are fixed, not secret), and every canary's as the midpoint of its two candidates; what is left is
+        sum_j (b_j - 1/2) d_j + noise, d_j = clip(g_j(high)) - clip(g_j(low)). Canary i is scored by
+        <rest, d_i> / (sigma C_t)^2, the Gaussian LLR when the other canaries' terms are read as zero (they only
+        add variance; the statistic is a function of the release and the model state, so it stays valid)."""
+        where, which = self._batch_canaries()
+        if not len(where):
+            return
+        per_sample = torch.cat([dp_optimizer._get_flat_grad_sample(p).reshape(len(self.step["rows"]), -1)
+                                for p in dp_optimizer.params], dim=1).double()
+        scale = dp_optimizer.expected_batch_size * dp_optimizer.accumulated_iterations \
+            if dp_optimizer.loss_reduction == "mean" else 1.0
+        released = torch.cat([p.grad.reshape(-1) for p in dp_optimizer.params]).double() * scale
+        clip = float(dp_optimizer.max_grad_norm)
+        others = np.ones(len(per_sample), dtype=bool)
+        others[where] = False
+        low, high = (opacus_clip(per_sample[where] * ratio[:, None], clip) for ratio in self._label_ratios(where))
+        rest = released - opacus_clip(per_sample[others], clip).sum(0) - ((low + high) / 2).sum(0)
+        std = float(dp_optimizer.noise_multiplier) * clip
+        np.add.at(self.statistic, which, ((high - low) @ rest / std**2).numpy())
+
+
+def opacus_clip(rows: torch.Tensor, clip: float) -> torch.Tensor:
+    """Opacus' per-sample clipping, factor min(1, C / (norm + 1e-6)), so the candidates match its own."""
+    return rows * (clip / (rows.norm(dim=1, keepdim=True) + 1e-6)).clamp(max=1.0)
 
 
 def loss_slope(loss_fn: LossFn, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
