@@ -68,7 +68,8 @@ class WhiteBoxRecorder(GradientTransform):
         self.inner, self.law, self.name = inner, law, inner.name
         self.low, self.high = values
         self.canary = {int(r): i for i, r in enumerate(rows)}
-        self.statistic = np.zeros(len(rows))
+        self.released = np.zeros(len(rows))  # the statistic from everything but the top-model updates
+        self.top_updates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (canaries, <rest, d>, Gram d d^T)
         self.seen = np.zeros(len(rows), dtype=bool)
         self.step: dict[str, Any] = {}
 
@@ -133,10 +134,10 @@ class WhiteBoxRecorder(GradientTransform):
             return
         used = self.step["used"].reshape(len(self.step["rows"]), -1)[:, 0].double().numpy()[where]
         if self.law == "released labels":  # fixed once: the latest value is the value
-            self.statistic[which] = used
+            self.released[which] = used
         else:  # grad_perturb: RR at eps_step over its classes
             llr = cast(GradientPerturbation, self.inner).step_epsilon  # ln(keep / other) of k-ary RR at eps_step, any k
-            self.statistic[which] += np.where(used == self.high, llr, np.where(used == self.low, -llr, 0.0))
+            self.released[which] += np.where(used == self.high, llr, np.where(used == self.low, -llr, 0.0))
         self.seen[which] = True
 
     def _label_ratios(self, where: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,16 +162,15 @@ class WhiteBoxRecorder(GradientTransform):
         std = defense.sigma * defense.clip
         observed = sent[where].double()
         llr = (((observed - candidates[0]) ** 2).sum(1) - ((observed - candidates[1]) ** 2).sum(1)) / (2 * std**2)
-        np.add.at(self.statistic, which, llr.numpy())
+        np.add.at(self.released, which, llr.numpy())
         self.seen[which] = True
 
     def _score_top_update(self, dp_optimizer: Any) -> None:
-        """Score the top model's DP-SGD release of this step (Opacus: per-sample gradients clipped to C_t and
-        summed, plus N(0, (sigma C_t)^2 I)). The non-canary rows' clipped gradients are subtracted (their labels
-        are fixed, not secret), and every canary's as the midpoint of its two candidates; what is left is
-        sum_j (b_j - 1/2) d_j + noise, d_j = clip(g_j(high)) - clip(g_j(low)). Canary i is scored by
-        <rest, d_i> / (sigma C_t)^2, the Gaussian LLR when the other canaries' terms are read as zero (they only
-        add variance; the statistic is a function of the release and the model state, so it stays valid)."""
+        """Keep what scoring the top model's DP-SGD release of this step needs (Opacus: per-sample gradients
+        clipped to C_t and summed, plus N(0, (sigma C_t)^2 I)). The non-canary rows' clipped gradients are
+        subtracted (their labels are fixed, not secret), and every canary's as the midpoint of its two
+        candidates; what is left is rest = sum_j (b_j - 1/2) d_j + noise, d_j = clip(g_j(high)) - clip(g_j(low)).
+        Kept: <rest, d_i> / (sigma C_t)^2 and the Gram matrix of the d_j over the same variance (`statistic`)."""
         where, which = self._batch_canaries()
         if not len(where):
             return
@@ -184,8 +184,29 @@ class WhiteBoxRecorder(GradientTransform):
         others[where] = False
         low, high = (opacus_clip(per_sample[where] * ratio[:, None], clip) for ratio in self._label_ratios(where))
         rest = released - opacus_clip(per_sample[others], clip).sum(0) - ((low + high) / 2).sum(0)
-        std = float(dp_optimizer.noise_multiplier) * clip
-        np.add.at(self.statistic, which, ((high - low) @ rest / std**2).numpy())
+        variance = (float(dp_optimizer.noise_multiplier) * clip) ** 2
+        d = high - low
+        self.top_updates.append((which, (d @ rest / variance).numpy(), (d @ d.T / variance).numpy()))
+
+    @property
+    def statistic(self) -> np.ndarray:
+        """Per canary: the cut rows' (or released labels') LLR plus the top-model updates' scores. A canary's
+        top-model score is <rest + t_i d_i, d_i> / var with the other canaries' terms sum_j t_j d_j taken out,
+        t_j = tanh(S_j / 2) / 2 their posterior mean of b_j - 1/2 under their current statistic S_j (a few
+        rounds from S = the cut rows' LLR): the exact Gaussian LLR if the t_j were the b_j - 1/2, and with them
+        estimated the interference of the batch's other canaries shrinks. Every input is the mechanism's output
+        or the model state, so the statistic stays a function of the output."""
+        total = self.released.copy()
+        for _ in range(TOP_ROUNDS if self.top_updates else 0):
+            t = np.tanh(total / 2) / 2
+            total = self.released.copy()
+            for which, projection, gram in self.top_updates:
+                own = t[which]
+                np.add.at(total, which, projection - gram @ own + np.diag(gram) * own)
+        return total
+
+
+TOP_ROUNDS = 3  # rounds of the top-model interference estimate (`WhiteBoxRecorder.statistic`)
 
 
 def opacus_clip(rows: torch.Tensor, clip: float) -> torch.Tensor:
