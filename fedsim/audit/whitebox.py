@@ -12,6 +12,8 @@ canary's high label over its low label; the statistic is the sum over steps (and
   l'(out_i, y) J_i (J_i = d out_i / d h_i), so the rows under either canary label follow from the clean row and
   l' (taken by autograd on the recorded output): c_y = clip(l'(out_i, y) / l'(out_i, y_used) row_i, C). The
   observed row o is N(c_y, (sigma C)^2 I): LLR = (|o - c_low|^2 - |o - c_high|^2) / (2 (sigma C)^2).
+  Its top model's DP-SGD update (the (K+1)-th Gaussian event per epoch the accountant counts) is scored too,
+  from Opacus' per-sample gradients by the same label factor (`WhiteBoxRecorder.statistic`).
 - `grad_perturb`: every step's loss uses labels re-drawn by k-ary RR at eps_step; the law of the released
   label gives LLR = +eps' when it is the high class, -eps' when the low one, 0 otherwise (eps' = ln of RR's
   keep over flip probability).
