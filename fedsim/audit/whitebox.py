@@ -91,14 +91,15 @@ class WhiteBoxRecorder(GradientTransform):
                             rng: np.random.Generator) -> torch.optim.Optimizer | None:
         private = self.inner.privatize_top_model(model, optimizer, plan, rng)
         if self.law == "gaussian rows" and private is not None:  # dp_gradient's DP-SGD: score its releases too
-            accountant_hook = private.step_hook
+            dp_optimizer: Any = private  # an Opacus DPOptimizer
+            accountant_hook = dp_optimizer.step_hook
 
             def hook(dp_optimizer: Any) -> None:
                 if accountant_hook is not None:
                     accountant_hook(dp_optimizer)
                 self._score_top_update(dp_optimizer)
 
-            private.attach_step_hook(hook)
+            dp_optimizer.attach_step_hook(hook)
         return private
 
     def privacy(self) -> PrivacyClaim | None:
