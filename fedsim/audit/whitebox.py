@@ -12,6 +12,8 @@ canary's high label over its low label; the statistic is the sum over steps (and
   l'(out_i, y) J_i (J_i = d out_i / d h_i), so the rows under either canary label follow from the clean row and
   l' (taken by autograd on the recorded output): c_y = clip(l'(out_i, y) / l'(out_i, y_used) row_i, C). The
   observed row o is N(c_y, (sigma C)^2 I): LLR = (|o - c_low|^2 - |o - c_high|^2) / (2 (sigma C)^2).
+  Its top model's DP-SGD update (the (K+1)-th Gaussian event per epoch the accountant counts) is scored too,
+  from Opacus' per-sample gradients by the same label factor (`WhiteBoxRecorder.statistic`).
 - `grad_perturb`: every step's loss uses labels re-drawn by k-ary RR at eps_step; the law of the released
   label gives LLR = +eps' when it is the high class, -eps' when the low one, 0 otherwise (eps' = ln of RR's
   keep over flip probability).
@@ -68,7 +70,8 @@ class WhiteBoxRecorder(GradientTransform):
         self.inner, self.law, self.name = inner, law, inner.name
         self.low, self.high = values
         self.canary = {int(r): i for i, r in enumerate(rows)}
-        self.statistic = np.zeros(len(rows))
+        self.released = np.zeros(len(rows))  # the statistic from everything but the top-model updates
+        self.top_updates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (canaries, <rest, d>, Gram d d^T)
         self.seen = np.zeros(len(rows), dtype=bool)
         self.step: dict[str, Any] = {}
 
@@ -86,7 +89,18 @@ class WhiteBoxRecorder(GradientTransform):
 
     def privatize_top_model(self, model: nn.Module, optimizer: torch.optim.Optimizer, plan: TrainingPlan,
                             rng: np.random.Generator) -> torch.optim.Optimizer | None:
-        return self.inner.privatize_top_model(model, optimizer, plan, rng)
+        private = self.inner.privatize_top_model(model, optimizer, plan, rng)
+        if self.law == "gaussian rows" and private is not None:  # dp_gradient's DP-SGD: score its releases too
+            dp_optimizer: Any = private  # an Opacus DPOptimizer
+            accountant_hook = dp_optimizer.step_hook
+
+            def hook(dp_optimizer: Any) -> None:
+                if accountant_hook is not None:
+                    accountant_hook(dp_optimizer)
+                self._score_top_update(dp_optimizer)
+
+            dp_optimizer.attach_step_hook(hook)
+        return private
 
     def privacy(self) -> PrivacyClaim | None:
         return self.inner.privacy()
@@ -123,29 +137,84 @@ class WhiteBoxRecorder(GradientTransform):
             return
         used = self.step["used"].reshape(len(self.step["rows"]), -1)[:, 0].double().numpy()[where]
         if self.law == "released labels":  # fixed once: the latest value is the value
-            self.statistic[which] = used
+            self.released[which] = used
         else:  # grad_perturb: RR at eps_step over its classes
             llr = cast(GradientPerturbation, self.inner).step_epsilon  # ln(keep / other) of k-ary RR at eps_step, any k
-            self.statistic[which] += np.where(used == self.high, llr, np.where(used == self.low, -llr, 0.0))
+            self.released[which] += np.where(used == self.high, llr, np.where(used == self.low, -llr, 0.0))
         self.seen[which] = True
+
+    def _label_ratios(self, where: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per canary of the step, l'(out, low) / l'(out, used) and l'(out, high) / l'(out, used): the factors
+        that turn any gradient the label party computed for the canary into the one under either label (every
+        gradient of example i is l'(out_i, y) times a label-free Jacobian). Cached for the step."""
+        if "ratios" not in self.step:
+            out, used, loss_fn = self.step["out"][where], self.step["used"][where], self.step["loss_fn"]
+            slope_used = loss_slope(loss_fn, out, used)
+            slope_used = torch.where(slope_used.abs() < 1e-12, torch.full_like(slope_used, 1e-12), slope_used)
+            self.step["ratios"] = tuple(loss_slope(loss_fn, out, torch.full_like(used, value)) / slope_used
+                                        for value in (self.low, self.high))
+        return self.step["ratios"]
 
     def _score_rows(self, clean: torch.Tensor, sent: torch.Tensor) -> None:
         where, which = self._batch_canaries()
         if not len(where):
             return
-        out, used, loss_fn = self.step["out"][where], self.step["used"][where], self.step["loss_fn"]
         defense = cast(DPGradient, self.inner)
-        slope_used = loss_slope(loss_fn, out, used)
-        candidates = []
-        for value in (self.low, self.high):
-            slope = loss_slope(loss_fn, out, torch.full_like(used, value))
-            ratio = slope / torch.where(slope_used.abs() < 1e-12, torch.full_like(slope_used, 1e-12), slope_used)
-            candidates.append(clip_rows(clean[where].double() * ratio[:, None], defense.clip))
+        candidates = [clip_rows(clean[where].double() * ratio[:, None], defense.clip)
+                      for ratio in self._label_ratios(where)]
         std = defense.sigma * defense.clip
         observed = sent[where].double()
         llr = (((observed - candidates[0]) ** 2).sum(1) - ((observed - candidates[1]) ** 2).sum(1)) / (2 * std**2)
-        np.add.at(self.statistic, which, llr.numpy())
+        np.add.at(self.released, which, llr.numpy())
         self.seen[which] = True
+
+    def _score_top_update(self, dp_optimizer: Any) -> None:
+        """Keep what scoring the top model's DP-SGD release of this step needs (Opacus: per-sample gradients
+        clipped to C_t and summed, plus N(0, (sigma C_t)^2 I)). The non-canary rows' clipped gradients are
+        subtracted (their labels are fixed, not secret), and every canary's as the midpoint of its two
+        candidates; what is left is rest = sum_j (b_j - 1/2) d_j + noise, d_j = clip(g_j(high)) - clip(g_j(low)).
+        Kept: <rest, d_i> / (sigma C_t)^2 and the Gram matrix of the d_j over the same variance (`statistic`)."""
+        where, which = self._batch_canaries()
+        if not len(where):
+            return
+        per_sample = torch.cat([dp_optimizer._get_flat_grad_sample(p).reshape(len(self.step["rows"]), -1)
+                                for p in dp_optimizer.params], dim=1).double()
+        scale = dp_optimizer.expected_batch_size * dp_optimizer.accumulated_iterations \
+            if dp_optimizer.loss_reduction == "mean" else 1.0
+        released = torch.cat([p.grad.reshape(-1) for p in dp_optimizer.params]).double() * scale
+        clip = float(dp_optimizer.max_grad_norm)
+        others = np.ones(len(per_sample), dtype=bool)
+        others[where] = False
+        low, high = (opacus_clip(per_sample[where] * ratio[:, None], clip) for ratio in self._label_ratios(where))
+        rest = released - opacus_clip(per_sample[others], clip).sum(0) - ((low + high) / 2).sum(0)
+        variance = (float(dp_optimizer.noise_multiplier) * clip) ** 2
+        d = high - low
+        self.top_updates.append((which, (d @ rest / variance).numpy(), (d @ d.T / variance).numpy()))
+
+    @property
+    def statistic(self) -> np.ndarray:
+        """Per canary: the cut rows' (or released labels') LLR plus the top-model updates' scores. A canary's
+        top-model score is <rest + t_i d_i, d_i> / var with the other canaries' terms sum_j t_j d_j taken out,
+        t_j = tanh(S_j / 2) / 2 their posterior mean of b_j - 1/2 under their current statistic S_j (a few
+        rounds from S = the cut rows' LLR): the exact Gaussian LLR if the t_j were the b_j - 1/2, and with them
+        estimated the interference of the batch's other canaries shrinks. Every input is the mechanism's output
+        or the model state, so the statistic stays a function of the output."""
+        total = self.released.copy()
+        for _ in range(TOP_ROUNDS if self.top_updates else 0):
+            t = np.tanh(total / 2) / 2
+            total = self.released.copy()
+            for which, projection, gram in self.top_updates:
+                own = t[which]
+                np.add.at(total, which, projection - gram @ own + np.diag(gram) * own)
+        return total
+
+
+TOP_ROUNDS = 3  # rounds of the top-model interference estimate (`WhiteBoxRecorder.statistic`)
+
+
+def opacus_clip(rows: torch.Tensor, clip: float) -> torch.Tensor:
+    """Opacus' per-sample clipping, factor min(1, C / (norm + 1e-6)), so the candidates match its own."""
+    return rows * (clip / (rows.norm(dim=1, keepdim=True) + 1e-6)).clamp(max=1.0)
 
 
 def loss_slope(loss_fn: LossFn, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
