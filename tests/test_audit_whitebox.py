@@ -34,3 +34,28 @@ def test_white_box_refuses_a_run_without_a_formal_claim_before_training():
     config = TrainConfig(**BINARY, gradient_defense="max_norm", seed=0)
     with pytest.raises(UserError, match="needs a defence with a formal claim"):
         audit_training(config, canaries=100, auditor="white-box")
+
+
+def test_top_model_updates_alone_tell_the_canaries_apart(monkeypatch):
+    """dp_gradient's top-model DP-SGD releases are scored from Opacus' per-sample gradients: their part of the
+    statistic alone ranks the canaries by their secret label (a wrong candidate, clip or sign would not)."""
+    from sklearn.metrics import roc_auc_score
+
+    from fedsim.audit import whitebox
+    from fedsim.audit.report import secret_bits
+
+    kept = []
+    original = whitebox.WhiteBoxRecorder.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        kept.append(self)
+
+    monkeypatch.setattr(whitebox.WhiteBoxRecorder, "__init__", keep)
+    config = TrainConfig(dataset="synthetic_regression", rows=800, epochs=3, gradient_defense="dp_gradient",
+                         epsilon=8.0, delta=1e-5, defense_params={"label_low": 0.0, "label_high": 30.0}, seed=0)
+    out = audit_training(config, canaries=300, seed=0, auditor="white-box")
+    (recorder,) = kept
+    assert recorder.top_updates  # every epoch's top-model steps with canaries were kept
+    top_only = recorder.statistic - recorder.released
+    assert roc_auc_score(secret_bits(out["canaries"], 0), top_only) > 0.65
