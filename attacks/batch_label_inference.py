@@ -28,6 +28,7 @@ from fedsim.attacks.observations import (
     torch_seed,
 )
 from fedsim.attacks.scoring import per_sample
+from fedsim.optim import Adam
 from fedsim.params import Integer, Number
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -65,7 +66,7 @@ class BatchLabelInference(Attack[BatchParams]):
         fixed = torch.zeros(n, k)
         fixed[torch.from_numpy(split.known), torch.from_numpy(split.known_labels.astype(np.int64))] = 1.0
         logits.requires_grad_(True)
-        optimizer = torch.optim.Adam([weight, bias, logits], lr=p.lr)
+        optimizer = Adam([weight, bias, logits], lr=p.lr)
         with torch_threads(1):
             for _ in range(p.steps):
                 y_hat = torch.where(known[:, None], fixed, torch.softmax(logits, 1))[obs.sample]

@@ -57,6 +57,7 @@ from fedsim.attacks.observations import (
     value_and_input_grad,
 )
 from fedsim.errors import check
+from fedsim.optim import Adam
 from fedsim.params import Flag, Integer, Number
 from fedsim.progress import progress_bar
 from fedsim.registry import ATTACKS
@@ -256,7 +257,7 @@ class JointFit:
     def fit(self) -> float:
         p, split = self.p, self.split
         params = list(self.model.parameters()) + ([] if self.projected else [self.z])
-        optimizer = torch.optim.Adam(params, lr=p.lr)
+        optimizer = Adam(params, lr=p.lr)
         batch = max(1, int(p.batch) // self.obs.n_epochs)  # `batch` counts rows: samples x selected epochs
         per_pass = -(-len(split.unknown) // batch)
         passes = max(int(p.passes), -(-int(p.min_steps) // max(per_pass, 1)))

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.observations import Split, Surrogate, SurrogateParams, build_surrogate, split_known, torch_seed
+from fedsim.optim import Adam
 from fedsim.params import Integer, Number
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
@@ -30,7 +31,7 @@ def fit_on_known(model: Surrogate, h: torch.Tensor, y: torch.Tensor, task: str, 
                  weight_decay: float, advance: Callable[[int], None] | None = None) -> None:
     """Full-batch Adam on the known pairs, in standardised label units (regression), BCE (binary) or softmax
     cross-entropy on class indices (multiclass); `advance(1)` after each step (a progress bar)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in range(steps):
         p = model(h)
         if task == "multiclass":

@@ -22,7 +22,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.optimize import brentq
 
 from fedsim.errors import check
 
@@ -161,7 +160,9 @@ def max_likelihood_ratio(transition: np.ndarray) -> float:
 
 def epsilon_at_delta(delta_of: Callable[[float], float], delta: float) -> float:
     """The smallest eps with delta_of(eps) <= delta, for a privacy profile delta_of decreasing in eps
-    (doubling bracket, then Brent's method)."""
+    (doubling bracket, then Brent's method). scipy.optimize loads here: every attack module imports this one."""
+    from scipy.optimize import brentq
+
     if delta_of(0.0) <= delta:
         return 0.0
     high = 1.0
