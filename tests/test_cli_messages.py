@@ -33,6 +33,16 @@ def test_target_messages_say_what_to_do(capsys, tmp_path, target, task, fragment
     assert "multiclass" not in err or task is None
 
 
+@pytest.mark.parametrize("task", [None, "regression"])
+def test_a_target_with_one_value_is_refused(capsys, tmp_path, task):
+    data = tmp_path / "d.csv"
+    data.write_text("".join(["x,z,y\n", *(f"{i * 0.5},{i % 3},7\n" for i in range(40))]))
+    err = one_line_error(capsys, ["train", "--data", str(data), "--target", "y", "--quiet",
+                                  *(["--task", task] if task else [])])
+    assert "same value (7) in every row" in err and "--target" in err, err
+    assert not any(tmp_path.glob("*.json"))
+
+
 def test_value_is_shown_once_and_never_as_a_numpy_repr():
     np = pytest.importorskip("numpy")
     with pytest.raises(UserError) as info:

@@ -99,6 +99,8 @@ def encode_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str,
                        f"(or use --task multiclass for classes)")
         y = target.to_numpy(dtype=np.float64)
         check(bool(np.isfinite(y).all()), f"target column {target.name!r} has infinite labels")
+        check(len(values) >= 2, f"target column {target.name!r} holds the same value ({y[0]:g}) in every row: "
+                                "there is nothing to learn or to infer; choose the label column with --target")
         return y, task, []
     if task == "multiclass":
         classes = target.unique()
