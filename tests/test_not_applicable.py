@@ -65,6 +65,15 @@ def test_bayes_under_cae_is_not_applicable_shown_na_and_not_rerun(tmp_path):
     assert (second.computed, second.skipped, second.failed) == (0, 2, 0)
 
 
+def test_an_attack_that_applies_nowhere_is_noted(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.replace("defenses = [{}, ", "defenses = ["))
+    summary = run_grid(grid, tmp_path / "out", workers=1, show_progress=False)
+    assert summary.failed == 0
+    assert ("fedsim: note: attack 'bayes' did not apply to any cell: attack 'bayes' cannot model gradient defence "
+            "'cae'") in capsys.readouterr().err
+
+
 def test_another_error_of_the_attack_still_fails_the_cell(tmp_path, monkeypatch):
     real = cells.evaluate_attack
 
