@@ -33,8 +33,8 @@ def dcs_frame(group: pd.DataFrame) -> pd.DataFrame:
     applicable = group.assign(na=group["status"].eq(NOT_APPLICABLE) if "status" in group else False)
     na = applicable.groupby(keys + ["attack_label"], dropna=False)["na"].all().unstack("attack_label")
     frame = frame.join(na.fillna(False).astype(bool).add_prefix("na:"))
-    everywhere = [a for a in ap.columns if not frame[f"na:{a}"].any()]  # T-DCS compares settings on the same attacks
-    frame["t_dcs"] = frame[[f"dcs:{a}" for a in everywhere]].mean(axis=1)
+    everywhere = [f"dcs:{a}" for a in ap.columns if frame[f"dcs:{a}"].notna().all()]  # settings on the same attacks
+    frame["t_dcs"] = frame[everywhere].mean(axis=1) if everywhere else np.nan
     frame = frame.reset_index()
     frame["is_none"] = frame["defense_key"] == "none"
     return frame.sort_values(["is_none", "defense_key", "strength_key"], ascending=[False, True, True])
@@ -50,10 +50,10 @@ def dcs_section(group: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
     rows = [[r["defense_key"], strength_text(r), f"{r['mp']:.4f}"]
             + ["n/a" if r[f"na:{a}"] else f"{r[f'ap:{a}']:.3f} / {r[f'dcs:{a}']:.3f}" if pd.notna(r[f"dcs:{a}"])
                else "—" for a in attacks]
-            + [f"{r['t_dcs']:.3f}"] for _, r in frame.iterrows()]
+            + [f"{r['t_dcs']:.3f}" if pd.notna(r['t_dcs']) else "—"] for _, r in frame.iterrows()]
     text = (f"VFLAIR's Defense Capability Score (DCS = 1 / (1 + D), D the beta-weighted distance to the ideal "
             f"point AP* = 0, MP* = the undefended test accuracy, beta = {DCS_BETA:g}; higher is better; T-DCS: "
-            f"the mean over the attacks that apply to every setting{_left_out(frame, attacks)}):\n\n"
+            f"the mean over the attacks scored in every setting{_left_out(frame, attacks)}):\n\n"
             + markdown_table(header, rows) + "\n")
     defended = frame[~frame["is_none"]].dropna(subset=["t_dcs"])
     if defended.empty:
@@ -66,9 +66,9 @@ def dcs_section(group: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
 
 
 def _left_out(frame: pd.DataFrame, attacks: list[str]) -> str:
-    """`, not <attack>` for the attacks some setting marks n/a (left out of T-DCS), else ""."""
-    partial = [a for a in attacks if frame[f"na:{a}"].any()]
-    return f", not {', '.join(partial)} (n/a in some)" if partial else ""
+    """`, not <attack>` for the attacks without a score in some setting (n/a or not run; left out of T-DCS)."""
+    partial = [a for a in attacks if frame[f"dcs:{a}"].isna().any()]
+    return f", not {', '.join(partial)} (n/a or not run in some)" if partial else ""
 
 
 def scored_leakage(group: pd.DataFrame, leak: str) -> pd.Series:
