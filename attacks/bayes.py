@@ -22,7 +22,8 @@ the ridge's squared error on the calibration part (fitted without it). The estim
 
 Under a Bayes-correct model the posterior is never worse than the prior in expectation, so the attack should not
 fall below the features-only reference; the calibration makes a poor read-out cost little (tests measure it).
-A label mechanism it cannot model: one line, exit 2.
+A mechanism it cannot model (another label defence, any gradient defence): one line, exit 2
+(`NotApplicable`: a grid records the attack as not applicable).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pydantic import Field
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
 from fedsim.attacks.baselines import fit_class_probabilities, logistic_model
 from fedsim.attacks.public import PublicDefense, public_defense
-from fedsim.errors import UserError, check
+from fedsim.errors import NotApplicable, check
 from fedsim.params import Integer, Number, PluginParams
 from fedsim.privacy.mechanisms import rr_transition_matrix
 from fedsim.registry import ATTACKS
@@ -81,12 +82,17 @@ class BayesAttack(Attack[BayesParams]):
 
 
 def check_modelled(task: str, facts: PublicDefense) -> None:
-    """One line (exit 2) for a label mechanism the attack cannot model."""
+    """One line (exit 2; not applicable in a grid) for a mechanism the attack cannot model: a label defence not
+    in MODELLED, or any gradient defence, which changes what the read-out sees in a way the likelihood (the
+    label mechanism's matrix) does not describe, so the posterior would be misspecified."""
     allowed = MODELLED[task]
+    names = ", ".join(a or "none" for a in allowed)
     if facts.label_defense not in allowed:
-        names = ", ".join(a or "none" for a in allowed)
-        raise UserError(f"attack 'bayes' cannot model label defence {facts.label_defense!r} on a {task} task; "
-                        f"it models: {names}")
+        raise NotApplicable(f"attack 'bayes' cannot model label defence {facts.label_defense!r} on a {task} task; "
+                            f"it models: {names}")
+    if facts.gradient_defense is not None:
+        raise NotApplicable(f"attack 'bayes' cannot model gradient defence {facts.gradient_defense!r}; it models "
+                            f"the label defences {names} without a gradient defence")
     if facts.label_defense is not None:
         check(facts.epsilon is not None, f"attack 'bayes' needs the epsilon of {facts.label_defense!r}")
     if facts.label_defense == "laplace":

@@ -1,7 +1,9 @@
 """Computing one grid cell into a JSON record: train once and run its attacks, or evaluate one AUC method.
 
 A cell never raises: any error becomes a `failed` record with its message and traceback, so one bad cell
-does not stop a grid and a re-run retries it.
+does not stop a grid and a re-run retries it. An attack that refuses the cell's defence as one it cannot model
+(`NotApplicable`) is recorded as not applicable with its one-line reason: not a failure, so the cell stays `ok`
+and a re-run does not retry it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from fedsim.attacks import evaluate_attack
 from fedsim.attacks.evaluate import ReferenceCache
 from fedsim.audit import audit_training
 from fedsim.config import TrainConfig
-from fedsim.errors import UserError
+from fedsim.errors import NotApplicable, UserError, first_line
 from fedsim.evaluation import run_auc
 from fedsim.experiments.expansion import config_hash
 from fedsim.experiments.scores import auc_scores
@@ -100,6 +102,8 @@ def run_leakage(config: dict[str, Any]) -> dict[str, Any]:
                 seed=result.config.seed, references=references,
             )
             body["attacks"].append({"spec": spec, "result": to_jsonable(outcome)})
+        except NotApplicable as exc:  # a correct refusal: the attack does not apply to this defence
+            body["attacks"].append({"spec": spec, "not_applicable": first_line(exc)})
         except Exception as exc:  # recorded with its traceback; the cell's other attacks still run
             body["attacks"].append({"spec": spec, "error": _describe(exc), "traceback": _traceback(exc)})
     if config.get("audit"):

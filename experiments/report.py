@@ -17,6 +17,7 @@ from fedsim.experiments.report_auc import auc_section
 from fedsim.experiments.report_leakage import leakage_section
 from fedsim.experiments.report_markdown import Report
 from fedsim.experiments.report_setup import setup_section
+from fedsim.experiments.results import NOT_APPLICABLE
 from fedsim.fileio import write_atomic
 
 # the columns each kind of row always has (`fedsim.experiments.results.result_rows`) that the sections read
@@ -24,7 +25,7 @@ COLUMNS = {"": ("kind", "cell", "status", "error", "dataset", "task"),
            "auc": ("method", "epsilon", "clients", "repeats", "n", "exact", "bias", "std", "rmse", "ci_coverage"),
            "leakage": ("parties", "seed", "defense", "strength", "formal_epsilon", "attack", "known_fraction")}
 TEXT = {"kind", "cell", "status", "error", "dataset", "task", "method", "defense", "attack"}
-STATUSES = ("ok", "failed")
+STATUSES = ("ok", "failed", NOT_APPLICABLE)
 
 
 def load_results(directory: Path) -> pd.DataFrame:
@@ -85,9 +86,9 @@ def build_report(directory: Path) -> Report:
     parts = [f"# fedsim report: {grid_name}\n",
              f"From `{directory / 'results.parquet'}` ({frame['cell'].nunique()} cells). "
              "Values are mean ± std over seeds.\n", setup_section(directory, frame)]
-    failed = frame[frame["status"] != "ok"]
+    failed = frame[frame["status"] == "failed"]
     report.failed_cells = int(failed["cell"].nunique())
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"] != "failed"]  # not-applicable attack rows stay: the tables show them as n/a
     leakage = ok[ok["kind"] == "leakage"]
     if len(leakage):
         parts.append("## Label leakage under defences\n")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from fedsim.attacks.evaluate import RELABEL_GAP
 from fedsim.experiments.report_markdown import markdown_table, strength_text
+from fedsim.experiments.results import NOT_APPLICABLE
 from fedsim.metrics import DCS_BETA, defense_capability_score
 
 
@@ -29,7 +30,11 @@ def dcs_frame(group: pd.DataFrame) -> pd.DataFrame:
     for attack in ap.columns:
         frame[f"dcs:{attack}"] = [defense_capability_score(m, a, mp_ideal) if pd.notna(a) else np.nan
                                   for m, a in zip(frame["mp"], frame[f"ap:{attack}"], strict=True)]
-    frame["t_dcs"] = frame[[f"dcs:{a}" for a in ap.columns]].mean(axis=1)
+    applicable = group.assign(na=group["status"].eq(NOT_APPLICABLE) if "status" in group else False)
+    na = applicable.groupby(keys + ["attack_label"], dropna=False)["na"].all().unstack("attack_label")
+    frame = frame.join(na.fillna(False).astype(bool).add_prefix("na:"))
+    everywhere = [f"dcs:{a}" for a in ap.columns if frame[f"dcs:{a}"].notna().all()]  # settings on the same attacks
+    frame["t_dcs"] = frame[everywhere].mean(axis=1) if everywhere else np.nan
     frame = frame.reset_index()
     frame["is_none"] = frame["defense_key"] == "none"
     return frame.sort_values(["is_none", "defense_key", "strength_key"], ascending=[False, True, True])
@@ -43,11 +48,13 @@ def dcs_section(group: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
     attacks = [c.removeprefix("dcs:") for c in frame.columns if c.startswith("dcs:")]
     header = ["defence", "strength", "test accuracy (MP)"] + [f"{a} AP / DCS" for a in attacks] + ["T-DCS"]
     rows = [[r["defense_key"], strength_text(r), f"{r['mp']:.4f}"]
-            + [f"{r[f'ap:{a}']:.3f} / {r[f'dcs:{a}']:.3f}" if pd.notna(r[f"dcs:{a}"]) else "—" for a in attacks]
-            + [f"{r['t_dcs']:.3f}"] for _, r in frame.iterrows()]
+            + ["n/a" if r[f"na:{a}"] else f"{r[f'ap:{a}']:.3f} / {r[f'dcs:{a}']:.3f}" if pd.notna(r[f"dcs:{a}"])
+               else "—" for a in attacks]
+            + [f"{r['t_dcs']:.3f}" if pd.notna(r['t_dcs']) else "—"] for _, r in frame.iterrows()]
     text = (f"VFLAIR's Defense Capability Score (DCS = 1 / (1 + D), D the beta-weighted distance to the ideal "
             f"point AP* = 0, MP* = the undefended test accuracy, beta = {DCS_BETA:g}; higher is better; T-DCS: "
-            f"the mean over attacks):\n\n" + markdown_table(header, rows) + "\n")
+            f"the mean over the attacks scored in every setting{_left_out(frame, attacks)}):\n\n"
+            + markdown_table(header, rows) + "\n")
     defended = frame[~frame["is_none"]].dropna(subset=["t_dcs"])
     if defended.empty:
         return text, []
@@ -56,6 +63,12 @@ def dcs_section(group: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
     return text, [f"{dataset}: highest T-DCS {best['t_dcs']:.3f} for {best['defense_key']} {strength_text(best)} "
                   f"(test accuracy {best['mp']:.3f}; no defence: T-DCS {none['t_dcs']:.3f}, test accuracy "
                   f"{none['mp']:.3f})"]
+
+
+def _left_out(frame: pd.DataFrame, attacks: list[str]) -> str:
+    """`, not <attack>` for the attacks without a score in some setting (n/a or not run; left out of T-DCS)."""
+    partial = [a for a in attacks if frame[f"dcs:{a}"].isna().any()]
+    return f", not {', '.join(partial)} (n/a or not run in some)" if partial else ""
 
 
 def scored_leakage(group: pd.DataFrame, leak: str) -> pd.Series:

@@ -32,6 +32,7 @@ from fedsim.experiments.report_markdown import (
     slug,
     strength_text,
 )
+from fedsim.experiments.results import NOT_APPLICABLE
 from fedsim.privacy.fdp import binomial_excess
 
 BUDGET = 0.10  # the summary's allowed relative increase of the main-task loss over no defence
@@ -77,7 +78,8 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
     group["strength_key"] = group["strength"].astype(float)
     group["attack_label"] = _attack_labels(group)
     group["advantage"] = group.get(m.advantage, np.nan)
-    group["features_only"] = scored_leakage(group, m.leak) - group["advantage"]
+    group["scored"] = scored_leakage(group, m.leak)  # matched where the advantage is taken on the matched score
+    group["features_only"] = group["scored"] - group["advantage"]
     known_mean = f"reference_known_mean_{m.metric}"
     group["mean_predictor"] = group.get(known_mean, np.nan)
     settings = _settings(group, m)
@@ -88,7 +90,7 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
     if floors.available:
         lines += [f"Advantage over the features-only reference ({m.leak_name} minus {floors.text(m)}):\n",
                   _advantage_table(settings, m), "",
-                  f"Raw {m.leak_name} (the features-only reference alone: {floors.features_only:.3f}; "
+                  f"{_scored_name(group, m)} (the features-only reference alone: {floors.features_only:.3f}; "
                   f"the known-label mean: {floors.mean_predictor:.3f}):\n"]
     lines += [_leakage_table(settings, m), ""]
     plot = plots_dir / f"leakage_{slug(dataset)}_{parties}p{slug(_active_text(group))}.png"
@@ -102,6 +104,10 @@ def leakage_section(group: pd.DataFrame, dataset: str, parties: int, plots_dir: 
                      f"(best attack per setting):\n")
         lines += [f"- {s}" for s in summary]
     report.headlines += _leakage_headlines(settings, m, dataset, floors) + summary
+    notes = not_applicable_notes(group)
+    if notes:
+        lines += ["", "Not applicable (n/a: the attack cannot model the defence; not a failure):\n",
+                  *[f"- {n}" for n in notes]]
     flags = scoring_flags(group, m.metric_name)
     if flags:
         lines += ["", "Scoring checks (docs/scoring.md):\n", *[f"- {f}" for f in flags]]
@@ -196,6 +202,15 @@ def _measured(setup: Setup, m: Measures, floors: Floors) -> str:
 
 
 
+def _scored_name(group: pd.DataFrame, m: Measures) -> str:
+    """What the leakage table holds: the raw score, or the matched one where the advantage is taken on it."""
+    if "advantage_scoring" in group and group["advantage_scoring"].eq("matched").any():
+        return (f"Matched {m.leak_name} (best one-to-one map of estimated to true classes where the attacker could "
+                f"learn it from its known labels, else raw; docs/scoring.md; raw differs by more than 0.05 only in "
+                f"the cells flagged below)")
+    return f"Raw {m.leak_name}"
+
+
 def _active_text(group: pd.DataFrame) -> str:
     """`, party 0 active (update scale 5)` for a run with a malicious feature party (Fu et al.), else ""."""
     if "malicious_update_scale" not in group.columns or group["malicious_update_scale"].isna().all():
@@ -240,12 +255,20 @@ def _settings(group: pd.DataFrame, m: Measures) -> pd.DataFrame:
         loss_mean=(m.loss, "mean"), loss_std=(m.loss, "std"), seeds=("seed", "nunique"),
         formal_epsilon=("formal_epsilon", "max"), strength_param=("strength_param", "first"), **audited,
     )
-    for column, prefix in ((m.leak, "leak"), ("advantage", "adv")):
+    if "advantage_bound" in group and group["advantage_bound"].notna().any():  # the same for a cell's attacks
+        bounded = group.dropna(subset=["advantage_bound"]).drop_duplicates("cell")
+        bound = bounded.groupby(keys, dropna=False)["advantage_bound"].agg(["mean", "std"])
+        base["bound_mean"], base["bound_std"] = bound["mean"], bound["std"]
+    for column, prefix in (("scored", "leak"), ("advantage", "adv")):
         stats = group.groupby(keys + ["attack_label"], dropna=False)[column].agg(["mean", "std"])
         stats = stats.unstack("attack_label")
         for attack in stats.columns.get_level_values(1).unique():
             base[f"{prefix}_mean:{attack}"] = stats[("mean", attack)]
             base[f"{prefix}_std:{attack}"] = stats[("std", attack)]
+    not_applicable = group["status"].eq(NOT_APPLICABLE) if "status" in group else pd.Series(False, group.index)
+    na = not_applicable.groupby([group[k] for k in keys] + [group["attack_label"]], dropna=False).all()
+    for attack, flags in na.unstack("attack_label").items():
+        base[f"na:{attack}"] = flags.reindex(base.index).fillna(False).astype(bool)
     ranking = "adv" if base[[c for c in base.columns if c.startswith("adv_mean:")]].notna().any().any() else "leak"
     means = base[[c for c in base.columns if c.startswith(f"{ranking}_mean:")]]
     best = means.idxmax(axis=1).str.removeprefix(f"{ranking}_mean:")
@@ -292,10 +315,15 @@ def _settings_table(settings: pd.DataFrame, m: Measures, prefix: str, what: str,
                    "violations"]
         columns += [mean_std_column(settings["empirical_mean"], settings["empirical_std"]),
                     [str(int(v)) for v in settings["violations"]]]
-    header += [m.loss_name] + [f"{a} {what}" for a in attacks] + ["seeds"]
+    header += [m.loss_name]
+    columns += [mean_std_column(settings["loss_mean"], settings["loss_std"])]
+    if prefix == "adv" and "bound_mean" in settings:  # the eps-label-DP bound on any attack's advantage
+        header += ["ε bound on advantage"]
+        columns += [mean_std_column(settings["bound_mean"], settings["bound_std"], True, LEAK_DECIMALS)]
+    header += [f"{a} {what}" for a in attacks] + ["seeds"]
     columns += [
-        mean_std_column(settings["loss_mean"], settings["loss_std"]),
-        *[mean_std_column(settings[f"{prefix}_mean:{a}"], settings[f"{prefix}_std:{a}"], signed, LEAK_DECIMALS)
+        *[not_applicable_cells(settings, a, mean_std_column(settings[f"{prefix}_mean:{a}"],
+                                                            settings[f"{prefix}_std:{a}"], signed, LEAK_DECIMALS))
           for a in attacks],
         [str(s) for s in settings["seeds"]],
     ]
@@ -304,6 +332,22 @@ def _settings_table(settings: pd.DataFrame, m: Measures, prefix: str, what: str,
         table += "\n\n" + violation_summary(int(settings["violations"].sum()), int(settings["audited"].sum()),
                                              float(settings["audit_confidence"].dropna().iloc[0]))
     return table
+
+
+def not_applicable_cells(settings: pd.DataFrame, attack: str, cells: list[str]) -> list[str]:
+    """`cells` with "n/a" where the attack does not apply to the setting's defence (it cannot model it), so a
+    refusal reads neither as a missing number nor as a failure."""
+    flags = settings.get(f"na:{attack}", pd.Series(False, index=settings.index))
+    return ["n/a" if flag else cell for flag, cell in zip(flags, cells, strict=True)]
+
+
+def not_applicable_notes(group: pd.DataFrame) -> list[str]:
+    """One line per (attack, reason) of the attacks that did not apply, naming the defences."""
+    if "not_applicable_reason" not in group:
+        return []
+    rows = group[group["status"] == NOT_APPLICABLE]
+    return [f"{attack} n/a under {', '.join(sorted(set(r['defense_key'])))}: {reason}"
+            for (attack, reason), r in rows.groupby(["attack_label", "not_applicable_reason"], sort=True)]
 
 
 def violation_summary(violations: int, audited: int, confidence: float) -> str:

@@ -4,7 +4,8 @@ Leakage rows carry the attack's metrics (`attack_r2`, ..., `attack_advantage`: o
 reference), the name of that reference (`advantage_reference`) and every reference's metrics on the same
 samples (`reference_<name>_<metric>`, `fedsim.attacks.baselines`); classification rows add `advantage_scoring`
 (matched or raw), `relabelled`, and under a pure eps-label-DP release `accuracy_bound`, `advantage_bound` and
-`exceeds_bound` (`fedsim.attacks.evaluate`).
+`exceeds_bound` (`fedsim.attacks.evaluate`). An attack that does not apply to the cell's defence (`NotApplicable`)
+gives a row with status `not_applicable` and its one-line reason in `not_applicable_reason`, and no metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from fedsim.fileio import write_atomic
 
 RESULTS = "results.parquet"
+NOT_APPLICABLE = "not_applicable"  # the status of an attack's row when it cannot model the cell's defence
 
 LEADING = ["kind", "cell", "status", "error", "dataset", "task", "parties", "runtime", "seed", "defense",
            "strength_param", "strength", "label_defense", "gradient_defense", "epsilon", "delta",
@@ -62,6 +64,9 @@ def result_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                "attack_party": spec["party"], "attack_params": json.dumps(spec["params"], sort_keys=True)}
         if "error" in run:
             row["error"] = run["error"]
+        if "not_applicable" in run:  # a failed cell's rows stay failed: its other attacks are retried
+            row.update(status=NOT_APPLICABLE if record["status"] == "ok" else record["status"],
+                       not_applicable_reason=run["not_applicable"])
         if outcome:
             row.update(known_labels=outcome.get("known_labels"), n_attacked=outcome.get("n_attacked"),
                        baseline_mean_mse=outcome.get("baseline_mean_mse"),

@@ -83,8 +83,22 @@ def run_grid(grid: str | Path, out: Path, workers: int = 1, ray_address: str | N
                     failed += record["status"] != "ok"
                     advance(1)
             wall_s = time.perf_counter() - start
-            results = write_results(out, [load_record(cells_dir / f"{c.key}.json") for c in cells])
+            records = [load_record(cells_dir / f"{c.key}.json") for c in cells]
+            results = write_results(out, records)
+    for line in never_applied(records):
+        print(f"fedsim: note: {line}", file=sys.stderr)
     return BenchSummary(len(cells), len(todo), len(finished), failed, results, wall_s, workers)
+
+
+def never_applied(records: list[dict]) -> list[str]:
+    """One line per attack that was not applicable in every cell that ran it (the grid asked for nothing it
+    could measure), with its first reason: the grid is valid, but the user should know."""
+    runs: dict[str, list[dict]] = {}
+    for record in records:
+        for run in record.get("attacks") or []:
+            runs.setdefault(run["spec"]["name"], []).append(run)
+    return [f"attack {name!r} did not apply to any cell: {found[0]['not_applicable']}"
+            for name, found in runs.items() if all("not_applicable" in r for r in found)]
 
 
 def log_warnings(path: Path, record: dict) -> None:

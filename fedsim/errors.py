@@ -6,6 +6,12 @@ class UserError(ValueError):
     """A bad input (flag, file, config, name) that the user can fix; the message names it and what is allowed."""
 
 
+class NotApplicable(UserError):
+    """An attack that cannot model the run's defence (e.g. `bayes` under a heuristic gradient defence): a correct
+    refusal, not a failure. Alone it is a user's mistake (one line, exit 2); a grid records that attack of the
+    cell as not applicable, with this message, and does not retry it."""
+
+
 class PartyError(RuntimeError):
     """Another party of the federation crashed, timed out or sent an invalid message: not the user's input.
     The message names the party (and the step); the CLI exits with code 1."""

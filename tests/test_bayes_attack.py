@@ -10,7 +10,7 @@ import pytest
 from fedsim.attacks.baselines import compute_references
 from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
 from fedsim.attacks.synthetic_transcripts import announce_defense, synthetic_view
-from fedsim.errors import UserError
+from fedsim.errors import NotApplicable, UserError
 
 
 def advantage(view, y, fraction=0.1, params=None):
@@ -51,6 +51,18 @@ def test_bayes_refuses_a_mechanism_it_cannot_model():
     view, y = synthetic_view("sum", k=3, n=200)
     announce_defense(view, label_defense="label_extension")
     with pytest.raises(UserError, match="cannot model label defence 'label_extension'.*it models: none, rr"):
+        run_attack(view, "bayes", None, draw_known(view, y, 0.1, None, 0))
+
+
+@pytest.mark.parametrize("facts", [{"gradient_defense": "cae"}, {"label_defense": "rr", "epsilon": 1.0,
+                                                                  "gradient_defense": "grad_perturb"}])
+def test_bayes_is_not_applicable_under_a_gradient_defence(facts):
+    """A gradient defence changes what the read-out sees beyond the label mechanism's matrix: a grid records the
+    refusal as not applicable (`NotApplicable`, a `UserError`: one line, exit 2 alone)."""
+    view, y = synthetic_view("sum", k=3, n=200)
+    announce_defense(view, **facts)
+    with pytest.raises(NotApplicable, match=f"cannot model gradient defence '{facts['gradient_defense']}'; it "
+                                            "models the label defences none, rr, rr_with_prior"):
         run_attack(view, "bayes", None, draw_known(view, y, 0.1, None, 0))
 
 
