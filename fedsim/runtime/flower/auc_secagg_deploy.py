@@ -78,12 +78,13 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
     check_counts(config.repeats, config.clients)
     timeout = float(run_config.get("timeout") or TIMEOUT_S)
     check(timeout > 0, f"timeout must be > 0 seconds, got {timeout:g}")
-    run = server_main(grid, context, config.method, settings.epsilon, settings.delta, settings.buckets,
+    epsilon = math.inf if settings.epsilon is None else settings.epsilon  # make_settings: inf = no noise
+    run = server_main(grid, context, config.method, epsilon, settings.delta, settings.buckets,
                       config.clients, config.repeats, config.seed, config.min_clients, timeout)
     first = run.estimates[0]
     info = {k: _finite(v) if isinstance(v, float) else v for k, v in run.info().items()}
     result: dict[str, Any] = {
-        "method": config.method, "epsilon": _finite(settings.epsilon), "delta": settings.delta,
+        "method": config.method, "epsilon": _finite(epsilon), "delta": settings.delta,
         "n": int(run.first_sizes.sum()), "estimate": unit_estimate(first.estimate), "estimate_raw": first.estimate,
         "ci95": list(unit_interval(first.ci95)), "clients": config.clients, "setting": "horizontal",
         "runtime": "flwr run", "seed": config.seed, "repeats": config.repeats, **info,
