@@ -5,6 +5,8 @@ SecAgg+ in flwr 1.42 is written for the legacy strategy shape: the workflow need
 is a FitRes record. So this is a dedicated ServerApp for AUC only: round 0 is the Message-API score query
 of `fedsim.runtime.flower.auc_app` (scores are public; the server fixes the bucket edges), then one SecAgg+
 run per repeat, driven directly (no `DefaultWorkflow`: no model to initialise or evaluate).
+The client (`secagg_client`) takes its node's data from a holder: in memory here (`run_secure_flower`),
+its own file in the deployable app (`auc_secagg_deploy`, `flwr run fedsim/deploy/secure-auc`).
 
 Exactness. SecAgg+ clips a float vector to [-C, C], quantises it with (x + C) * R / (2C), sums modulo 2^k
 and returns the mean of the dequantised vectors. We choose R = 2C, so quantisation is the identity on
