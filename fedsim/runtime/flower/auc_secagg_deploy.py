@@ -28,10 +28,10 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedsim.config import EvalConfig, config_from_run_config
 from fedsim.errors import PartyError, UserError, check, first_line
-from fedsim.evaluation.driver import _finite, check_counts, make_settings, summarise
+from fedsim.evaluation.driver import check_counts, make_settings, summarise
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
 from fedsim.evaluation.secure_aggregation import check_secure
-from fedsim.fileio import to_jsonable, write_json_atomic
+from fedsim.fileio import strict_json, write_json_atomic
 from fedsim.runtime.flower.auc_app import TIMEOUT_S
 from fedsim.runtime.flower.auc_secagg_app import secagg_client, server_main
 
@@ -82,17 +82,16 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
     run = server_main(grid, context, config.method, epsilon, settings.delta, settings.buckets,
                       config.clients, config.repeats, config.seed, config.min_clients, timeout)
     first = run.estimates[0]
-    info = {k: _finite(v) if isinstance(v, float) else v for k, v in run.info().items()}
     result: dict[str, Any] = {
-        "method": config.method, "epsilon": _finite(epsilon), "delta": settings.delta,
+        "method": config.method, "epsilon": epsilon, "delta": settings.delta,
         "n": int(run.first_sizes.sum()), "estimate": unit_estimate(first.estimate), "estimate_raw": first.estimate,
         "ci95": list(unit_interval(first.ci95)), "clients": config.clients, "setting": "horizontal",
-        "runtime": "flwr run", "seed": config.seed, "repeats": config.repeats, **info,
+        "runtime": "flwr run", "seed": config.seed, "repeats": config.repeats, **run.info(),
     }
     if config.repeats > 1:  # what needs no exact AUC
         spread = summarise(run.estimates, math.nan)
         result.update({k: spread[k] for k in ("mean", "std", "mean_raw")})
-    return result
+    return json.loads(strict_json(result))  # as `fedsim auc --json`: no noise (inf) and an infinite epsilon are null
 
 
 def run_from_context(grid: Grid, context: Context) -> None:
@@ -107,7 +106,7 @@ def run_from_context(grid: Grid, context: Context) -> None:
         raise
     if target:
         write_json_atomic(Path(target), result, private=True)
-    logging.getLogger("flwr").info("fedsim result: %s", json.dumps(to_jsonable(result)))
+    logging.getLogger("flwr").info("fedsim result: %s", json.dumps(result))
 
 
 client_app = secagg_client(lambda context: node_scores(dict(context.node_config)))
