@@ -5,6 +5,8 @@ SecAgg+ in flwr 1.42 is written for the legacy strategy shape: the workflow need
 is a FitRes record. So this is a dedicated ServerApp for AUC only: round 0 is the Message-API score query
 of `fedsim.runtime.flower.auc_app` (scores are public; the server fixes the bucket edges), then one SecAgg+
 run per repeat, driven directly (no `DefaultWorkflow`: no model to initialise or evaluate).
+The client (`secagg_client`) takes its node's data from a holder: in memory here (`run_secure_flower`),
+its own file in the deployable app (`auc_secagg_deploy`, `flwr run fedsim/deploy/secure-auc`).
 
 Exactness. SecAgg+ clips a float vector to [-C, C], quantises it with (x + C) * R / (2C), sums modulo 2^k
 and returns the mean of the dequantised vectors. We choose R = 2C, so quantisation is the identity on
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,6 +59,7 @@ from fedsim.runtime.flower.simulation import simulate
 
 MODULUS = 2**32
 WEIGHT = 1
+Holder = Callable[[Context], tuple[np.ndarray, np.ndarray]]  # a node's (scores, labels)
 
 
 def clipping_range(clients: int) -> int:
@@ -63,38 +67,48 @@ def clipping_range(clients: int) -> int:
     return 2 ** (30 - math.ceil(math.log2(clients + 1)))
 
 
-def workflow(clients: int) -> SecAggPlusWorkflow:
+def workflow(clients: int, timeout: float = TIMEOUT_S) -> SecAggPlusWorkflow:
     """SecAgg+ with every client a neighbour of every other and half of the shares needed to unmask: up to half
     the clients may drop out, and the server with fewer than half the clients cannot unmask one vector."""
     c = clipping_range(clients)
     return SecAggPlusWorkflow(num_shares=1.0, reconstruction_threshold=0.5, max_weight=float(WEIGHT),
                               clipping_range=float(c), quantization_range=2 * c, modulus_range=MODULUS,
-                              timeout=TIMEOUT_S)
+                              timeout=timeout)
 
 
 def client_app(data: list[tuple[np.ndarray, np.ndarray]], failing: frozenset[int] = frozenset()) -> ClientApp:
-    """Node `partition-id` k holds data[k]; it answers the score query and, under `secaggplus_mod`, puts its
-    integer counts + noise share into SecAgg+. Partitions in `failing` raise in the masked-vector stage
-    (a dropout, for tests)."""
+    """Simulation: node `partition-id` k holds data[k] (`secagg_client`)."""
+    return secagg_client(lambda context: data[partition_id(context)], failing)
+
+
+def partition_id(context: Context) -> int:
+    return int(context.node_config["partition-id"])
+
+
+def secagg_client(holder: Holder, failing: frozenset[int] = frozenset()) -> ClientApp:
+    """The client's side, wherever its data lives: `holder(context)` gives the node's (scores, labels) (in
+    memory in simulation, its own file in deployment: `auc_secagg_deploy`). It answers the score query and,
+    under `secaggplus_mod`, puts its integer counts + noise share into SecAgg+; its labels never leave it.
+    Partitions in `failing` raise in the masked-vector stage (a dropout, for tests)."""
     app = ClientApp()
 
     @app.query("scores")
     def send_scores(message: Message, context: Context) -> Message:
-        partition = int(context.node_config["partition-id"])
-        content = RecordDict({"scores": arrays({"s": data[partition][0]}),
+        partition = partition_id(context)
+        content = RecordDict({"scores": arrays({"s": holder(context)[0]}),
                               "node": ConfigRecord({"partition": partition})})
         return Message(content, reply_to=message)
 
     @app.train(mods=[secaggplus_mod])
     def masked_counts(message: Message, context: Context) -> Message:
-        partition = int(context.node_config["partition-id"])
+        partition = partition_id(context)
         if partition in failing:
             raise RuntimeError(f"client {partition} dropped out (simulated)")
         fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
         config = fitins.config
         public = SecurePublic(parameters_to_ndarrays(fitins.parameters)[0], int(config["clients"]),
                               secure_public_noise(config))
-        scores, labels = data[partition]
+        scores, labels = holder(context)
         vector = client_vector(client_counts(scores, labels, public.edges), public,
                                client_rng(int(config["seed"]), int(config["repeat"]), partition))
         limit = clipping_range(public.clients)
@@ -152,24 +166,31 @@ class ReleaseStrategy(Strategy):
 
 def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta: float | None,
                 buckets: int | None, clients: int, repeats: int, seed: int,
-                min_clients: int | None) -> SecureRun:
-    """Score round (Message API), then one SecAgg+ run per repeat; returns what `run_secure_local` returns."""
-    deadline = time.monotonic() + TIMEOUT_S
+                min_clients: int | None, timeout: float = TIMEOUT_S) -> SecureRun:
+    """Score round (Message API), then one SecAgg+ run per repeat; returns what `run_secure_local` returns.
+    The nodes must hold partition-ids 0..clients-1, one each (a deployment's SuperNodes may be misnumbered)."""
+    deadline = time.monotonic() + timeout
     while len(nodes := sorted(grid.get_node_ids())) < clients:
-        check(time.monotonic() < deadline, f"only {len(nodes)} of {clients} Flower clients connected")
+        check(time.monotonic() < deadline, f"only {len(nodes)} of {clients} Flower clients connected within "
+                                           f"{timeout:g} s")
         time.sleep(0.05)
-    replies = grid.send_and_receive([Message(RecordDict(), n, SCORES) for n in nodes], timeout=TIMEOUT_S)
+    replies = grid.send_and_receive([Message(RecordDict(), n, SCORES) for n in nodes], timeout=timeout)
     partition_of, held = {}, {}
     for reply in replies:
         if reply.has_error():
-            raise UserError(f"a Flower client failed during the score round: {reply.error.reason}")
+            reason = (reply.error.reason or f"error code {reply.error.code}").strip().splitlines()[-1]
+            raise UserError(f"a Flower client failed during the score round: {reason}")
         partition = int(reply.content.config_records["node"]["partition"])
+        check(partition not in held, f"two Flower clients hold partition-id {partition}; give each SuperNode its "
+                                     f"own partition-id 0..{clients - 1}")
         partition_of[reply.metadata.src_node_id] = partition
         held[partition] = unpack(reply.content.array_records["scores"])["s"]
     missing = [k for k in range(clients) if k not in held]
     if missing:  # a reply that did not come within the timeout (an overloaded machine), or a wrong partition
-        raise PartyError(f"Flower clients {missing} sent no scores within {TIMEOUT_S:g} s (partitions that "
+        raise PartyError(f"Flower clients {missing} sent no scores within {timeout:g} s (partitions that "
                          f"replied: {sorted(held)})")
+    check(len(held) == clients, f"{len(held)} Flower clients answered, partition-ids {sorted(held)}; expected "
+                                f"{clients} (clients={clients}: partition-ids 0..{clients - 1})")
     scores = np.concatenate([held[k] for k in range(clients)])
     public = secure_public(method, scores, epsilon, delta, buckets, clients, min_clients)
     proxies = [GridClientProxy(node, grid, context.run_id) for node in nodes]
@@ -179,7 +200,7 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
         legacy = LegacyContext(context, ServerConfig(num_rounds=1), strategy, SimpleClientManager())
         legacy.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord({WorkflowKey.CURRENT_ROUND: repeat + 1})
         legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord()
-        workflow(clients)(grid, legacy)
+        workflow(clients, timeout)(grid, legacy)
         if strategy.total is None:
             raise UserError(f"SecAgg+ did not complete release {repeat} (too few clients left to unmask)")
         alive = [partition_of[node] for node in strategy.contributors]
