@@ -12,13 +12,14 @@ The exact curves are scikit-learn's `roc_curve` / `precision_recall_curve` point
 trapezoid rule on a grid of GRID points of [0, 1].
 
 Ours (the release `fedsim auc --curves` post-processes; `fedsim.evaluation.curves.count_release`): noisy
-per-bucket positive counts over B public quantile buckets (the default B), box-projected onto [0, n_b].
+per-bucket positive counts over B public quantile buckets (default B, or --buckets), projected onto
+[0, n_b] (`box`, the default) or isotonically (`--projection isotonic`); both are shown.
 M = 1 is the vertical setting (one label holder, method `hist`: Laplace(1/eps) per bucket); M > 1 is the
 horizontal setting over secure aggregation (`--secure-aggregation`: each client adds a discrete-Laplace
 share, the sum carries one). Between bucket boundaries the ROC is the straight line (the trapezoid, as the
 AUC) and the PR curve the Davis-Goadrich interpolation (examples in a bucket enter in random order:
 TP and FP grow linearly, precision = TP / (TP + FP)). Our AUC is the one `fedsim auc` prints (the unclipped
-counts' bucketed Mann-Whitney).
+counts' bucketed Mann-Whitney). M larger than n (breast_cancer: 285 rows) runs as n clients of one row.
 
 FedCurve, reimplemented from github.com/xuefeng-xu/fedcurve (commit d901b78; not on the package registry),
 with its defaults (fedcurve/main.py: n_q = 8 quantiles, branch 2, height ceil(log2 n_q) + 2 = 5, discrete
@@ -29,7 +30,8 @@ noise, post-processing on, pchip interpolation, PR strategy "separate"):
 - `HierarchicalHistogram.quantile` (fedcurve/hist/hierhist.py): n_q quantiles of each class;
 - `roc_curve_approx` / `pr_curve_approx_separate` (fedcurve/approx.py) with `_piecewise` pchip
   (fedcurve/interp/piecewise.py): TPR, FPR as functions of the score, evaluated on 10^4 scores, the curve
-  linear between them (`area_error_roc` / `area_error_pr`, fedcurve/error/area.py; AUC as in `auc_error_roc`).
+  linear between them (`area_error_roc` / `area_error_pr`, fedcurve/error/area.py); its AUC is the area
+  under that ROC, with `area_error_roc`'s fill of 0 / 1 beyond the FPRs reached.
 Noise: the sum of M clients' Polya(1/M) differences is one two-sided geometric (their Theorem-5.1
 reference), so the aggregate FedCurve sees has the same law for every M and the partition does not change
 the summed histogram: FedCurve's numbers do not depend on M, and one set of releases serves every M. (Their
