@@ -52,6 +52,21 @@ def ranked_guesses(statistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (rank >= m / 2).astype(np.int64), np.abs(rank - (m - 1) / 2)
 
 
+def class_guesses(estimates: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each k-ary canary's guessed class in 0..classes-1 and a confidence, from an output alone: for (n, K) class
+    scores restricted to the canary classes, the argmax and the top score minus the second; for class indices,
+    the class itself with confidence 1, or an abstention (guess 0, confidence 0, the least confident) outside
+    0..classes-1. A missing (NaN) estimate gives a NaN confidence, which the report refuses."""
+    estimates = np.asarray(estimates, dtype=np.float64)
+    if estimates.ndim == 2:
+        scores = estimates[:, :classes]
+        top = np.sort(scores, axis=1)[:, -2:]
+        return np.argmax(scores, axis=1), top[:, 1] - top[:, 0]
+    inside = np.isin(estimates, np.arange(classes))
+    score = np.where(np.isnan(estimates), np.nan, inside.astype(np.float64))
+    return np.where(inside, estimates, 0).astype(np.int64), score
+
+
 def privacy_family(mechanism: object) -> str:
     """The f-DP family a mechanism's claim is read in: "gdp" for Gaussian mechanisms (they say so with a class
     attribute `privacy_family`), else the (eps, delta)-DP curve."""
