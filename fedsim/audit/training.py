@@ -4,10 +4,13 @@
    own secret fair coin, to one of two public values: 0/1 for binary tasks; for regression the ends of the
    defence's public clip range, two values the user names (inside that range), or, when the defence has no
    public range, the 5% and 95% quantiles of the other training labels (chosen before the coins).
+   With `canary_classes` k > 2 (multiclass), each canary's label is a uniform secret among the classes 0..k-1.
 2. One training run on the planted dataset, through `fedsim.training.train`.
 3. The curious feature party attacks its own view; its known labels are non-canary rows only.
 4. The canaries are ranked by the attack's estimate and guessed (`fedsim.audit.report`); the guesses give
    the one-run lower bound on epsilon (`fedsim.privacy.audit_bound`), compared with the run's formal claim.
+   k-ary canaries: the guess is the argmax of the attack's scores over the k canary classes, confidence the
+   top score minus the second (white-box, rr: the released class), the bound f-DP with an alphabet of k.
 
 Default attacks (measured with `python -m fedsim.experiments.bench_audit`): regression `linear` (the
 cut gradient is linear in the released label for MSE, and the closed form reads it back cheaply),
