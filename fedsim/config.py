@@ -341,7 +341,8 @@ class AuditConfig(BaseModel):
     auditor: str = declare("black-box", "Who distinguishes: black-box (the feature party's attack, what a real "
                                         "party achieves) or white-box (reads the label party's recorded state: "
                                         "likelihood ratio of each canary's labels).")
-    canary_classes: int = declare(2, "Public labels a canary can take (k-ary canaries: refused for now).")
+    canary_classes: int = declare(2, "Public classes a canary can take: 2, or k > 2 on a multiclass task "
+                                     "(classes 0..k-1).")
 
 
 class AucAuditConfig(BaseModel):

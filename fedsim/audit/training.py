@@ -4,10 +4,13 @@
    own secret fair coin, to one of two public values: 0/1 for binary tasks; for regression the ends of the
    defence's public clip range, two values the user names (inside that range), or, when the defence has no
    public range, the 5% and 95% quantiles of the other training labels (chosen before the coins).
+   With `canary_classes` k > 2 (multiclass), each canary's label is a uniform secret among the classes 0..k-1.
 2. One training run on the planted dataset, through `fedsim.training.train`.
 3. The curious feature party attacks its own view; its known labels are non-canary rows only.
 4. The canaries are ranked by the attack's estimate and guessed (`fedsim.audit.report`); the guesses give
    the one-run lower bound on epsilon (`fedsim.privacy.audit_bound`), compared with the run's formal claim.
+   k-ary canaries: the guess is the argmax of the attack's scores over the k canary classes, confidence the
+   top score minus the second (white-box, rr: the released class), the bound f-DP with an alphabet of k.
 
 Default attacks (measured with `python -m fedsim.experiments.bench_audit`): regression `linear` (the
 cut gradient is linear in the released label for MSE, and the closed form reads it back cheaply),
@@ -27,7 +30,14 @@ from fedsim.assembly import load_dataset, resolve_defenses
 from fedsim.attacks import ATTACKS, AttackerKnowledge
 from fedsim.attacks.base import ParamValue
 from fedsim.attacks.evaluate import known_count, run_attack
-from fedsim.audit.report import audit_statistic, choose_canaries, privacy_family, secret_bits
+from fedsim.audit.report import (
+    audit_guesses_report,
+    audit_statistic,
+    choose_canaries,
+    class_guesses,
+    privacy_family,
+    secret_bits,
+)
 from fedsim.audit.whitebox import AUDITORS, WhiteBoxRecorder, whitebox_law
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
@@ -94,11 +104,11 @@ def canary_values(config: TrainConfig, dataset: VerticalDataset, others: np.ndar
 
 def class_statistic(estimates: np.ndarray, low: int, high: int) -> np.ndarray:
     """A multiclass attack's output as one number per row, larger for the `high` canary class: the difference
-    of the two classes' scores, or +1 / -1 / 0 for estimated class indices. A function of the attack's output
-    alone, so the bound stays valid (the guesses only rank rows by it)."""
+    of the two classes' scores, or +1 / -1 / 0 for estimated class indices (NaN, no estimate, stays NaN). A
+    function of the attack's output alone, so the bound stays valid (the guesses only rank rows by it)."""
     if estimates.ndim == 2:
         return estimates[:, high] - estimates[:, low]
-    return (estimates == high).astype(np.float64) - (estimates == low)
+    return np.where(np.isnan(estimates), np.nan, (estimates == high).astype(np.float64) - (estimates == low))
 
 
 def plant(dataset: VerticalDataset, rows: np.ndarray, labels: np.ndarray) -> VerticalDataset:
@@ -124,15 +134,19 @@ def claim_family(label: LabelTransform, gradient: GradientTransform) -> str:
     return privacy_family(configured[0]) if len(configured) == 1 else "dp"
 
 
-def check_canary_classes(canary_classes: int, task: str) -> None:
-    """k-ary canaries: refused with one line (binary task, or not implemented; module docstring)."""
+def check_canary_classes(canary_classes: int, task: str, classes: int | None,
+                         values: tuple[float, float] | None) -> None:
+    """k-ary canaries need a multiclass task with at least k classes and take the classes 0..k-1 (no
+    --canary-values); anything else is one line."""
     check(canary_classes >= 2, f"--canary-classes must be >= 2, got {canary_classes}")
     if canary_classes == 2:
         return
     check(task == "multiclass", f"k-ary canaries (--canary-classes {canary_classes}) need a multiclass task, not "
                                 f"{task}; use --canary-classes 2")
-    raise UserError("k-ary canaries are not implemented yet (the f-DP analysis supports an alphabet of k, the "
-                    "guessing rule here is binary); use --canary-classes 2")
+    check(classes is not None and canary_classes <= classes,
+          f"--canary-classes {canary_classes} exceeds the task's {classes} classes; use 2..{classes}")
+    check(values is None, f"k-ary canaries take the classes 0..{canary_classes - 1}; drop --canary-values "
+                          f"(two canary values are for --canary-classes 2)")
 
 
 def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: int | None = None,
@@ -150,12 +164,15 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     m = default_canaries(n) if canaries is None else canaries
     check(1 <= m < n, f"--canaries must be between 1 and {n - 1} (the run has {n} training rows), got {m}")
     check(0 <= party < dataset.parties, f"party must be in 0..{dataset.parties - 1}, got {party}")
-    check_canary_classes(canary_classes, dataset.task)
+    check_canary_classes(canary_classes, dataset.task, dataset.n_classes, values)
+    kary = canary_classes > 2
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
     family = claim_family(label_transform, gradient_transform)
     white = auditor == "white-box"
     if white:
         law = whitebox_law(label_transform, gradient_transform, dataset.task)
+        check(not kary or law == "released labels", f"--auditor white-box with k-ary canaries reads released "
+                                                    f"labels (rr); this run's law is {law}: use --canary-classes 2")
         check(attack is None and not attack_params, "--attack and --attack-param choose the black-box "
                                                     "distinguisher; the white-box auditor uses the likelihood ratio")
     else:
@@ -163,9 +180,9 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
         ATTACKS.get(name)(attack_params)  # parameter errors before the training run, not after it
     rows = choose_canaries(n, m, seed)
     others = np.setdiff1d(np.arange(n), rows)
-    low, high = canary_values(config, dataset, others, values)
-    bits = secret_bits(m, seed)
-    planted = plant(dataset, rows, np.where(bits == 1, high, low))
+    low, high = (0.0, float(canary_classes - 1)) if kary else canary_values(config, dataset, others, values)
+    bits = secret_bits(m, seed, canary_classes)
+    planted = plant(dataset, rows, bits.astype(np.float64) if kary else np.where(bits == 1, high, low))
     recorders: list[WhiteBoxRecorder] = []
 
     def record(gradient: GradientTransform) -> GradientTransform:
@@ -182,23 +199,34 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     else:
         statistic, name, extra = black_box_statistic(
             result, planted, rows, others, name, attack_params=attack_params, known_fraction=known_fraction,
-            party=party, seed=seed, values=(low, high), show_progress=show_progress)
+            party=party, seed=seed, show_progress=show_progress)
+        if planted.task == "multiclass" and not kary:
+            statistic = class_statistic(statistic, int(low), int(high))
     privacy = result.privacy
     try:
-        report = audit_statistic(bits, statistic, confidence, privacy.epsilon, privacy.delta, name, guesses,
-                                 family=family, auditor=auditor, seed=seed)
+        if kary:
+            guess, score = class_guesses(statistic, canary_classes)
+            if white:  # the released class, equally confident; a canary no batch held is the least confident
+                score = score * recorders[0].seen
+            report = audit_guesses_report(bits, guess, score, confidence, privacy.epsilon, privacy.delta, name,
+                                          guesses, family=family, auditor=auditor, seed=seed,
+                                          classes=canary_classes)
+        else:
+            report = audit_statistic(bits, statistic, confidence, privacy.epsilon, privacy.delta, name, guesses,
+                                     family=family, auditor=auditor, seed=seed)
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
-    report.update(canary_values=[low, high], party=party, guarantee=privacy.guarantee, test=result.metrics,
+    values_planted = [float(c) for c in range(canary_classes)] if kary else [low, high]
+    report.update(canary_values=values_planted, party=party, guarantee=privacy.guarantee, test=result.metrics,
                   **extra)
     return report
 
 
 def black_box_statistic(result: TrainResult, planted: VerticalDataset, rows: np.ndarray, others: np.ndarray,
                         name: str, *, attack_params: dict[str, ParamValue] | None, known_fraction: float, party: int,
-                        seed: int, values: tuple[float, float], show_progress: bool,
-                        ) -> tuple[np.ndarray, str, dict[str, Any]]:
-    """The curious feature party's attack on its own view, as one number per canary (module docstring)."""
+                        seed: int, show_progress: bool) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """The curious feature party's attack on its own view, per canary: its estimate (one number, or a row of
+    class scores for a multiclass attack that gives them; NaN where it gave none) (module docstring)."""
     view = result.party_view(party)
     n_known = known_count(len(others), known_fraction, None)
     choose = np.random.default_rng([seed, Stream.ATTACK, AttackStream.KNOWN_LABELS])
@@ -206,8 +234,6 @@ def black_box_statistic(result: TrainResult, planted: VerticalDataset, rows: np.
     knowledge = AttackerKnowledge(view.sample_ids[known], planted.y_train[known])
     outcome, _ = run_attack(view, name, attack_params, knowledge, seed, show_progress)
     estimates = np.asarray(outcome.estimates, dtype=np.float64)
-    if planted.task == "multiclass":
-        estimates = class_statistic(estimates, int(values[0]), int(values[1]))
-    estimate = np.full(planted.n_train, np.nan)
+    estimate = np.full((planted.n_train, *estimates.shape[1:]), np.nan)
     estimate[view.rows_of(np.asarray(outcome.ids))] = estimates
     return estimate[rows], name, {"known_labels": n_known}

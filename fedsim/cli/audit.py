@@ -52,15 +52,22 @@ def summary(report: dict[str, Any]) -> list[str]:
         first = f"no formal claim: empirical {eps} is what this setting is worth"
     second = f"canaries {report['canaries']}, guesses {report['guesses']}, correct {report['correct']}, " \
              f"distinguisher {report['attack']} ({report['auditor']} auditor)"
-    if "canary_values" in report:
+    classes = report.get("canary_classes", 2)
+    if classes > 2:
+        second += f" (k-ary canaries: one of the {classes} classes 0..{classes - 1})"
+    elif "canary_values" in report:
         second += " (canary labels {:g} or {:g})".format(*report["canary_values"])
+    steinke = report["steinke_epsilon"]
+    steinke_text = f"{steinke:.3g}" if steinke is not None else f"n/a ({report['steinke_reason']})"
     lines = [first, second,
              f"analyses: f-DP {report['fdp_epsilon']:.3g} ({report['analysis']}, used for the verdict), "
-             f"Steinke-Nasr-Jagielski {report['steinke_epsilon']:.3g}"]
+             f"Steinke-Nasr-Jagielski {steinke_text}"]
     if report["ideal_epsilon"] is not None:
         efficiency = "-" if report["efficiency"] is None else f"{report['efficiency']:.2f}"
         lines.append(f"ideal observer: epsilon >= {report['ideal_epsilon']:.3g} at the same canaries; "
                      f"audit efficiency {efficiency}")
+    elif "ideal_reason" in report:
+        lines.append(f"ideal observer: n/a ({report['ideal_reason']})")
     if "tight_epsilon" in report:
         lines.append(f"tight epsilon of this release (2 K eps_v): {report['tight_epsilon']:.4g}")
     if report.get("test"):

@@ -4,8 +4,9 @@ run", ICML 2025, arXiv 2410.22235): from guesses on m canaries to a lower bound,
 Setting as in `fedsim.privacy.audit_bound` (m canaries with secret bits, r guesses, w right), but the null
 hypothesis is "the mechanism is f-DP in each canary's secret" for a trade-off function f (type-II error of
 the best test at type-I error alpha). Their analysis (Theorem for reconstruction games with an alphabet of k
-values; k = 2 for our binary canaries) bounds what any auditor can reach under f: going down from i = w
-correct guesses, two sequences r_i (mass of "right") and h_i (mass of "wrong") with
+values; k = 2 for binary canaries, k for k-ary canaries whose uniform secret is one of k public classes)
+bounds what any auditor can reach under f: going down from i = w correct guesses, two sequences r_i (mass
+of "right") and h_i (mass of "wrong") with
 
     r_w = tau w / r,  h_w = tau (r - w) / r,  tau = beta r / m,
     h_i = max(h_{i+1}, (k - 1) f(1 - r_{i+1})),   r_i = r_{i+1} + i / (r - i) (h_i - h_{i+1}),
@@ -68,10 +69,10 @@ def consistent(f: TradeOff, canaries: int, guesses: int, correct: int, level: fl
 
 
 def _smallest_consistent(family: Callable[[float], TradeOff], ceiling: float, canaries: int, guesses: int,
-                         correct: int, level: float) -> float:
+                         correct: int, level: float, k: int = 2) -> float:
     """t*: every t < t* is rejected (0 when even t = 0 is consistent, `ceiling` when nothing below is)."""
     def ok(t: float) -> bool:
-        return consistent(family(t), canaries, guesses, correct, level)
+        return consistent(family(t), canaries, guesses, correct, level, k)
 
     if ok(0.0):
         return 0.0
@@ -111,25 +112,28 @@ def claim_tradeoff(family: str, epsilon: float, delta: float) -> TradeOff:
 
 
 def fdp_lower_bound(family: str, canaries: int, guesses: int, correct: int, confidence: float,
-                    delta: float = 0.0) -> float:
-    """The empirical epsilon of the f-DP analysis: the largest epsilon (at `delta`) the family rejects."""
+                    delta: float = 0.0, k: int = 2) -> float:
+    """The empirical epsilon of the f-DP analysis: the largest epsilon (at `delta`) the family rejects, for
+    canaries whose secret is one of `k` public values (k = 2: a fair bit)."""
     check(family in FAMILIES, f"f-DP family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    check(k >= 2, f"canaries need an alphabet of k >= 2 values, got {k}")
     level = 1.0 - confidence
     if guesses == 0:
         return 0.0
     if family == "dp":
         return _smallest_consistent(lambda e: dp_tradeoff(e, delta), EPSILON_CEILING, canaries, guesses, correct,
-                                    level)
-    mu = _smallest_consistent(gdp_tradeoff, MU_CEILING, canaries, guesses, correct, level)
+                                    level, k)
+    mu = _smallest_consistent(gdp_tradeoff, MU_CEILING, canaries, guesses, correct, level, k)
     return gdp_epsilon(mu, delta) if mu > 0 else 0.0
 
 
 def rejects(family: str, epsilon: float, delta: float, canaries: int, guesses: int, correct: int,
-            confidence: float) -> bool:
-    """Whether the f-DP analysis rejects the claim (eps, delta) read in `family`, at level 1 - confidence."""
+            confidence: float, k: int = 2) -> bool:
+    """Whether the f-DP analysis rejects the claim (eps, delta) read in `family`, at level 1 - confidence, for
+    canaries with an alphabet of `k` values."""
     if guesses == 0:
         return False
-    return not consistent(claim_tradeoff(family, epsilon, delta), canaries, guesses, correct, 1.0 - confidence)
+    return not consistent(claim_tradeoff(family, epsilon, delta), canaries, guesses, correct, 1.0 - confidence, k)
 
 
 def binomial_excess(violations: int, audits: int, confidence: float) -> dict[str, float]:
