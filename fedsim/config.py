@@ -288,7 +288,7 @@ class EvalConfig(BaseModel):
 
     data: Path | None = declare(None, "CSV or Parquet file with a score column and a 0/1 label column.")
     score_col: str = declare("score", "Score column of --data.")
-    label_col: str = declare("label", "0/1 label column of --data (with --class-scores: the class names).")
+    label_col: str = declare("label", "0/1 label column of --data (multiclass score files: the class names).")
     class_scores: str | None = declare(None, "Multiclass: every column named PREFIX + class name holds that "
                                              "class's score; the estimate is the one-vs-rest macro AUC (methods "
                                              "exact, hist, hist_gauss; epsilon covers all classes).")
