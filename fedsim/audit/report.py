@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import expit
 
 from fedsim.errors import check
-from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, fixed_guesses
+from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, tried_guesses
 from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, gdp_mu, rejects
 from fedsim.privacy.mechanisms import randomized_response
 from fedsim.streams import AuditStream, Stream
@@ -113,16 +113,6 @@ def ideal_bound(secrets: np.ndarray, confidence: float, epsilon: float, delta: f
     level = 1.0 - (1.0 - confidence) / len(tried)
     return max(fdp_lower_bound(family, len(secrets), k, int(round(w / IDEAL_DRAWS)), level, delta, classes)
                for k, w in zip(tried, counts, strict=True))
-
-
-def tried_guesses(canaries: int, guesses: int | Sequence[int] | None) -> tuple[int, ...]:
-    """The numbers of guesses tried, fixed in advance: `fixed_guesses(m)` by default, else the caller's
-    (several: Bonferroni-corrected), as `audit_guesses` reads them."""
-    tried = (fixed_guesses(canaries),) if guesses is None else (guesses,) if isinstance(guesses, int) \
-        else tuple(guesses)
-    check(len(tried) >= 1 and all(1 <= k <= canaries for k in tried),
-          f"numbers of guesses must be in 1..{canaries}, got {tried}")
-    return tried
 
 
 def analyse(secrets: np.ndarray, guess: np.ndarray, score: np.ndarray, confidence: float,

@@ -104,6 +104,16 @@ def correct_among_top(truth: np.ndarray, guess: np.ndarray, confidence: np.ndarr
     return int(np.sum(np.asarray(truth)[order] == np.asarray(guess)[order]))
 
 
+def tried_guesses(canaries: int, guesses: int | Sequence[int] | None) -> tuple[int, ...]:
+    """The numbers of guesses tried, fixed in advance: `fixed_guesses(m)` by default, else the caller's one or
+    several (then Bonferroni-corrected by the analyses)."""
+    tried = (fixed_guesses(canaries),) if guesses is None else (guesses,) if isinstance(guesses, int) \
+        else tuple(guesses)
+    check(len(tried) >= 1 and all(1 <= k <= canaries for k in tried),
+          f"numbers of guesses must be in 1..{canaries}, got {tried}")
+    return tried
+
+
 def audit_guesses(truth: np.ndarray, guess: np.ndarray, confidence: np.ndarray, level: float,
                   delta: float = 0.0, guesses: int | Sequence[int] | None = None) -> AuditBound:
     """Lower bound on epsilon from per-canary guesses (bits as 0/1) and their confidences.
@@ -114,8 +124,7 @@ def audit_guesses(truth: np.ndarray, guess: np.ndarray, confidence: np.ndarray, 
     truth, guess = np.asarray(truth), np.asarray(guess)
     m = len(truth)
     check(m >= 1 and len(guess) == m and len(confidence) == m, "one guess and one confidence per canary")
-    ks = (fixed_guesses(m),) if guesses is None else (guesses,) if isinstance(guesses, int) else tuple(guesses)
-    check(len(ks) >= 1 and all(1 <= k <= m for k in ks), f"numbers of guesses must be in 1..{m}, got {ks}")
+    ks = tried_guesses(m, guesses)
     corrected = 1.0 - (1.0 - check_confidence(level)) / len(ks)
     best: AuditBound | None = None
     for k in ks:
