@@ -137,21 +137,21 @@ def connect(grid: Grid, link: Link, config: TrainConfig, party_files: bool = Fal
     timeout = max(link.timeout, SETUP_TIMEOUT_S)
     deadline = time.monotonic() + timeout
 
-    def missing() -> list[int] | None:
+    def still_waiting() -> str | None:
+        """Why setup cannot start yet (the `PartyFault` message should the deadline pass), or None."""
         online = set(grid.get_node_ids())
-        if declared is not None:
-            return sorted(set(declared.values()) - online) or None
-        return None if len(online) >= config.parties else sorted(online)
+        if declared is None:
+            return None if len(online) >= config.parties else (
+                f"only {len(online)} of {config.parties} feature parties connected within {timeout:g} s; start one "
+                f"SuperNode per party (partition-id 0..{config.parties - 1})")
+        absent = sorted(set(declared.values()) - online)
+        pairs = " ".join(f"{node}:{k}" for k, node in sorted(declared.items()))
+        return f"declared nodes {absent} did not connect within {timeout:g} s; start their SuperNodes " \
+               f"(nodes=\"{pairs}\", NODE_ID:PARTITION)" if absent else None
 
-    while (absent := missing()) is not None:
+    while (problem := still_waiting()) is not None:
         if time.monotonic() > deadline:
-            if declared is not None:
-                raise PartyFault(f"declared nodes {absent} did not connect within {timeout:g} s; start their "
-                                 f"SuperNodes (nodes= names partition:node pairs "
-                                 f"{' '.join(f'{n}:{k}' for k, n in sorted(declared.items()))})")
-            raise PartyFault(f"only {len(absent)} of {config.parties} feature parties connected within "
-                             f"{timeout:g} s; start one SuperNode per party "
-                             f"(partition-id 0..{config.parties - 1})")
+            raise PartyFault(problem)
         time.sleep(0.1)
     nodes = sorted(grid.get_node_ids()) if declared is None else sorted(declared.values())
     content = RecordDict({"hello": ConfigRecord({"party_files": party_files})})
