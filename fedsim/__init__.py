@@ -8,7 +8,6 @@ stays fast: torch and the plugins load only when a function is looked up. docs/p
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and editors only; at run time `__getattr__` loads them
@@ -26,7 +25,7 @@ if TYPE_CHECKING:  # for type checkers and editors only; at run time `__getattr_
         train,
     )
 
-__version__ = metadata.version("fedsim")
+__version__: str  # the installed version, read by `__getattr__` on first use
 __all__ = ["AttackReport", "AucReport", "AuditReport", "BenchSummary", "TrainConfig", "TrainResult", "__version__",
            "attack", "audit", "evaluate_auc", "run_grid", "train"]
 API = frozenset(__all__) - {"__version__"}
@@ -36,6 +35,10 @@ def __getattr__(name: str) -> Any:
     """The lazy facade: `fedsim.train` imports `fedsim.api` (torch, the plugins) the first time it is used."""
     if name in API:
         return getattr(importlib.import_module("fedsim.api"), name)
+    if name == "__version__":  # importlib.metadata costs ~50 ms: read only when asked
+        from importlib import metadata
+
+        return metadata.version("fedsim")
     raise AttributeError(f"module 'fedsim' has no attribute {name!r}")
 
 

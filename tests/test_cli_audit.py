@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from fedsim.cli.app import main
+from fedsim.cli.app import load_command, main
 from fedsim.defenses.randomized_response import RandomizedResponse
 from fedsim.registry import LABEL_DEFENSES
 
@@ -56,15 +56,11 @@ def test_audit_auc_human_output(capsys):
 def test_audit_auc_takes_the_release_options_of_fedsim_auc(capsys):
     """One option set: every `fedsim auc` setting of the release itself is an `audit auc` option (derived
     from EvalConfig); only what post-processes, repeats or records the release is left out, with a reason."""
-    import typer
-
-    from fedsim.cli.app import app
     from fedsim.cli.audit import NOT_AUDITED
     from fedsim.config import EvalConfig, settings
 
-    commands = typer.main.get_command(app).commands
-    audit_flags = {p.name for p in commands["audit"].commands["auc"].params}
-    auc_flags = {p.name for p in commands["auc"].params}
+    audit_flags = {p.name for p in load_command("audit").commands["auc"].params}
+    auc_flags = {p.name for p in load_command("auc").params}
     assert auc_flags - audit_flags == set(NOT_AUDITED)
     assert set(NOT_AUDITED) <= {s.name for s in settings(EvalConfig)}
     assert {"buckets", "secure_aggregation", "min_clients", "quiet"} <= audit_flags
@@ -126,15 +122,12 @@ def test_bad_inputs_are_one_line_exit_two_and_write_nothing(capsys, tmp_path, mo
 
 @pytest.mark.parametrize("command", ["train", "auc"])
 def test_audit_help_fits_80_columns_and_describes_every_flag(capsys, monkeypatch, command):
-    import typer
-
-    from fedsim.cli.app import app
 
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["audit", command, "--help"]) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80, out
     assert "\\[" not in out
-    click_command = typer.main.get_command(app).commands["audit"].commands[command]
+    click_command = load_command("audit").commands[command]
     for param in click_command.params:
         assert param.help, f"fedsim audit {command}: {param.name} has no help text"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedsim.cli.app import app, main
+from fedsim.cli.app import load_command, main
 from fedsim.data import read_table
 from fedsim.errors import UserError
 
@@ -189,9 +189,7 @@ def test_help_fits_80_columns_and_describes_every_flag(capsys, monkeypatch, comm
     assert code == 0
     assert max(len(line) for line in out.splitlines()) <= 80, out
     assert "\\[" not in out and "--no-" not in out
-    import typer
-
-    click_command = typer.main.get_command(app).commands[command]
+    click_command = load_command(command)
     for param in click_command.params:
         assert param.help, f"fedsim {command}: {param.name} has no help text"
 
@@ -220,6 +218,23 @@ def test_help_pages_load_no_plugin_package(command):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_command_list_loads_no_command():
+    """`fedsim --help` lists every command from the generated index: it imports no command module, nor pydantic,
+    rich or numpy (the bulk of a help page's time), and a command's help loads only that command."""
+    heavy = ("pydantic", "rich", "numpy", *(f"fedsim.cli.{m}" for m in ("train", "attack", "bench", "auc", "audit",
+                                                                         "plugins", "deploy")))
+    probe = ("import sys; from fedsim.cli.app import main; main(sys.argv[1:]); "
+             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    listed = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip().splitlines()[-1] == "[]"
+    assert all(f"  {name} " in listed.stdout for name in ("datasets", "attack", "auc-methods", "deploy"))
+    one = subprocess.run([sys.executable, "-c", probe, "deploy", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.strip().splitlines()[-1] == "['fedsim.cli.deploy']"
 
 
 def test_the_help_pages_builtin_names_are_the_registries():

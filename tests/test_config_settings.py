@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fedsim.cli.app import app
+from fedsim.cli.app import load_command
 from fedsim.cli.generated import flower_keys, stale
 from fedsim.cli.options import config_command, option_table
 from fedsim.config import (
@@ -65,8 +65,8 @@ def test_cell_hashes_are_those_from_before(config, key):
 
 
 def command_flags(path: tuple[str, ...]) -> set[str]:
-    command = typer.main.get_command(app)
-    for name in path:
+    command = load_command(path[0])
+    for name in path[1:]:
         command = command.commands[name]  # type: ignore[attr-defined]
     return {flag for p in command.params if isinstance(p, click.Option) for flag in p.opts}
 

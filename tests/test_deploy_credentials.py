@@ -8,14 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
-import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flwr.cli.supernode.register import try_load_public_key
 
-from fedsim.cli.app import app, main
+from fedsim.cli.app import load_command, main
 from fedsim.deploy.credentials import (
     CA_FILE,
     SERVER_CERT_FILE,
@@ -164,7 +163,7 @@ def test_help_fits_80_columns_and_describes_every_flag(capsys, monkeypatch, comm
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80, out
     assert "--no-" not in out and "\\[" not in out
-    click_command = typer.main.get_command(app).commands["deploy"].commands[command]
+    click_command = load_command("deploy").commands[command]
     assert all(param.help for param in click_command.params)
 
 

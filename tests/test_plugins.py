@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from fedsim.cli.app import main
-from fedsim.cli.common import parse_params
 from fedsim.cli.plugins import DOCS, REGENERATE, catalogue, with_table
 from fedsim.errors import UserError
 from fedsim.evaluation import run_auc, synthetic_scores
 from fedsim.evaluation.methods import METHODS
-from fedsim.params import summaries, validate_params
+from fedsim.params import parse_params, summaries, validate_params
 from fedsim.registry import ATTACKS, GRADIENT_DEFENSES, LABEL_DEFENSES, Registry
 
 

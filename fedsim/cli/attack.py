@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
-from fedsim.cli.common import emit_json, parse_params
+from fedsim.cli.common import emit_json, new_console
 from fedsim.errors import UserError, check
 
-if TYPE_CHECKING:  # numpy and pandas load when a command runs, not for --help
+if TYPE_CHECKING:  # rich, numpy and pandas load when a command runs, not for --help
     import numpy as np
+    from rich.console import Console
 
 
 def attack_command(
@@ -57,6 +57,7 @@ def attack_command(
     from fedsim import attacks
     from fedsim.attacks.baselines import compute_references, reference_count
     from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
+    from fedsim.params import parse_params
     from fedsim.progress import progress_bar
     from fedsim.rundir import load_party_view, load_truth
 
@@ -166,7 +167,7 @@ def write_estimates(path: Path, estimate: Any) -> None:
 
 
 def _print(result: dict[str, Any], party: int) -> None:
-    console = Console()
+    console = new_console()
     console.print(f"[bold]{result['attack']}[/] on party {party}: {result['known_labels']} known labels, "
                   f"{result['n_attacked']} attacked samples")
     if "metrics" in result:

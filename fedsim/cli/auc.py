@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
-from fedsim.cli.common import emit_json
+from fedsim.cli.common import emit_json, new_console
 from fedsim.cli.options import config_command
 from fedsim.config import EvalConfig
 from fedsim.errors import UserError, check
 
-if TYPE_CHECKING:  # numpy loads when a command runs, not for --help
+if TYPE_CHECKING:  # rich and numpy load when a command runs, not for --help
     import numpy as np
+    from rich.console import Console
 
 
 def read_scores(path: Path, score_col: str, label_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +125,7 @@ def auc_command(
     if json_output:
         emit_json(result)
         return
-    console = Console()
+    console = new_console()
     secure = ", secure aggregation" if config.secure_aggregation else ""
     clients = config.clients
     console.print(f"[bold]{config.method}[/] AUC {result['estimate']:.6f}  {interval_text(result)}  "
@@ -181,7 +181,7 @@ def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], config: EvalC
     if json_output:
         emit_json(result)
         return
-    console = Console()
+    console = new_console()
     low, high = result["ci95"]
     console.print(f"[bold]{c.method}[/] macro AUC {result['estimate']:.6f}  95% CI [{low:.6f}, {high:.6f}]  "
                   f"(n = {result['n']:,}, {result['classes']} classes)")

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-from fedsim.cli.common import emit_json
+from fedsim.cli.common import emit_json, new_console
 from fedsim.errors import check
 
 
@@ -71,7 +70,7 @@ def bench_command(
     if json_output:
         emit_json(summary.to_json())
         return 1 if summary.failed else 0
-    console = Console(soft_wrap=True)
+    console = new_console(soft_wrap=True)
     console.print(f"{summary.cells} cells: {summary.computed} computed, {summary.skipped} already done, "
                   f"{summary.failed} failed ({summary.wall_s:.1f} s, {count} worker(s))")
     console.print(f"results: {summary.results} (and results.csv)")
@@ -95,7 +94,7 @@ def report_command(
         emit_json({"report": str(report.path), "plots": [str(p) for p in report.plots],
                    "headlines": report.headlines, "failed_cells": report.failed_cells})
         return
-    console = Console(soft_wrap=True)
+    console = new_console(soft_wrap=True)
     console.print(f"report: {report.path}")
     for line in report.headlines:  # plain sentences: printed as they are, never read as markup
         console.print(f"  {line}", markup=False)
@@ -124,7 +123,7 @@ def demo_command(
         emit_json({**summary.to_json(), "report": str(report.path), "headlines": report.headlines,
                    "demo_s": wall_s})
         return 1 if summary.failed else 0
-    console = Console(soft_wrap=True)
+    console = new_console(soft_wrap=True)
     console.print(f"[bold]fedsim demo[/]: {summary.cells} cells ({summary.computed} computed, {summary.skipped} "
                   f"reused, {summary.failed} failed) in {wall_s:.0f} s with {count} worker(s)")
     console.print(f"report: [bold]{report.path}[/]  (plots in {report.path.parent / 'plots'})")

@@ -1,13 +1,13 @@
-"""Helpers shared by the CLI commands: output, and KEY=VALUE parsing (`fedsim.params.parse_params`)."""
+"""Helpers shared by the CLI commands: JSON output and the console, both loaded when a command prints (so a
+help page imports neither numpy nor rich)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fedsim.params import parse_params
-
-__all__ = ["emit_json", "parse_params"]
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -18,3 +18,8 @@ def emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def new_console(**options: Any) -> Console:
+    """A rich console for a command's human-readable output."""
+    from rich.console import Console
+
+    return Console(**options)

@@ -1,7 +1,8 @@
 """Text generated from the declarations, so that a setting or a plugin is declared in one place: the training
 keys of pyproject.toml's `[tool.flwr.app.config]` and the settings tables of docs/CLI.md (from the config
-models, fedsim/config.py), and the plugin catalogue of docs/plugins.md and the built-in names the help pages
-list (fedsim/cli/builtin_names.json), both from the registries.
+models, fedsim/config.py), the plugin catalogue of docs/plugins.md and the built-in names the help pages
+list (fedsim/cli/builtin_names.json), both from the registries, and the command list of `fedsim --help`
+(fedsim/cli/command_index.json, from the commands).
 
 Each generated region sits between a begin marker and an end marker; everything outside them is hand-written.
 `python -m fedsim.cli.generated` rewrites the regions; `--check` exits 1 naming the stale files (a test runs
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fedsim.cli.app import COMMAND_INDEX, COMMANDS, command_help
 from fedsim.cli.help import BUILTIN_NAMES, registry_names
 from fedsim.cli.options import option_table
 from fedsim.cli.plugins import with_table
@@ -69,6 +71,7 @@ def regenerated() -> dict[Path, str]:
     plugin_doc = ROOT / "docs" / "plugins.md"
     out[plugin_doc] = with_table(plugin_doc.read_text())
     out[BUILTIN_NAMES] = json.dumps(registry_names(), indent=1) + "\n"
+    out[COMMAND_INDEX] = json.dumps({name: command_help(name) for name in COMMANDS}, indent=1) + "\n"
     return out
 
 

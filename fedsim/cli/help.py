@@ -11,10 +11,10 @@ package is installed: then the registries are loaded and its names listed too.
 from __future__ import annotations
 
 import json
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
+import typer.core
 from typer.core import TyperCommand
 
 BUILTIN_NAMES = Path(__file__).with_name("builtin_names.json")
@@ -37,6 +37,7 @@ def _only_builtin_names() -> bool:
     """True when the built-in index gives the current names: no registry is loaded in this process (one that
     is may hold plugins registered at run time) and no third-party plugin package is installed."""
     import sys
+    from importlib.metadata import entry_points
 
     from fedsim.registry import PLUGIN_GROUP
 
@@ -68,14 +69,19 @@ class HelpCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Typer escapes "[default: ...]" for rich markup even when help is plain text; undo that."""
+        """Typer escapes "[default: ...]" for rich markup whenever rich is installed, even for plain help, and
+        imports rich's markdown stack to do it (~0.1 s of a help page): plain help needs neither, so the help
+        records are made with typer's rich switch off."""
         sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
+        has_rich, typer.core.HAS_RICH = typer.core.HAS_RICH, False
+        try:
+            records = [(param, param.get_help_record(ctx)) for param in self.get_params(ctx)]
+        finally:
+            typer.core.HAS_RICH = has_rich
+        for param, record in records:
             if record is not None:
-                name, text = record
                 section = "Arguments" if param.param_type_name == "argument" else "Options"
-                sections[section].append((name, text.replace("\\[", "[")))
+                sections[section].append(record)
         for title, rows in sections.items():
             if rows:
                 with formatter.section(title):

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from fedsim.cli.common import emit_json
+from fedsim.cli.common import emit_json, new_console
 from fedsim.cli.options import config_command
 from fedsim.config import TrainConfig
 
@@ -25,11 +23,13 @@ def datasets_command(json_output: bool = typer.Option(False, "--json", help="Pri
     if json_output:
         emit_json({"datasets": rows})
         return
+    from rich.table import Table
+
     table = Table("name", "rows", "features", "task", "source")
     for r in rows:
         table.add_row(r["name"], f"{r['rows']:,}", str(r["features"]), r["task"],
                       r["source"] + ("" if r["available"] else "  (not installed)"))
-    Console().print(table)
+    new_console().print(table)
 
 
 @config_command(TrainConfig, insert={"record_last_epochs": ("transcript",),
@@ -62,7 +62,7 @@ def train_command(
     if json_output:
         emit_json(payload)
         return
-    console = Console()
+    console = new_console()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in payload["test"].items())
     parties = f"{payload['parties']} feature part{'y' if payload['parties'] == 1 else 'ies'}"
     console.print(f"[bold]{payload['dataset']}[/] ({payload['task']}, {payload['n_train']} train / "
