@@ -26,7 +26,8 @@ vertical setting the label holder is the single client (M = 1) and receives the 
 from the score holder.
 
 Intervals: the bucket methods use the test-inversion interval of `fedsim.evaluation.intervals` (it holds on
-rare positives, where the delta method under-covers); `dpauc` a parametric bootstrap; `scalar_laplace` an
+rare positives, where the delta method under-covers), widened by a bound on the bucketing error when buckets
+hold several distinct scores (`auc_interval`: it covers the exact AUC, not only the bucketed one); `dpauc` a parametric bootstrap; `scalar_laplace` an
 exact interval from the Laplace tails.
 """
 
@@ -43,8 +44,8 @@ from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation import scalar
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
-from fedsim.evaluation.intervals import ratio_interval
-from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
+from fedsim.evaluation.intervals import auc_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc, mixed_buckets
 from fedsim.limits import check_memory
 from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
@@ -117,6 +118,7 @@ class Public:
     noise: float = 0.0  # Laplace scale, Gaussian sigma, RR flip probability or scalar_laplace's share of eps
     info: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # where accuracy, precision, recall and F1 are wanted
+    mixed: np.ndarray | None = None  # per bucket: holds several distinct scores (None: assume every bucket does)
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class AucMethod:
         if settings.threshold is not None:
             edges = np.union1d(edges, threshold_edge(scores, settings.threshold))
         return Public(edges, settings.epsilon, self.noise_parameter(settings), {"buckets": int(edges.size)},
-                      settings.threshold)
+                      settings.threshold, mixed_buckets(scores, edges))
 
     def guarantee(self, settings: Settings, public: Public) -> str:
         """One sentence stating the label-DP guarantee of this run."""
@@ -248,7 +250,7 @@ class AucMethod:
         metrics = None
         if public.threshold is not None:
             metrics = threshold_metrics(counts, sizes, public.edges, public.threshold)
-        return Estimate(bucketed_auc(counts, sizes), ratio_interval(counts, sizes, variances), metrics)
+        return Estimate(bucketed_auc(counts, sizes), auc_interval(counts, sizes, variances, public.mixed), metrics)
 
     def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
                       public: Public) -> tuple[np.ndarray, np.ndarray]:

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedsim.errors import check
-from fedsim.evaluation.intervals import ratio_interval
-from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
+from fedsim.evaluation.intervals import auc_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc, mixed_buckets
 from fedsim.evaluation.methods import Estimate, client_rng, default_buckets
 from fedsim.limits import check_memory
 from fedsim.privacy.distributed_noise import DistributedNoise, discrete_laplace_noise, skellam_noise
@@ -50,6 +50,7 @@ class SecurePublic:
     edges: np.ndarray
     clients: int
     noise: DistributedNoise
+    mixed: np.ndarray | None = None  # per bucket: holds several distinct scores (None: assume every bucket does)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def secure_public(method: str, scores: np.ndarray, epsilon: float, delta: float 
     # every client holds dense int64 sizes and positives over all B buckets, and sends a B-vector per repeat
     check_memory("--clients", clients, 32 * edges.size, f"dense counts over {edges.size} buckets per client "
                                                         "(fewer --buckets fit more clients)")
-    return SecurePublic(edges, clients, noise)
+    return SecurePublic(edges, clients, noise, mixed_buckets(scores, edges))
 
 
 def client_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> ClientCounts:
@@ -103,11 +104,11 @@ def client_vector(counts: ClientCounts, public: SecurePublic, rng: np.random.Gen
 
 
 def secure_estimate(total: np.ndarray, sizes: np.ndarray, public: SecurePublic, contributors: int) -> Estimate:
-    """AUC of the summed noisy counts (not clipped: unbiased) and its test-inversion interval
-    (`fedsim.evaluation.intervals`) with the summed noise's variance, the same in every bucket."""
+    """AUC of the summed noisy counts (not clipped: unbiased) and its interval for the exact AUC
+    (`fedsim.evaluation.intervals.auc_interval`) with the summed noise's variance, the same in every bucket."""
     counts = np.asarray(total, dtype=np.float64)
     variances = np.full(counts.size, public.noise.variance(contributors))
-    return Estimate(bucketed_auc(counts, sizes), ratio_interval(counts, sizes, variances))
+    return Estimate(bucketed_auc(counts, sizes), auc_interval(counts, sizes, variances, public.mixed))
 
 
 @dataclass(frozen=True)
