@@ -119,7 +119,8 @@ def test_the_tied_pair_bound_holds_at_its_level_and_matches_a_scan() -> None:
         if trial < 20:
             grid = np.linspace(0.0, 0.5, 50001)
             p, n = noisy.sum(), sizes.sum() - noisy.sum()
-            g = (np.sum((noisy * (sizes - noisy))[mixed]) + variances[mixed].sum()) - 2 * grid * (p * n + variances.sum())
+            tied = np.sum((noisy * (sizes - noisy))[mixed]) + variances[mixed].sum()
+            g = tied - 2 * grid * (p * n + variances.sum())
             own = np.where(mixed, sizes - 2 * noisy, 0.0)
             sd = np.sqrt(np.sum((own[None, :] - 2 * grid[:, None] * (n - p)) ** 2 * variances, axis=1))
             assert upper == pytest.approx(grid[g >= -Z_BOUND * sd].max(), abs=2e-5)

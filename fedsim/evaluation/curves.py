@@ -48,7 +48,7 @@ from fedsim.evaluation.dpauc import laplace_sum
 from fedsim.evaluation.intervals import Z95, accepted_hull, auc_interval
 from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc, mixed_buckets
 from fedsim.evaluation.methods import METHODS, Public, Release, Settings, client_rng, sum_by_bucket
-from fedsim.evaluation.secure_aggregation import SecurePublic, client_counts, secure_public, secure_sum
+from fedsim.evaluation.secure_aggregation import SecurePublic, SecureRun, client_counts, secure_public, secure_sum
 from fedsim.streams import AucStream
 
 Projection = Literal["box", "isotonic"]
@@ -285,6 +285,13 @@ def release_from_clients(method: str, public: Public, releases: list[Release], s
     else:
         draw = _gaussian_draw(reporters, public.noise)
     return _count_release(edges, sizes, noisy, variances, draw, scores)
+
+
+def secure_count_release(run: SecureRun) -> CountRelease:
+    """The server's `CountRelease` of a secure run's release 0 (in process, over Flower or deployed); every
+    client must have contributed (the curves need all bucket sizes and scores)."""
+    check(run.contributors == run.public.clients, "--curves needs every client's bucket sizes: a client dropped out")
+    return release_from_sum(run.public, run.first_sizes, run.first_total, run.contributors, run.scores)
 
 
 def release_from_sum(public: SecurePublic, sizes: np.ndarray, total: np.ndarray, contributors: int,

@@ -20,7 +20,7 @@ from fedsim.evaluation.curves import (
     curve_rng,
     curves_report,
     release_from_clients,
-    release_from_sum,
+    secure_count_release,
 )
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
 from fedsim.evaluation.mann_whitney import exact_auc
@@ -225,8 +225,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         run = run_secure(method, settings, scores, labels, parts, repeats, seed, runtime, min_clients)
         estimates, info = run.estimates, run.info()
         if curves is not None:
-            check(run.contributors == clients, "--curves needs every client's bucket sizes: a client dropped out")
-            release = release_from_sum(run.public, run.first_sizes, run.first_total, run.contributors, scores)
+            release = secure_count_release(run)
     else:
         if runtime == "flower":
             from fedsim.runtime.flower.auc_app import run_flower  # Flower and Ray load only when asked for

@@ -114,13 +114,15 @@ def secure_estimate(total: np.ndarray, sizes: np.ndarray, public: SecurePublic, 
 @dataclass(frozen=True)
 class SecureRun:
     """The public parameters, one estimate per repeat, the clients that contributed, and what the server
-    learnt in repeat 0 (the summed counts + shares and the summed bucket sizes: `fedsim auc --curves`)."""
+    learnt in repeat 0 (the summed counts + shares and the summed bucket sizes: `fedsim auc --curves`), and
+    every client's scores in partition order (public; the deployed server has no other copy)."""
 
     public: SecurePublic
     estimates: list[Estimate]
     contributors: int
     first_total: np.ndarray
     first_sizes: np.ndarray
+    scores: np.ndarray
 
     def info(self) -> dict[str, object]:
         """JSON fields: buckets, share threshold, noise law and parameter, achieved epsilon, guarantee."""
@@ -148,7 +150,7 @@ def run_secure_local(method: str, scores: np.ndarray, labels: np.ndarray, parts:
     first = secure_sum(ordered, public, seed, 0, alive)
     estimates = [secure_estimate(secure_sum(ordered, public, seed, repeat, alive) if repeat else first, sizes, public,
                                  len(alive)) for repeat in range(repeats)]
-    return SecureRun(public, estimates, len(alive), first, sizes)
+    return SecureRun(public, estimates, len(alive), first, sizes, scores)
 
 
 def secure_sum(counts: list[ClientCounts], public: SecurePublic, seed: int, repeat: int,
