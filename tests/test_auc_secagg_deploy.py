@@ -141,7 +141,7 @@ def test_app_folder_is_a_flower_app_that_ships_no_code() -> None:
 @pytest.mark.slow
 def test_flwr_run_deploy_secure_auc_equals_in_process(tmp_path) -> None:
     """A SuperLink and 3 SuperNodes on loopback, each with its own CSV; `flwr run fedsim/deploy/secure-auc` gives
-    `run_secure_local` on the joined files bit for bit. PYTHONPATH: the FAB carries no code, and this machine's
+    `run_secure_local` on the joined files bit for bit, and with curves=true its curves. PYTHONPATH: the FAB carries no code, and this machine's
     `flwr` scripts may run another interpreter than the one fedsim is installed in."""
     from flower_deployment import ROOT, deployment, flower_env, flwr_run
 
@@ -150,12 +150,14 @@ def test_flwr_run_deploy_secure_auc_equals_in_process(tmp_path) -> None:
     nodes = {k: f"data='{path}'" for k, path in enumerate(files)}
     with flower_env(tmp_path) as env, deployment({**env, "PYTHONPATH": str(ROOT)}, 3, tmp_path,
                                                  node_configs=nodes) as deployed:
-        flwr_run(deployed.env, "deploy", f"method='hist' epsilon=1.0 clients=3 seed=5 timeout=300.0 "
+        flwr_run(deployed.env, "deploy", f"method='hist' epsilon=1.0 clients=3 seed=5 timeout=300.0 curves=true "
                                          f"result='{result_file}'", timeout=1200, app=APP,
                  output=tmp_path / "flwr_run.log")
         result = json.loads(result_file.read_text())
     assert "error" not in result, result
     local = run_secure_local("hist", scores, labels, parts, 1.0, None, None, 1, 5)
     assert result["estimate_raw"] == local.estimates[0].estimate
+    assert result["curves"] == json.loads(strict_json(curves_report(secure_count_release(local), "box",
+                                                                    curve_rng(5, 0))))
     assert result["contributors"] == 3 and result["achieved_epsilon"] == 1.0
     assert stat.S_IMODE(result_file.stat().st_mode) == 0o600
