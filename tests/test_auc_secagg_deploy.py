@@ -141,8 +141,9 @@ def test_app_folder_is_a_flower_app_that_ships_no_code() -> None:
 @pytest.mark.slow
 def test_flwr_run_deploy_secure_auc_equals_in_process(tmp_path) -> None:
     """A SuperLink and 3 SuperNodes on loopback, each with its own CSV; `flwr run fedsim/deploy/secure-auc` gives
-    `run_secure_local` on the joined files bit for bit, and with curves=true its curves. PYTHONPATH: the FAB carries no code, and this machine's
-    `flwr` scripts may run another interpreter than the one fedsim is installed in."""
+    `run_secure_local` on the joined files bit for bit, and with curves=true its curves. PYTHONPATH: the FAB
+    carries no code, and this machine's `flwr` scripts may run another interpreter than the one fedsim is
+    installed in."""
     from flower_deployment import ROOT, deployment, flower_env, flwr_run
 
     files, scores, labels, parts = score_files(tmp_path, 3)
