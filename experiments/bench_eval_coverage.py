@@ -3,8 +3,12 @@ curve quantities of `--curves` (pointwise: the mean over thresholds of the share
 the exact value at that threshold; the worst threshold is shown too).
 
     python -m fedsim.experiments.bench_eval_coverage [--releases 200] [--datasets breast_cancer criteo rare_positive]
+        [--methods hist hist_gauss] [--skip-auc | --skip-curves]
 
 Target: each within 0.92-0.98 at nominal 0.95, or "no valid interval" (the method prints null and why).
+`hist` and `hist_gauss` (quantile buckets holding several scores) add a bound on the bucketing error
+(`fedsim.evaluation.intervals.auc_interval`): valid for the exact AUC but conservative, so above 0.98 where
+the bound is loose (mixed buckets: Criteo-scale) is the expected, honest outcome, not a defect.
 Curves: hist and hist_gauss at one client, hist with 10 clients over secure aggregation, eps 1, default B.
 With 200 releases one coverage has a Monte-Carlo standard error of 0.015, so 0.92-0.98 is +-2 s.e.: about
 one valid row in 20 falls outside by chance (rerun it with --seed to tell chance from a bug). criteo is the
@@ -34,14 +38,15 @@ CURVE_RUNS = (("hist", 1, False), ("hist_gauss", 1, False), ("hist", 10, True))
 QUANTITIES = ("tpr", "fpr", "precision", "f1", "calibration", "average_precision", "ece", "brier")
 
 
-def auc_rows(dataset: str, releases: int, epsilon: float, seed: int) -> list[str]:
+def auc_rows(dataset: str, releases: int, epsilon: float, seed: int, methods: list[str]) -> list[str]:
     scores, labels = synthetic_scores(dataset, 0)
     rows = []
-    for method in AUC_METHODS:
+    for method in methods:
         result = run_auc(method, scores, labels, epsilon, repeats=releases, seed=seed, show_progress=False)
         shown = ("no valid interval (band withheld; it covered "
-                 f"{result['ci_coverage']:.3f})" if result["ci95"] is None else f"{result['ci_coverage']:.3f}")
-        rows.append(f"| {dataset} | {method} | AUC | {shown} | |")
+                 f"{result['ci_coverage']:.3f})" if result["ci95"] is None else
+                 f"{result['ci_coverage']:.3f} (mean width {result['ci_width']:.2g})")
+        rows.append(f"| {dataset} | {method} (B = {result.get('buckets', '-')}) | AUC | {shown} | |")
     return rows
 
 
@@ -82,14 +87,20 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["breast_cancer", "criteo", "rare_positive"])
     parser.add_argument("--seed", type=int, default=1, help="Seed of the releases (and of the client split).")
     parser.add_argument("--skip-auc", action="store_true", help="Curves only (the AUC rows are slow on criteo).")
+    parser.add_argument("--skip-curves", action="store_true", help="AUC rows only.")
+    parser.add_argument("--methods", nargs="+", choices=AUC_METHODS, default=list(AUC_METHODS),
+                        help="AUC methods of the AUC rows (default: all).")
     args = parser.parse_args()
     print(f"eps = {args.epsilon:g}, {args.releases} releases per row (seed {args.seed}), nominal 0.95")
     print("| dataset | method | quantity | coverage (mean over thresholds) | worst threshold |")
     print("| --- | --- | --- | --- | --- |")
     for dataset in args.datasets:
-        rows = [] if args.skip_auc else auc_rows(dataset, args.releases, args.epsilon, args.seed)
-        for row in rows + curve_rows(dataset, args.releases, args.epsilon, args.seed):
-            print(row, flush=True)
+        if not args.skip_auc:
+            for row in auc_rows(dataset, args.releases, args.epsilon, args.seed, args.methods):
+                print(row, flush=True)
+        if not args.skip_curves:
+            for row in curve_rows(dataset, args.releases, args.epsilon, args.seed):
+                print(row, flush=True)
 
 
 if __name__ == "__main__":

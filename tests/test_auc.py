@@ -108,9 +108,12 @@ def test_laplace_count_noise_variance(data, clients) -> None:
 
 @pytest.mark.parametrize("method", ["hist", "rr"])
 def test_ci_coverage_over_200_repeats(data, method) -> None:
+    """rr (one bucket per distinct score: no bucketing error) is calibrated; hist's interval adds a bound on
+    the bucketing error, which on mixed buckets (moderate AUC) is loose: conservative, never below nominal."""
     scores, labels = data
     result = run_auc(method, scores, labels, 1.0, repeats=200, seed=11, show_progress=False)
-    assert 0.90 <= result["ci_coverage"] <= 0.99
+    assert 0.90 <= result["ci_coverage"] <= (0.99 if method == "rr" else 1.0)
+    assert method == "rr" or result["ci_coverage"] >= 0.96
     assert abs(result["bias"]) < 4 * result["std"] / math.sqrt(200) + 1e-4
 
 

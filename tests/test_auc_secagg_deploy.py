@@ -19,7 +19,9 @@ from flwr.supercore.object_ref import validate
 from test_secure_aggregation import CopyingGrid, scored
 
 from fedsim.errors import PartyError, UserError
+from fedsim.evaluation.curves import curve_rng, curves_report, secure_count_release
 from fedsim.evaluation.secure_aggregation import run_secure_local
+from fedsim.fileio import strict_json
 from fedsim.runtime.flower import auc_secagg_deploy
 from fedsim.runtime.flower.auc_secagg_deploy import node_scores
 
@@ -85,6 +87,23 @@ def test_app_equals_in_process_and_writes_private_json(tmp_path, method, delta, 
     assert stat.S_IMODE(result_file.stat().st_mode) == 0o600
 
 
+def test_app_writes_the_curves_of_release_0(tmp_path) -> None:
+    """curves = true: the `fedsim auc --curves` block, computed by the same code from release 0's sum (equal to
+    the in-process secure run's), without exact curves (the server has no labels); no curves by default."""
+    files, scores, labels, parts = score_files(tmp_path, 3)
+    result_file = tmp_path / "result.json"
+    run_app(files, {"method": "hist", "epsilon": 1.0, "clients": 3, "seed": 11, "curves": True,
+                    "projection": "isotonic", "result": str(result_file)})
+    result = json.loads(result_file.read_text())
+    local = run_secure_local("hist", scores, labels, parts, 1.0, None, None, 1, 11)
+    expected = curves_report(secure_count_release(local), "isotonic", curve_rng(11, 0))
+    assert result["curves"] == json.loads(strict_json(expected))
+    assert result["curves"]["projection"] == "isotonic" and "exact" not in result["curves"]
+    assert result["curves"]["auc_ci95"] == result["ci95"]  # the AUC of the same release
+    run_app(files, {"method": "hist", "epsilon": 1.0, "clients": 3, "seed": 11, "result": str(result_file)})
+    assert "curves" not in json.loads(result_file.read_text())
+
+
 @pytest.mark.parametrize(("run_config", "changes", "needle"), [
     ({"method": "rr"}, None, "integer histogram"),
     ({"clients": 1}, None, "needs --clients >= 2"),
@@ -92,6 +111,8 @@ def test_app_equals_in_process_and_writes_private_json(tmp_path, method, delta, 
     ({"epsilon": -1.0}, None, "epsilon"),
     ({"clients": 4, "timeout": 0.5}, None, "only 3 of 4 Flower clients connected within 0.5 s"),
     ({"runtime": "flower"}, None, "'runtime' is not a setting of the secure AUC app"),
+    ({"projection": "isotonic"}, None, "projection= needs curves = true"),
+    ({"curves": True, "plot": "c.png"}, None, "'plot' is not a setting of the secure AUC app"),
     ({}, {1: {"data": ""}}, "failed during the score round: .*no data file"),
     ({}, {2: {"label-col": "y"}}, "failed during the score round: .*label-col='y' is not a column"),
     ({}, {2: {"partition-id": 0}}, "two Flower clients hold partition-id 0"),
@@ -120,8 +141,9 @@ def test_app_folder_is_a_flower_app_that_ships_no_code() -> None:
 @pytest.mark.slow
 def test_flwr_run_deploy_secure_auc_equals_in_process(tmp_path) -> None:
     """A SuperLink and 3 SuperNodes on loopback, each with its own CSV; `flwr run fedsim/deploy/secure-auc` gives
-    `run_secure_local` on the joined files bit for bit. PYTHONPATH: the FAB carries no code, and this machine's
-    `flwr` scripts may run another interpreter than the one fedsim is installed in."""
+    `run_secure_local` on the joined files bit for bit, and with curves=true its curves. PYTHONPATH: the FAB
+    carries no code, and this machine's `flwr` scripts may run another interpreter than the one fedsim is
+    installed in."""
     from flower_deployment import ROOT, deployment, flower_env, flwr_run
 
     files, scores, labels, parts = score_files(tmp_path, 3)
@@ -129,12 +151,14 @@ def test_flwr_run_deploy_secure_auc_equals_in_process(tmp_path) -> None:
     nodes = {k: f"data='{path}'" for k, path in enumerate(files)}
     with flower_env(tmp_path) as env, deployment({**env, "PYTHONPATH": str(ROOT)}, 3, tmp_path,
                                                  node_configs=nodes) as deployed:
-        flwr_run(deployed.env, "deploy", f"method='hist' epsilon=1.0 clients=3 seed=5 timeout=300.0 "
+        flwr_run(deployed.env, "deploy", f"method='hist' epsilon=1.0 clients=3 seed=5 timeout=300.0 curves=true "
                                          f"result='{result_file}'", timeout=1200, app=APP,
                  output=tmp_path / "flwr_run.log")
         result = json.loads(result_file.read_text())
     assert "error" not in result, result
     local = run_secure_local("hist", scores, labels, parts, 1.0, None, None, 1, 5)
     assert result["estimate_raw"] == local.estimates[0].estimate
+    assert result["curves"] == json.loads(strict_json(curves_report(secure_count_release(local), "box",
+                                                                    curve_rng(5, 0))))
     assert result["contributors"] == 3 and result["achieved_epsilon"] == 1.0
     assert stat.S_IMODE(result_file.stat().st_mode) == 0o600

@@ -58,7 +58,7 @@ def test_private_estimate_is_unbiased_with_calibrated_intervals():
     p, y = scored(3000)
     out = run_multiclass_auc("hist", p, y, NAMES, 1.0, repeats=200, seed=1, show_progress=False)
     assert abs(out["bias"]) < 3 * out["std"] / np.sqrt(200) + 2e-3
-    assert 0.9 <= out["ci_coverage"] <= 0.99
+    assert out["ci_coverage"] >= 0.95  # each class's interval carries the (conservative) bucketing bound
     assert out["epsilon"] == 1.0 and "over all 4 classes" in out["guarantee"]
 
 

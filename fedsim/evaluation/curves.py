@@ -45,10 +45,10 @@ import numpy as np
 
 from fedsim.errors import check
 from fedsim.evaluation.dpauc import laplace_sum
-from fedsim.evaluation.intervals import Z95, accepted_hull, ratio_interval
-from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
+from fedsim.evaluation.intervals import Z95, accepted_hull, auc_interval
+from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc, mixed_buckets
 from fedsim.evaluation.methods import METHODS, Public, Release, Settings, client_rng, sum_by_bucket
-from fedsim.evaluation.secure_aggregation import SecurePublic, client_counts, secure_public, secure_sum
+from fedsim.evaluation.secure_aggregation import SecurePublic, SecureRun, client_counts, secure_public, secure_sum
 from fedsim.streams import AucStream
 
 Projection = Literal["box", "isotonic"]
@@ -78,6 +78,7 @@ class CountRelease:
     score_sums: np.ndarray  # sum of scores per bucket (public)
     score_spread: np.ndarray  # D_b = sum_{i in b} |s_i - mean_b| / 2 (public)
     score_squares: float  # sum_i s_i^2 (public)
+    mixed: np.ndarray  # per bucket: holds several distinct scores (public)
 
 
 def project_counts(counts: np.ndarray, sizes: np.ndarray, projection: Projection = "box") -> np.ndarray:
@@ -286,6 +287,13 @@ def release_from_clients(method: str, public: Public, releases: list[Release], s
     return _count_release(edges, sizes, noisy, variances, draw, scores)
 
 
+def secure_count_release(run: SecureRun) -> CountRelease:
+    """The server's `CountRelease` of a secure run's release 0 (in process, over Flower or deployed); every
+    client must have contributed (the curves need all bucket sizes and scores)."""
+    check(run.contributors == run.public.clients, "--curves needs every client's bucket sizes: a client dropped out")
+    return release_from_sum(run.public, run.first_sizes, run.first_total, run.contributors, run.scores)
+
+
 def release_from_sum(public: SecurePublic, sizes: np.ndarray, total: np.ndarray, contributors: int,
                      scores: np.ndarray) -> CountRelease:
     """The server's `CountRelease` from the secure sum of `contributors` clients' counts + shares."""
@@ -300,7 +308,7 @@ def _count_release(edges: np.ndarray, sizes: np.ndarray, noisy: np.ndarray, vari
                    scores: np.ndarray) -> CountRelease:
     sums, spread, squares = _public_scores(scores, edges)
     return CountRelease(edges, np.asarray(sizes).astype(np.int64), np.asarray(noisy, dtype=np.float64), variances,
-                        draw, sums, spread, squares)
+                        draw, sums, spread, squares, mixed_buckets(scores, edges))
 
 
 def curve_rng(seed: int, repeat: int) -> np.random.Generator:
@@ -339,7 +347,7 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
         if reason:
             out[f"{key}_interval"] = reason
     out["auc"] = bucketed_auc(release.noisy, release.sizes)
-    out["auc_ci95"] = list(ratio_interval(release.noisy, release.sizes, release.variances))
+    out["auc_ci95"] = list(auc_interval(release.noisy, release.sizes, release.variances, release.mixed))
     if threshold is not None:
         k = int(np.searchsorted(release.edges, threshold, "left"))
         out["at_threshold"] = {"threshold": threshold, **{key: out[key][k] for key in ("precision", "tpr", "f1")

@@ -20,7 +20,7 @@ from fedsim.evaluation.curves import (
     curve_rng,
     curves_report,
     release_from_clients,
-    release_from_sum,
+    secure_count_release,
 )
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
 from fedsim.evaluation.mann_whitney import exact_auc
@@ -152,15 +152,15 @@ def run_in_process(method: AucMethod, settings: Settings, scores: np.ndarray, la
 
 
 def summarise(estimates: list[Estimate], exact: float) -> dict[str, float]:
-    """Bias, std, RMSE and 95%-interval coverage of the reported estimates (in [0, 1]) against the exact AUC,
-    and the mean and RMSE of the raw ones (`mean_raw`, `rmse_raw`)."""
+    """Bias, std, RMSE and 95%-interval coverage and mean width of the reported estimates and intervals (in
+    [0, 1]) against the exact AUC, and the mean and RMSE of the raw ones (`mean_raw`, `rmse_raw`)."""
     raw = np.array([e.estimate for e in estimates])
     values = np.clip(raw, 0.0, 1.0)
     low, high = np.array([unit_interval(e.ci95) for e in estimates]).T
     return {"exact": exact, "mean": float(values.mean()), "bias": float(values.mean() - exact),
             "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
             "rmse": float(np.sqrt(np.mean((values - exact) ** 2))),
-            "ci_coverage": float(np.mean((low <= exact) & (exact <= high))),
+            "ci_coverage": float(np.mean((low <= exact) & (exact <= high))), "ci_width": float(np.mean(high - low)),
             "mean_raw": float(raw.mean()), "rmse_raw": float(np.sqrt(np.mean((raw - exact) ** 2)))}
 
 
@@ -188,7 +188,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
             min_clients: int | None = None, curves: Projection | None = None, truth: bool = False) -> dict[str, Any]:
     """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate (clipped to [0, 1]), estimate_raw
     (before clipping: average these over releases), ci95 (within [0, 1]) (+ exact, bias, std, rmse,
-    ci_coverage, mean_raw, rmse_raw when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs
+    ci_coverage, ci_width, mean_raw, rmse_raw when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs
     without noise (reported as null: no guarantee). Extra keys: clients, split, runtime, seed, repeats,
     buckets (or DPAUC's thresholds and its 4K / 2K accounting), guarantee (one sentence).
 
@@ -225,8 +225,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         run = run_secure(method, settings, scores, labels, parts, repeats, seed, runtime, min_clients)
         estimates, info = run.estimates, run.info()
         if curves is not None:
-            check(run.contributors == clients, "--curves needs every client's bucket sizes: a client dropped out")
-            release = release_from_sum(run.public, run.first_sizes, run.first_total, run.contributors, scores)
+            release = secure_count_release(run)
     else:
         if runtime == "flower":
             from fedsim.runtime.flower.auc_app import run_flower  # Flower and Ray load only when asked for

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+Z95 = 1.959963984540054  # the two-sided 95% normal quantile
+
 
 def exact_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Mann-Whitney AUC with ties counted 1/2: P(s+ > s-) + P(s+ = s-)/2, O(n log n).
@@ -44,6 +46,12 @@ def bucket_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """How many of `values` fall in each bucket (edges[b-1], edges[b]]; values must not exceed edges[-1]."""
     cumulative = np.searchsorted(np.sort(values), edges, "right")
     return np.diff(cumulative, prepend=0)
+
+
+def mixed_buckets(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per bucket: does it hold more than one distinct score (public)? Only there can the bucketed AUC differ
+    from the exact one: pairs with tied scores count 1/2 in both."""
+    return bucket_counts(np.unique(np.asarray(scores, dtype=np.float64)), edges) > 1
 
 
 def bucketed_auc(positives: np.ndarray, sizes: np.ndarray) -> float:
@@ -80,16 +88,17 @@ def bucketed_auc_gradient(positives: np.ndarray, sizes: np.ndarray) -> np.ndarra
     return (d_numerator - auc * (total_neg - total_pos)) / (total_pos * total_neg)
 
 
-def normal_ci(estimate: float, variance: float) -> tuple[float, float]:
-    """Normal 95% interval estimate +- 1.96 sqrt(variance)."""
-    half = 1.959963984540054 * math.sqrt(variance)
+def normal_ci(estimate: float, variance: float, z: float = Z95) -> tuple[float, float]:
+    """Normal interval estimate +- z sqrt(variance) (95% by default)."""
+    half = z * math.sqrt(variance)
     return estimate - half, estimate + half
 
 
-def delta_method_ci(positives: np.ndarray, sizes: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
-    """95% interval of `bucketed_auc` when each count carries independent noise of variance v_b.
+def delta_method_ci(positives: np.ndarray, sizes: np.ndarray, variances: np.ndarray,
+                    z: float = Z95) -> tuple[float, float]:
+    """Normal interval (95% by default) of `bucketed_auc` when each count carries independent noise of variance v_b.
 
     Delta method: Var(AUC) ~ sum_b (d AUC / d c_b)^2 v_b, linearised at the observed counts.
     """
     gradient = bucketed_auc_gradient(positives, sizes)
-    return normal_ci(bucketed_auc(positives, sizes), float(np.sum(gradient * gradient * variances)))
+    return normal_ci(bucketed_auc(positives, sizes), float(np.sum(gradient * gradient * variances)), z)

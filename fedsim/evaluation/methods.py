@@ -26,8 +26,9 @@ vertical setting the label holder is the single client (M = 1) and receives the 
 from the score holder.
 
 Intervals: the bucket methods use the test-inversion interval of `fedsim.evaluation.intervals` (it holds on
-rare positives, where the delta method under-covers); `dpauc` a parametric bootstrap; `scalar_laplace` an
-exact interval from the Laplace tails.
+rare positives, where the delta method under-covers), widened by a bound on the bucketing error when buckets
+hold several distinct scores (`auc_interval`: it covers the exact AUC, not only the bucketed one); `dpauc` a
+parametric bootstrap; `scalar_laplace` an exact interval from the Laplace tails.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from fedsim.errors import check
 from fedsim.evaluation import dpauc as dpauc_math
 from fedsim.evaluation import scalar
 from fedsim.evaluation.beyond import threshold_edge, threshold_metrics
-from fedsim.evaluation.intervals import ratio_interval
-from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
+from fedsim.evaluation.intervals import auc_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc, mixed_buckets
 from fedsim.limits import check_memory
 from fedsim.params import Epsilon, Integer, Number, PluginParams, with_defaults
 from fedsim.privacy.mechanisms import (
@@ -117,6 +118,7 @@ class Public:
     noise: float = 0.0  # Laplace scale, Gaussian sigma, RR flip probability or scalar_laplace's share of eps
     info: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # where accuracy, precision, recall and F1 are wanted
+    mixed: np.ndarray | None = None  # per bucket: holds several distinct scores (None: assume every bucket does)
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,9 @@ def default_buckets(n: int, epsilon: float, clients_per_bucket: float) -> int | 
     Why: quantile buckets bias the AUC by about -a/B^2 (within-bucket pairs count 1/2; a ~ 0.5 on binormal
     scores) while the noise std grows like sqrt(B m)/(eps n). The RMSE optimum is B* ~ (eps n/sqrt(m))^(2/5);
     the constant 1 is about 1.5 B* on Criteo-like scores (458k rows, eps 1, m = 1: B = 184), which keeps the
-    bias near 0.2 noise std, so the noise-only 95% interval keeps its coverage. Uses n, eps and the public
-    client layout only: no labels.
+    bias near 0.2 noise std. The interval does not rely on that (on nearly separable scores the bias is larger:
+    breast_cancer, B = 10): `fedsim.evaluation.intervals.auc_interval` bounds the bucketing error. Uses n, eps
+    and the public client layout only: no labels.
     """
     if math.isinf(epsilon):
         return None
@@ -213,7 +216,7 @@ class AucMethod:
         if settings.threshold is not None:
             edges = np.union1d(edges, threshold_edge(scores, settings.threshold))
         return Public(edges, settings.epsilon, self.noise_parameter(settings), {"buckets": int(edges.size)},
-                      settings.threshold)
+                      settings.threshold, mixed_buckets(scores, edges))
 
     def guarantee(self, settings: Settings, public: Public) -> str:
         """One sentence stating the label-DP guarantee of this run."""
@@ -248,7 +251,7 @@ class AucMethod:
         metrics = None
         if public.threshold is not None:
             metrics = threshold_metrics(counts, sizes, public.edges, public.threshold)
-        return Estimate(bucketed_auc(counts, sizes), ratio_interval(counts, sizes, variances), metrics)
+        return Estimate(bucketed_auc(counts, sizes), auc_interval(counts, sizes, variances, public.mixed), metrics)
 
     def server_counts(self, released: np.ndarray, sizes: np.ndarray, reporters: np.ndarray,
                       public: Public) -> tuple[np.ndarray, np.ndarray]:

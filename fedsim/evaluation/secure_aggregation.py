@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedsim.errors import check
-from fedsim.evaluation.intervals import ratio_interval
-from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc
+from fedsim.evaluation.intervals import auc_interval
+from fedsim.evaluation.mann_whitney import bucket_counts, bucket_edges, bucketed_auc, mixed_buckets
 from fedsim.evaluation.methods import Estimate, client_rng, default_buckets
 from fedsim.limits import check_memory
 from fedsim.privacy.distributed_noise import DistributedNoise, discrete_laplace_noise, skellam_noise
@@ -50,6 +50,7 @@ class SecurePublic:
     edges: np.ndarray
     clients: int
     noise: DistributedNoise
+    mixed: np.ndarray | None = None  # per bucket: holds several distinct scores (None: assume every bucket does)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def secure_public(method: str, scores: np.ndarray, epsilon: float, delta: float 
     # every client holds dense int64 sizes and positives over all B buckets, and sends a B-vector per repeat
     check_memory("--clients", clients, 32 * edges.size, f"dense counts over {edges.size} buckets per client "
                                                         "(fewer --buckets fit more clients)")
-    return SecurePublic(edges, clients, noise)
+    return SecurePublic(edges, clients, noise, mixed_buckets(scores, edges))
 
 
 def client_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> ClientCounts:
@@ -103,23 +104,25 @@ def client_vector(counts: ClientCounts, public: SecurePublic, rng: np.random.Gen
 
 
 def secure_estimate(total: np.ndarray, sizes: np.ndarray, public: SecurePublic, contributors: int) -> Estimate:
-    """AUC of the summed noisy counts (not clipped: unbiased) and its test-inversion interval
-    (`fedsim.evaluation.intervals`) with the summed noise's variance, the same in every bucket."""
+    """AUC of the summed noisy counts (not clipped: unbiased) and its interval for the exact AUC
+    (`fedsim.evaluation.intervals.auc_interval`) with the summed noise's variance, the same in every bucket."""
     counts = np.asarray(total, dtype=np.float64)
     variances = np.full(counts.size, public.noise.variance(contributors))
-    return Estimate(bucketed_auc(counts, sizes), ratio_interval(counts, sizes, variances))
+    return Estimate(bucketed_auc(counts, sizes), auc_interval(counts, sizes, variances, public.mixed))
 
 
 @dataclass(frozen=True)
 class SecureRun:
     """The public parameters, one estimate per repeat, the clients that contributed, and what the server
-    learnt in repeat 0 (the summed counts + shares and the summed bucket sizes: `fedsim auc --curves`)."""
+    learnt in repeat 0 (the summed counts + shares and the summed bucket sizes: `fedsim auc --curves`), and
+    every client's scores in partition order (public; the deployed server has no other copy)."""
 
     public: SecurePublic
     estimates: list[Estimate]
     contributors: int
     first_total: np.ndarray
     first_sizes: np.ndarray
+    scores: np.ndarray
 
     def info(self) -> dict[str, object]:
         """JSON fields: buckets, share threshold, noise law and parameter, achieved epsilon, guarantee."""
@@ -147,7 +150,7 @@ def run_secure_local(method: str, scores: np.ndarray, labels: np.ndarray, parts:
     first = secure_sum(ordered, public, seed, 0, alive)
     estimates = [secure_estimate(secure_sum(ordered, public, seed, repeat, alive) if repeat else first, sizes, public,
                                  len(alive)) for repeat in range(repeats)]
-    return SecureRun(public, estimates, len(alive), first, sizes)
+    return SecureRun(public, estimates, len(alive), first, sizes, scores)
 
 
 def secure_sum(counts: list[ClientCounts], public: SecurePublic, seed: int, repeat: int,

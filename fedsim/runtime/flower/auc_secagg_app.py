@@ -208,7 +208,7 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
         contributors = len(alive)
         estimates.append(secure_estimate(strategy.total, sizes, public, contributors))
         first = (strategy.total, sizes) if repeat == 0 else first
-    return SecureRun(public, estimates, contributors, *first)
+    return SecureRun(public, estimates, contributors, *first, scores)
 
 
 def run_secure_flower(method: str, scores: np.ndarray, labels: np.ndarray, parts: list[np.ndarray],

@@ -8,7 +8,9 @@ edges) and, per repeat, only the SecAgg+ sum of the clients' positive counts + n
 
 The ServerApp reads its settings from the run config ([tool.flwr.app.config] of the app folder, or `-c`):
 the `fedsim auc` settings method, epsilon, delta, buckets, clients (the number of SuperNodes, partition-ids
-0..M-1), min-clients, repeats, seed, checked as `fedsim auc --secure-aggregation` checks them; and the
+0..M-1), min-clients, repeats, seed, curves and projection (`curves = true` adds the `fedsim auc --curves`
+block, post-processed from release 0's SecAgg+ sum at no extra epsilon), checked as `fedsim auc
+--secure-aggregation` checks them; and the
 runtime keys `result` (the JSON file to write, private) and `timeout` (seconds per round). A bad setting, a
 node without its file or columns, or too few clients stop the run with one line, also written to `result`
 as {"error": ...}.
@@ -28,6 +30,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedsim.config import EvalConfig, config_from_run_config
 from fedsim.errors import PartyError, UserError, check, first_line
+from fedsim.evaluation.curves import curve_rng, curves_report, secure_count_release
 from fedsim.evaluation.driver import check_counts, make_settings, summarise
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
 from fedsim.evaluation.secure_aggregation import check_secure
@@ -35,7 +38,8 @@ from fedsim.fileio import strict_json, write_json_atomic
 from fedsim.runtime.flower.auc_app import TIMEOUT_S
 from fedsim.runtime.flower.auc_secagg_app import secagg_client, server_main
 
-SETTINGS = ("method", "epsilon", "delta", "buckets", "clients", "min-clients", "repeats", "seed")
+SETTINGS = ("method", "epsilon", "delta", "buckets", "clients", "min-clients", "repeats", "seed", "curves",
+            "projection")
 RUNTIME_KEYS = ("result", "timeout")
 
 
@@ -76,6 +80,7 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
     settings = make_settings(config.method, config.epsilon, config.delta, config.buckets, config.thresholds)
     check_secure(config.method, config.clients, config.min_clients)
     check_counts(config.repeats, config.clients)
+    check(config.curves or config.projection == "box", "projection= needs curves = true")
     timeout = float(run_config.get("timeout") or TIMEOUT_S)
     check(timeout > 0, f"timeout must be > 0 seconds, got {timeout:g}")
     epsilon = math.inf if settings.epsilon is None else settings.epsilon  # make_settings: inf = no noise
@@ -91,6 +96,8 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
     if config.repeats > 1:  # what needs no exact AUC
         spread = summarise(run.estimates, math.nan)
         result.update({k: spread[k] for k in ("mean", "std", "mean_raw")})
+    if config.curves:  # what `fedsim auc --curves` prints, from the same sum (no exact curves: no labels here)
+        result["curves"] = curves_report(secure_count_release(run), config.projection, curve_rng(config.seed, 0))
     return json.loads(strict_json(result))  # as `fedsim auc --json`: no noise (inf) and an infinite epsilon are null
 
 
