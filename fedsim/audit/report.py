@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from fedsim.audit.ideal import IdealLaw, family_law, ideal_guesses, planned_guesses
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, tried_guesses
-from fedsim.audit.ideal import IdealLaw, family_law, ideal_guesses, planned_guesses
 from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, rejects
 from fedsim.streams import AuditStream, Stream
 

@@ -30,6 +30,7 @@ from fedsim.assembly import load_dataset, resolve_defenses
 from fedsim.attacks import ATTACKS, AttackerKnowledge
 from fedsim.attacks.base import ParamValue
 from fedsim.attacks.evaluate import known_count, run_attack
+from fedsim.audit.ideal import IdealLaw, law_of
 from fedsim.audit.report import (
     audit_guesses_report,
     audit_statistic,
@@ -38,7 +39,6 @@ from fedsim.audit.report import (
     privacy_family,
     secret_bits,
 )
-from fedsim.audit.ideal import IdealLaw, law_of
 from fedsim.audit.whitebox import AUDITORS, WhiteBoxRecorder, whitebox_law
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset

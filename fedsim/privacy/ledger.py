@@ -117,7 +117,8 @@ class PrivacyLedger:
 
     def gaussian_mu(self) -> float:
         """The GDP parameter of the Gaussian events composed: sqrt(sum count / z^2) (module docstring)."""
-        return math.sqrt(sum(e.count / e.noise_multiplier**2 for e in self.events if e.mechanism == "gaussian"))
+        return math.sqrt(sum((e.count / e.noise_multiplier**2 for e in self.events
+                              if e.mechanism == "gaussian" and e.noise_multiplier is not None), 0.0))
 
     def gaussian_epsilon(self, delta: float, accountant: Accountant = "gdp") -> float:
         """Epsilon at `delta` of the Gaussian events alone, composed with sampling rate 1."""
