@@ -16,10 +16,13 @@ Why the claim holds for the whole transcript (replace-one label neighbours, adap
    gradient to each of the K feature parties (the bottom models feed back into the top model, so all are
    counted, not only the attacker's) and one top-model update. Over E epochs: (K + 1) E Gaussian events
    at z = sigma / 2, composed with sample rate 1 -- NO amplification by subsampling, since the feature
-   party knows the batch ids. Accountant: Opacus RDP (cross-checked with PRV and dp-accounting).
+   party knows the batch ids. Every event is a non-subsampled Gaussian, so the composition is exactly
+   mu-GDP with mu = sqrt((K + 1) E) 2 / sigma (Dong, Roth & Su; proof sketch in `fedsim.privacy.ledger`).
+   Accountant: that exact GDP curve (cross-checked with dp-accounting's PLD and RDP, Opacus' RDP and PRV).
 
-`--epsilon` is the target for the whole training: sigma is calibrated as Opacus does (bisection to
-within 0.01 below the target); `sigma=` gives the noise directly and the achieved epsilon is reported.
+`--epsilon` is the target for the whole training: sigma is calibrated in closed form from the GDP curve
+(`calibrate_gaussian`), so the claim is the target; `sigma=` gives the noise directly and the achieved epsilon
+is reported.
 """
 
 from __future__ import annotations
@@ -152,4 +155,4 @@ class DPGradient(GradientDefense):
             self.name, self.ledger, self.delta,
             f"({eps:.4g}, {self.delta:g})-label-DP for the whole transcript: clipped cut gradients (C={self.clip}) "
             f"and top-model updates with noise multiplier {self.sigma:.4g}, composed over every participation "
-            "with no subsampling amplification (Opacus RDP)", **self.report)
+            "with no subsampling amplification (exact Gaussian-DP composition)", **self.report)

@@ -36,6 +36,7 @@ class GradientPerturbation(Defense, GradientTransform):
     summary = "Yang et al.'s label-DP cut gradients: each step's loss on freshly RR-randomised labels (eps/epochs)."
     tasks = ("binary", "multiclass")
     takes_epsilon = True
+    audit_law = "rr_per_epoch"  # a canary's label: one RR release at eps / epochs per epoch (fedsim.audit.ideal)
 
     def __init__(self, epsilon: float) -> None:
         self.epsilon = epsilon

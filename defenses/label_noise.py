@@ -105,6 +105,7 @@ class LaplaceLabels(ClippedLabelDefense):
     """clip(y, a, b) + Laplace((b - a) / eps): eps-DP (replace-one sensitivity b - a); unbiased inside [a, b]."""
 
     summary = "Labels clipped to [low, high] plus Laplace noise: eps-label-DP, unbiased inside the range."
+    audit_law = "laplace"  # one canary's release is b + Laplace(1/eps) in units of the range (fedsim.audit.ideal)
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
         low, high = self.clip_range(y, rng)

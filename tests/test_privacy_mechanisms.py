@@ -110,8 +110,23 @@ def test_q1_rdp_is_the_closed_form():
 
     eps = min(count * a / (2 * z * z) + math.log((a - 1) / a) - (math.log(delta) + math.log(a)) / (a - 1)
               for a in RDPAccountant.DEFAULT_ALPHAS)
-    assert PrivacyLedger().gaussian(z, count).epsilon(delta) == pytest.approx(eps, abs=1e-9)
+    assert PrivacyLedger().gaussian(z, count).gaussian_epsilon(delta, "opacus_rdp") == pytest.approx(eps, abs=1e-9)
     assert eps == pytest.approx(8.0794, abs=1e-4)  # value cross-checked in the notes
+
+
+@pytest.mark.parametrize(("events", "delta"), [([(2.0, 10)], 1e-5), ([(5.9, 30)], 1e-5), ([(3.0, 4), (1.5, 2)], 1e-6),
+                                                ([(12.0, 11)], 1e-3)])
+def test_the_reported_gdp_composition_agrees_with_pessimistic_pld_and_beats_rdp(events, delta):
+    """The reported accountant (exact GDP composition, mu = sqrt(sum count / z^2)) against dp-accounting's
+    pessimistic PLD on the same events: PLD may only be above it, by its discretisation (1e-4 per event)."""
+    ledger = PrivacyLedger()
+    for z, count in events:
+        ledger.gaussian(z, count)
+    assert ledger.gaussian_mu() == pytest.approx(math.sqrt(sum(n / z**2 for z, n in events)))
+    gdp, pld = ledger.epsilon(delta), ledger.gaussian_epsilon(delta, "pld")
+    assert gdp == ledger.gaussian_epsilon(delta, "gdp") == ledger.summary(delta)["epsilon"]
+    assert gdp - 1e-6 <= pld <= gdp + 5e-3
+    assert gdp < ledger.gaussian_epsilon(delta, "opacus_rdp") - 0.01
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])
@@ -139,8 +154,9 @@ def test_mixed_ledger_adds_pure_and_gaussian_parts():
 @pytest.mark.parametrize(("target", "count"), [(1.0, 10), (4.0, 40), (8.0, 60)])
 def test_calibrated_noise_reaches_the_target_from_below(target, count):
     z = calibrate_gaussian(target, 1e-5, count)
-    achieved = PrivacyLedger().gaussian(z, count).epsilon(1e-5)
-    assert target - 0.02 <= achieved <= target
+    ledger = PrivacyLedger().gaussian(z, count)
+    assert target - 1e-6 <= ledger.epsilon(1e-5) <= target
+    assert ledger.gaussian_epsilon(1e-5, "pld") == pytest.approx(target, abs=5e-3)  # a library's accountant agrees
 
 
 def test_the_pld_count_pitfall_exists_in_the_installed_dp_accounting():

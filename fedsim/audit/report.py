@@ -2,8 +2,10 @@
 
 The guessing rule is fixed before any run: the auditor ranks the canaries by a statistic that grows with
 the evidence for bit 1 (an attack's label estimate, a released count, a log-likelihood ratio) and guesses
-1 on the k/2 highest and 0 on the k/2 lowest; k is `fixed_guesses(m)` unless the caller fixes another k
-or tries several with a Bonferroni correction (`fedsim.privacy.audit_bound`). Ranking instead of a fixed
+1 on the k/2 highest and 0 on the k/2 lowest; k is `fixed_guesses(m)`, or, when the statistic is the
+mechanism's own likelihood ratio (the white-box auditor), planned from the claim by the ideal observer
+(`fedsim.audit.ideal.planned_guesses`), unless the caller fixes another k or tries several with a Bonferroni
+correction (`fedsim.privacy.audit_bound`). Ranking instead of a fixed
 threshold makes the rule indifferent to a shifted or shrunk estimate, and it only looks at the output.
 
 k-ary canaries (a uniform secret among k public classes): the auditor gives each canary a guessed class and
@@ -18,12 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
+from fedsim.audit.ideal import IdealLaw, family_law, ideal_guesses, planned_guesses
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, tried_guesses
-from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, gdp_mu, rejects
-from fedsim.privacy.mechanisms import randomized_response
+from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, rejects
 from fedsim.streams import AuditStream, Stream
 
 VERDICTS = ("consistent", "violation", "no formal claim")
@@ -78,37 +79,16 @@ STEINKE_BINARY = "Steinke-Nasr-Jagielski's bound is for binary canaries; k-ary c
 IDEAL_GDP_KARY = "no k-ary ideal observer for the Gaussian-DP family (only k-ary randomised response, family dp)"
 
 
-def ideal_statistic(family: str, epsilon: float, delta: float, bits: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
-    """The exact likelihood-ratio statistic of the worst-case mechanism with the claim's trade-off curve, on the
-    same canary bits: for a Gaussian mechanism (family gdp) the canary's score is N(mu b, 1), mu the claim's;
-    otherwise binary randomised response at eps (the worst case of every eps-DP mechanism, ignoring delta).
-    Ranking by it is the ideal observer: no distinguisher of the audited mechanism can do better in law."""
-    if family == "gdp":
-        return gdp_mu(epsilon, delta) * bits + rng.standard_normal(len(bits))
-    keep = rng.random(len(bits)) < float(expit(epsilon))
-    return np.where(keep, bits, 1 - bits).astype(np.float64)
-
-
-def ideal_guesses(family: str, epsilon: float, delta: float, secrets: np.ndarray, classes: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One draw of the ideal observer's guesses and confidences. Binary: the ranking of `ideal_statistic`.
-    k-ary (family dp only): k-ary randomised response at eps, the released class is the secret with probability
-    e^eps / (e^eps + k - 1), else uniform over the others (no eps-DP mechanism of a uniform k-ary secret is
-    right more often); the guess is the released class, every guess equally confident, ties in a seeded order."""
-    if classes == 2:
-        return ranked_guesses(ideal_statistic(family, epsilon, delta, secrets, rng))
-    return randomized_response(secrets, epsilon, classes, rng), rng.random(len(secrets))
-
-
 def ideal_bound(secrets: np.ndarray, confidence: float, epsilon: float, delta: float, family: str, seed: int,
-                tried: tuple[int, ...], classes: int = 2) -> float:
-    """The ideal observer's f-DP bound at the same canaries, guesses and confidence, at its mean number of
-    right guesses over `IDEAL_DRAWS` draws (one draw would make the efficiency as noisy as the audit)."""
+                tried: tuple[int, ...], classes: int = 2, law: IdealLaw | None = None) -> float:
+    """The ideal observer's f-DP bound (law `law`, default the family's worst case) at the same canaries, guesses
+    and confidence, at its mean number of right guesses over `IDEAL_DRAWS` draws (one draw would make the
+    efficiency as noisy as the audit)."""
+    law = family_law(family) if law is None else law
     rng = np.random.default_rng([seed, Stream.AUDIT, AuditStream.IDEAL_OBSERVER])
     counts = np.zeros(len(tried))
     for _ in range(IDEAL_DRAWS):
-        guess, rank_confidence = ideal_guesses(family, epsilon, delta, secrets, classes, rng)
+        guess, rank_confidence = ideal_guesses(law, epsilon, delta, secrets, classes, rng)
         counts += [correct_among_top(secrets, guess, rank_confidence, k) for k in tried]
     level = 1.0 - (1.0 - confidence) / len(tried)
     return max(fdp_lower_bound(family, len(secrets), k, int(round(w / IDEAL_DRAWS)), level, delta, classes)
@@ -137,7 +117,7 @@ def analyse(secrets: np.ndarray, guess: np.ndarray, score: np.ndarray, confidenc
 def audit_statistic(bits: np.ndarray, statistic: np.ndarray, confidence: float, formal_epsilon: float | None,
                     formal_delta: float | None, attack: str,
                     guesses: int | Sequence[int] | None = None, family: str = "dp",
-                    auditor: str = "black-box", seed: int = 0) -> dict[str, Any]:
+                    auditor: str = "black-box", seed: int = 0, law: IdealLaw | None = None) -> dict[str, Any]:
     """The audit output object (keys as `fedsim audit --json`) of binary canaries from their bits and the ranking
     statistic (`ranked_guesses`; `audit_guesses_report` has the rest)."""
     finite = np.isfinite(np.asarray(statistic, dtype=np.float64))
@@ -145,13 +125,14 @@ def audit_statistic(bits: np.ndarray, statistic: np.ndarray, confidence: float, 
         raise RuntimeError(f"{attack}: {int((~finite).sum())} canaries got no finite estimate")
     guess, score = ranked_guesses(statistic)
     return audit_guesses_report(bits, guess, score, confidence, formal_epsilon, formal_delta, attack, guesses,
-                                family, auditor, seed)
+                                family, auditor, seed, law=law)
 
 
 def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarray, confidence: float,
                          formal_epsilon: float | None, formal_delta: float | None, attack: str,
                          guesses: int | Sequence[int] | None = None, family: str = "dp",
-                         auditor: str = "black-box", seed: int = 0, classes: int = 2) -> dict[str, Any]:
+                         auditor: str = "black-box", seed: int = 0, classes: int = 2,
+                         law: IdealLaw | None = None) -> dict[str, Any]:
     """The audit output object (keys as `fedsim audit --json`) from each canary's secret (0..classes-1), guessed
     class and confidence score; the score must be a function of the mechanism's output only.
 
@@ -159,7 +140,10 @@ def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarr
     (eps, delta)-DP curve, or the GDP curve when `family` is "gdp" (Gaussian mechanisms); for binary canaries
     the Steinke-Nasr-Jagielski bound is given beside it (null for k-ary ones, `steinke_reason` says why). The
     bound is for pure epsilon without a formal claim, else at the claim's delta. The ideal observer
-    (`ideal_guesses`) is analysed at the same canaries, guesses and confidence.
+    (`fedsim.audit.ideal`, law `law`, default the family's worst case) is analysed at the same canaries, guesses
+    and confidence. With a `law` given (the white-box auditor, whose statistic is that law's likelihood ratio)
+    and no `guesses`, the number of guesses is planned from the claim (`planned_guesses`); otherwise
+    `fixed_guesses(m)`.
     """
     finite = np.isfinite(np.asarray(score, dtype=np.float64))
     if not finite.all():
@@ -170,6 +154,9 @@ def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarr
     delta = float(formal_delta or 0.0)
     if family == "gdp" and not 0 < delta < 1:
         family = "dp"  # a GDP reading needs a delta; a pure claim is audited with its own curve
+    kary_gdp = classes > 2 and family == "gdp"
+    if guesses is None and law is not None and formal_epsilon is not None and not kary_gdp:
+        guesses = planned_guesses(law, family, float(formal_epsilon), delta, len(secrets), confidence, classes)
     observed = analyse(secrets, guess, score, confidence, formal_epsilon, delta, family, guesses, classes)
     steinke: AuditBound | None = observed["steinke"]
     report: dict[str, Any] = {
@@ -194,10 +181,10 @@ def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarr
     }
     if steinke is None:
         report["steinke_reason"] = STEINKE_BINARY
-    if formal_epsilon is not None and classes > 2 and family == "gdp":
+    if formal_epsilon is not None and kary_gdp:
         report["ideal_reason"] = IDEAL_GDP_KARY
     elif formal_epsilon is not None:
-        ideal = ideal_bound(secrets, confidence, formal_epsilon, delta, family, seed, observed["tried"], classes)
+        ideal = ideal_bound(secrets, confidence, formal_epsilon, delta, family, seed, observed["tried"], classes, law)
         report["ideal_epsilon"] = ideal
         report["efficiency"] = observed["fdp"] / ideal if ideal > 0 else None
     return report

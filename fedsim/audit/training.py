@@ -30,6 +30,7 @@ from fedsim.assembly import load_dataset, resolve_defenses
 from fedsim.attacks import ATTACKS, AttackerKnowledge
 from fedsim.attacks.base import ParamValue
 from fedsim.attacks.evaluate import known_count, run_attack
+from fedsim.audit.ideal import IdealLaw, law_of
 from fedsim.audit.report import (
     audit_guesses_report,
     audit_statistic,
@@ -42,7 +43,7 @@ from fedsim.audit.whitebox import AUDITORS, WhiteBoxRecorder, whitebox_law
 from fedsim.config import TrainConfig
 from fedsim.data import VerticalDataset
 from fedsim.errors import UserError, check
-from fedsim.privacy.audit_bound import check_confidence, fixed_guesses
+from fedsim.privacy.audit_bound import check_confidence
 from fedsim.protocol import GradientTransform, LabelTransform
 from fedsim.run_result import TrainResult
 from fedsim.streams import AttackStream, Stream
@@ -50,11 +51,6 @@ from fedsim.training import train
 
 DEFAULT_ATTACKS = {"regression": "residual", "binary": "direction_scoring", "multiclass": "direction_scoring"}
 MAX_CANARIES = 1000
-# white-box guess counts, fixed in advance (never chosen after the scores): the k that maximises the ideal
-# observer's f-DP bound at m = 1000 in simulation (docs/trusting-epsilon.md). Gaussian scores (family gdp): the
-# most confident 15% (N(mu b, 1) at eps 2-8); grad_perturb's E summed RR votes: the most confident 10%
-WHITEBOX_GUESS_FRACTION = 0.15
-PER_STEP_GUESS_FRACTION = 0.1
 # the defence parameters that name a public label range, per defence family
 PUBLIC_RANGES = (("low", "high"), ("label_low", "label_high"))
 
@@ -128,10 +124,14 @@ def choose_attack(name: str | None, task: str) -> str:
     return name
 
 
-def claim_family(label: LabelTransform, gradient: GradientTransform) -> str:
-    """The f-DP family of the run's claim: the defence's own when exactly one defence is configured."""
+def claim_family(label: LabelTransform, gradient: GradientTransform, epochs: int) -> tuple[str, IdealLaw]:
+    """The f-DP family of the run's claim and the law of one canary's release (`fedsim.audit.ideal`): the
+    defence's own when exactly one defence is configured, else (eps, delta)-DP and its worst case."""
     configured = [d for d in (label, gradient) if type(d) not in (LabelTransform, GradientTransform)]
-    return privacy_family(configured[0]) if len(configured) == 1 else "dp"
+    if len(configured) != 1:
+        return "dp", IdealLaw()
+    family = privacy_family(configured[0])
+    return family, law_of(configured[0], family, epochs)
 
 
 def check_canary_classes(canary_classes: int, task: str, classes: int | None,
@@ -167,12 +167,12 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     check_canary_classes(canary_classes, dataset.task, dataset.n_classes, values)
     kary = canary_classes > 2
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
-    family = claim_family(label_transform, gradient_transform)
+    family, law = claim_family(label_transform, gradient_transform, config.epochs)
     white = auditor == "white-box"
     if white:
-        law = whitebox_law(label_transform, gradient_transform, dataset.task)
-        check(not kary or law == "released labels", f"--auditor white-box with k-ary canaries reads released "
-                                                    f"labels (rr); this run's law is {law}: use --canary-classes 2")
+        read = whitebox_law(label_transform, gradient_transform, dataset.task)
+        check(not kary or read == "released labels", f"--auditor white-box with k-ary canaries reads released "
+                                                     f"labels (rr); this run's law is {read}: use --canary-classes 2")
         check(attack is None and not attack_params, "--attack and --attack-param choose the black-box "
                                                     "distinguisher; the white-box auditor uses the likelihood ratio")
     else:
@@ -186,16 +186,14 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     recorders: list[WhiteBoxRecorder] = []
 
     def record(gradient: GradientTransform) -> GradientTransform:
-        recorders.append(WhiteBoxRecorder(gradient, rows, (low, high), law))
+        recorders.append(WhiteBoxRecorder(gradient, rows, (low, high), read))
         return recorders[-1]
 
     result = train(config, record=not white, show_progress=show_progress, dataset=planted,
                    wrap_gradient=record if white else None)
     extra: dict[str, Any] = {}
     if white:
-        statistic, name = recorders[0].statistic, f"likelihood ratio ({law})"
-        if guesses is None and (family == "gdp" or law == "released labels per step"):
-            guesses = fixed_guesses(m, WHITEBOX_GUESS_FRACTION if family == "gdp" else PER_STEP_GUESS_FRACTION)
+        statistic, name = recorders[0].statistic, f"likelihood ratio ({read})"
     else:
         statistic, name, extra = black_box_statistic(
             result, planted, rows, others, name, attack_params=attack_params, known_fraction=known_fraction,
@@ -210,10 +208,10 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
                 score = score * recorders[0].seen
             report = audit_guesses_report(bits, guess, score, confidence, privacy.epsilon, privacy.delta, name,
                                           guesses, family=family, auditor=auditor, seed=seed,
-                                          classes=canary_classes)
+                                          classes=canary_classes, law=law if white else None)
         else:
             report = audit_statistic(bits, statistic, confidence, privacy.epsilon, privacy.delta, name, guesses,
-                                     family=family, auditor=auditor, seed=seed)
+                                     family=family, auditor=auditor, seed=seed, law=law if white else None)
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
     values_planted = [float(c) for c in range(canary_classes)] if kary else [low, high]

@@ -12,10 +12,20 @@ is stated relative to that relation:
   is added as is).
 
 Composition. Pure events compose by basic composition (sum of epsilons, delta 0); Gaussian events are
-composed with an accountant: Opacus RDP (the reported value; RDP with q = 1 is closed form, alpha/(2 z^2)
-per release), cross-checked by Opacus PRV and dp-accounting's RDP and PLD accountants. A ledger holding
-both kinds reports pure_sum + epsilon_gaussian(delta) at delta (basic composition of an (e1, 0) and an
-(e2, delta) guarantee).
+composed exactly as Gaussian differential privacy ("gdp", the reported value), cross-checked by
+dp-accounting's PLD (pessimistic; agrees to its discretisation, tested) and RDP and by Opacus' RDP and PRV
+accountants. A ledger holding both kinds reports pure_sum + epsilon_gaussian(delta) at delta (basic
+composition of an (e1, 0) and an (e2, delta) guarantee).
+
+Why GDP is exact here (proof sketch; Dong, Roth & Su, "Gaussian differential privacy", JRSS B 2022). A
+release of sensitivity S plus N(0, (z S)^2) has the trade-off curve G_mu of N(0, 1) against N(mu, 1) with
+mu = 1/z, for every pair of neighbours (the worst case is the shift by S; Theorem 2.7). Adaptive composition
+of G_mu1, ..., G_mun is G_mu with mu = sqrt(sum mu_i^2) (their Corollary 3.3: the tensor product of
+Gaussian trade-offs is Gaussian), and mu-GDP is (eps, delta(eps))-DP for exactly delta(eps) =
+Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2) (Corollary 2.13), which `fedsim.privacy.fdp.gdp_epsilon`
+inverts. No subsampling is involved (sample rate 1), so nothing is approximated: the reported epsilon is
+the smallest any accountant can certify for these events. RDP (alpha/(2 z^2) per release, closed form at
+q = 1) is looser; it was the reported accountant before, and sigma calibrated with it was larger than needed.
 
 dp-accounting 0.6 pitfall: its PLD accountant ignores the repetition count of a
 `RandomizedResponseDpEvent` (`compose(rr, 5)` reports the epsilon of one release). `dp_accounting_epsilon`
@@ -32,8 +42,9 @@ from typing import Any, Literal
 from fedsim.errors import UserError, check
 from fedsim.privacy.mechanisms import check_delta, check_epsilon
 
-Accountant = Literal["opacus_rdp", "opacus_prv", "rdp", "pld"]
-ACCOUNTANTS: tuple[str, ...] = ("opacus_rdp", "opacus_prv", "rdp", "pld")
+Accountant = Literal["gdp", "opacus_rdp", "opacus_prv", "rdp", "pld"]
+ACCOUNTANTS: tuple[str, ...] = ("gdp", "opacus_rdp", "opacus_prv", "rdp", "pld")
+CALIBRATION_MARGIN = 1e-9  # relative: calibrated noise is this much above the exact one, so rounding never exceeds
 
 
 @dataclass(frozen=True)
@@ -104,12 +115,21 @@ class PrivacyLedger:
         """Basic composition of the pure events: sum of count * epsilon."""
         return float(sum(e.count * e.epsilon for e in self.events if e.mechanism != "gaussian"))
 
-    def gaussian_epsilon(self, delta: float, accountant: Accountant = "opacus_rdp") -> float:
+    def gaussian_mu(self) -> float:
+        """The GDP parameter of the Gaussian events composed: sqrt(sum count / z^2) (module docstring)."""
+        return math.sqrt(sum((e.count / e.noise_multiplier**2 for e in self.events
+                              if e.mechanism == "gaussian" and e.noise_multiplier is not None), 0.0))
+
+    def gaussian_epsilon(self, delta: float, accountant: Accountant = "gdp") -> float:
         """Epsilon at `delta` of the Gaussian events alone, composed with sampling rate 1."""
         gaussians = [(e.noise_multiplier, e.count) for e in self.events if e.mechanism == "gaussian"]
         if not gaussians:
             return 0.0
         delta = check_delta(delta)
+        if accountant == "gdp":
+            from fedsim.privacy.fdp import gdp_epsilon
+
+            return gdp_epsilon(self.gaussian_mu(), delta)
         if accountant == "opacus_rdp":
             from opacus.accountants import RDPAccountant
 
@@ -133,7 +153,7 @@ class PrivacyLedger:
             return float(acc.get_epsilon(delta))
         raise UserError(f"unknown accountant {accountant!r}; valid: {', '.join(ACCOUNTANTS)}")
 
-    def epsilon(self, delta: float | None = None, accountant: Accountant = "opacus_rdp") -> float:
+    def epsilon(self, delta: float | None = None, accountant: Accountant = "gdp") -> float:
         """Total epsilon: pure sum, plus the Gaussian events' epsilon at `delta` (needs delta if any)."""
         if self.pure:
             return self.pure_epsilon()
@@ -179,25 +199,24 @@ class PrivacyLedger:
         if self.pure:
             out.update(composition="basic (sum of pure epsilons)", epsilon=self.pure_epsilon())
             return out
-        out.update(composition="pure events summed; Gaussian events by Opacus RDP with sample rate 1",
-                   accountant="opacus_rdp", epsilon=self.epsilon(delta),
+        out.update(composition="pure events summed; Gaussian events composed exactly as Gaussian DP, sample rate 1",
+                   accountant="gdp", gaussian_mu=self.gaussian_mu(), epsilon=self.epsilon(delta),
                    cross_check={a: self.pure_epsilon() + self.gaussian_epsilon(delta, a)  # type: ignore[arg-type]
                                 for a in ACCOUNTANTS})
         return out
 
 
 def calibrate_gaussian(target_epsilon: float, delta: float, count: int) -> float:
-    """The noise multiplier z with which `count` Gaussian releases (sample rate 1) reach at most
-    `target_epsilon` at `delta` under Opacus RDP (Opacus' own bisection, tolerance 0.01 in epsilon)."""
-    from opacus.accountants.utils import get_noise_multiplier
+    """The noise multiplier z with which `count` Gaussian releases (sample rate 1) reach `target_epsilon` at
+    `delta` by the exact GDP composition (module docstring): z = sqrt(count) / mu, mu the GDP parameter whose
+    curve passes through (target, delta); a relative margin of 1e-9 keeps the achieved epsilon <= the target."""
+    from fedsim.privacy.fdp import MU_CEILING, gdp_mu
 
     target_epsilon, delta = check_epsilon(target_epsilon), check_delta(delta)
-    try:
-        return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=1.0,
-                                          steps=_count(count), accountant="rdp", epsilon_tolerance=0.01))
-    except ValueError as exc:
-        raise UserError(f"cannot reach epsilon {target_epsilon} at delta {delta} over {count} releases: {exc}") \
-            from None
+    mu = gdp_mu(target_epsilon, delta)
+    check(mu < MU_CEILING, f"cannot reach epsilon {target_epsilon} at delta {delta} over {count} releases: the "
+                           "noise would vanish; lower --epsilon")
+    return math.sqrt(_count(count)) / mu * (1.0 + CALIBRATION_MARGIN)
 
 
 def _count(count: int) -> int:
