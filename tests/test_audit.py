@@ -9,12 +9,12 @@ from scipy.stats import binom
 
 from fedsim.audit.auc import audit_auc
 from fedsim.audit.mechanism import audit_label_mechanism
-from fedsim.audit.report import ranked_guesses
 from fedsim.audit.training import audit_training
 from fedsim.config import TrainConfig
 from fedsim.defenses.label_noise import GaussianLabels, LaplaceLabels
 from fedsim.defenses.randomized_response import RandomizedResponse, RRWithPrior
 from fedsim.errors import UserError
+from fedsim.privacy.audit_bound import ranked_guesses
 from fedsim.privacy.claims import PrivacyClaim
 from fedsim.protocol import LabelTransform
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from fedsim.audit.report import ranked_guesses
 from fedsim.errors import UserError
 from fedsim.experiments.report_leakage import violation_summary
-from fedsim.privacy.audit_bound import correct_among_top, epsilon_lower_bound
+from fedsim.privacy.audit_bound import correct_among_top, epsilon_lower_bound, ranked_guesses
 from fedsim.privacy.fdp import binomial_excess, fdp_lower_bound, gdp_epsilon, gdp_mu, rejects
 
 M, RUNS = 1000, 200

@@ -28,6 +28,7 @@ from scipy.special import expit
 from scipy.stats import binom
 
 from fedsim.errors import check
+from fedsim.privacy.audit_bound import ranked_guesses
 from fedsim.privacy.fdp import fdp_lower_bound, gdp_mu
 from fedsim.privacy.mechanisms import randomized_response
 
@@ -83,8 +84,6 @@ def ideal_guesses(law: IdealLaw, epsilon: float, delta: float, secrets: np.ndarr
     k-ary: k-ary randomised response at eps, the released class is the secret with probability
     e^eps / (e^eps + k - 1), else uniform over the others (no eps-DP mechanism of a uniform k-ary secret is
     right more often); the guess is the released class, every guess equally confident, ties in a seeded order."""
-    from fedsim.audit.report import ranked_guesses
-
     if classes == 2:
         return ranked_guesses(ideal_statistic(law, epsilon, delta, secrets, rng))
     return randomized_response(secrets, epsilon, classes, rng), rng.random(len(secrets))

@@ -23,7 +23,7 @@ import numpy as np
 
 from fedsim.audit.ideal import IdealLaw, family_law, ideal_guesses, planned_guesses
 from fedsim.errors import check
-from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, tried_guesses
+from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, ranked_guesses, tried_guesses
 from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, rejects
 from fedsim.streams import AuditStream, Stream
 
@@ -41,16 +41,6 @@ def secret_bits(canaries: int, seed: int, classes: int = 2) -> np.ndarray:
 def choose_canaries(n: int, canaries: int, seed: int) -> np.ndarray:
     """`canaries` distinct positions among n, in a seeded random order (the tie-break order of guesses)."""
     return np.random.default_rng([seed, Stream.AUDIT, AuditStream.CANARY_CHOICE]).choice(n, canaries, replace=False)
-
-
-def ranked_guesses(statistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Guess 1 on the upper half of the ranking, 0 on the lower half; confidence = distance from the middle
-    rank, so the k most confident are the k/2 highest and the k/2 lowest (ties: canary order)."""
-    statistic = np.asarray(statistic, dtype=np.float64)
-    m = len(statistic)
-    rank = np.empty(m)
-    rank[np.argsort(statistic, kind="stable")] = np.arange(m)
-    return (rank >= m / 2).astype(np.int64), np.abs(rank - (m - 1) / 2)
 
 
 def class_guesses(estimates: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:

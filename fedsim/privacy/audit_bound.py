@@ -133,3 +133,13 @@ def audit_guesses(truth: np.ndarray, guess: np.ndarray, confidence: np.ndarray, 
         if best is None or eps > best.epsilon:
             best = AuditBound(eps, m, k, w, level, delta, ks)
     return best
+
+
+def ranked_guesses(statistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Guess 1 on the upper half of the ranking, 0 on the lower half; confidence = distance from the middle
+    rank, so the k most confident are the k/2 highest and the k/2 lowest (ties: canary order)."""
+    statistic = np.asarray(statistic, dtype=np.float64)
+    m = len(statistic)
+    rank = np.empty(m)
+    rank[np.argsort(statistic, kind="stable")] = np.arange(m)
+    return (rank >= m / 2).astype(np.int64), np.abs(rank - (m - 1) / 2)
