@@ -40,7 +40,7 @@ from fedsim.errors import UserError, check
 from fedsim.evaluation.driver import check_counts, make_settings, owners, split_clients, summarise
 from fedsim.evaluation.intervals import ALPHA_BOUND, Z95, Z_NOISE, ratio_interval, tied_mass_upper, unit_interval
 from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
+from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng
 from fedsim.progress import progress_bar
 
 
