@@ -9,7 +9,9 @@ Target: each within 0.92-0.98 at nominal 0.95, or "no valid interval" (the metho
 `hist` and `hist_gauss` (quantile buckets holding several scores) add a bound on the bucketing error
 (`fedsim.evaluation.intervals.auc_interval`): valid for the exact AUC but conservative, so above 0.98 where
 the bound is loose (mixed buckets: Criteo-scale) is the expected, honest outcome, not a defect.
-Curves: hist and hist_gauss at one client, hist with 10 clients over secure aggregation, eps 1, default B.
+Curves: hist and hist_gauss at one client, hist with 10 clients over secure aggregation, eps 1, default B;
+each against the truth its key names (`curves.exact_metrics`: values at the released thresholds, the raw
+scores' Brier).
 With 200 releases one coverage has a Monte-Carlo standard error of 0.015, so 0.92-0.98 is +-2 s.e.: about
 one valid row in 20 falls outside by chance (rerun it with --seed to tell chance from a bug). criteo is the
 full 458,407-row set (about 12 minutes on 2 shared cores; the AUC rows are most of it).
@@ -26,16 +28,15 @@ from fedsim.evaluation.curves import (
     INTERVAL_STATUS,
     bootstrap_intervals,
     count_release,
-    curve_metrics,
     curve_rng,
-    exact_counts,
+    exact_metrics,
     project_counts,
 )
 from fedsim.evaluation.driver import make_settings, owners, split_clients
 
 AUC_METHODS = ("naive_rr", "rr", "dpauc", "hist", "hist_gauss", "scalar_laplace")
 CURVE_RUNS = (("hist", 1, False), ("hist_gauss", 1, False), ("hist", 10, True))
-QUANTITIES = ("tpr", "fpr", "precision", "f1", "calibration", "average_precision", "ece", "brier")
+QUANTITIES = ("tpr", "fpr", "precision", "f1", "calibration", "average_precision_at_thresholds", "ece", "brier")
 
 
 def auc_rows(dataset: str, releases: int, epsilon: float, seed: int, methods: list[str]) -> list[str]:
@@ -60,7 +61,7 @@ def curve_rows(dataset: str, releases: int, epsilon: float, seed: int) -> list[s
         for repeat in range(releases):
             release = count_release(method, settings, scores, labels, parts, owners(parts, scores.size), seed, repeat,
                                     secure)
-            truth = curve_metrics(exact_counts(scores, labels, release.edges), release)
+            truth = exact_metrics(scores, labels, release)
             bands = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(seed, repeat))
             for key in QUANTITIES:
                 low, high = bands[key]

@@ -15,7 +15,7 @@ from fedsim.evaluation.curves import (
     count_release,
     curve_metrics,
     curve_rng,
-    exact_counts,
+    exact_metrics,
     project_counts,
 )
 from fedsim.evaluation.driver import make_settings, owners, split_clients
@@ -53,7 +53,8 @@ def test_curves_match_sklearn_on_the_exact_counts() -> None:
     precision, recall, _ = precision_recall_curve(labels, scores)
     ours = {(round(r, 12), round(p, 12)) for r, p in zip(metrics["tpr"][:-1], metrics["precision"], strict=True)}
     assert {(round(r, 12), round(p, 12)) for r, p in zip(recall[:-1], precision[:-1], strict=True)} == ours
-    assert metrics["average_precision"] == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    ap = metrics["average_precision_at_thresholds"]
+    assert ap == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
     brier = np.mean((scores - labels) ** 2)
     assert metrics["brier"] == pytest.approx(brier, abs=1e-12)  # one bucket per distinct score: exact
     bands = bootstrap_intervals(release, release.noisy, curve_rng(0, 0), draws=50)
@@ -76,17 +77,34 @@ def test_curve_release_is_the_auc_release() -> None:
 
 @pytest.mark.parametrize(("method", "name"), [("hist", "rare_positive"), ("hist_gauss", "breast_cancer")])
 def test_bands_cover_the_exact_curves(method, name) -> None:
+    """Each band covers what its key names: values at the released thresholds, and the raw scores' Brier."""
     hits: dict[str, list[float]] = {}
     for repeat in range(100):
         scores, labels, release = _release(method, 1.0, name, repeat)
-        truth = curve_metrics(exact_counts(scores, labels, release.edges), release)
+        truth = exact_metrics(scores, labels, release)
         bands = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(0, repeat), 200)
-        for key in ("tpr", "fpr", "precision", "f1", "calibration", "average_precision"):
+        for key in ("tpr", "fpr", "precision", "f1", "calibration", "average_precision_at_thresholds", "brier"):
             low, high = bands[key]
             inside = (low <= truth[key] + 1e-12) & (truth[key] <= high + 1e-12)
             hits.setdefault(key, []).append(float(np.mean(inside[~np.isnan(truth[key])])))
     coverage = {key: np.mean(v) for key, v in hits.items()}
-    assert all(0.90 <= c <= 0.99 for c in coverage.values()), coverage
+    brier = coverage.pop("brier")
+    assert all(0.90 <= c <= 0.99 for c in coverage.values()) and brier >= 0.95, (coverage, brier)
+
+
+def test_average_precision_is_named_for_the_released_thresholds(capsys) -> None:
+    """The AP key is scikit-learn's AP of the bucket index, not of the raw scores (rare_positive, B = 30: they
+    differ by far more than the noise), and the CLI says so; the exact block's Brier is the raw scores' one."""
+    scores, labels, release = _release("hist", 1.0, "rare_positive")  # B = 30 quantile buckets
+    bucketed = np.searchsorted(release.edges, scores, "left")
+    truth = exact_metrics(scores, labels, release)
+    assert truth["average_precision_at_thresholds"] == pytest.approx(average_precision_score(labels, bucketed))
+    assert average_precision_score(labels, scores) - truth["average_precision_at_thresholds"] > 0.05
+    assert truth["brier"] == pytest.approx(np.mean((scores - labels) ** 2))
+    assert main(["auc", "--synthetic", "rare_positive", "--method", "hist", "--epsilon", "1", "--buckets", "30",
+                 "--curves", "--quiet"]) in (0, None)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "average precision at the 30 released thresholds (not scikit-learn's AP of the raw scores)" in text
 
 
 @pytest.mark.parametrize("method", ["dpauc", "naive_rr"])

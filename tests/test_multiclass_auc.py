@@ -62,6 +62,30 @@ def test_private_estimate_is_unbiased_with_calibrated_intervals():
     assert out["epsilon"] == 1.0 and "over all 4 classes" in out["guarantee"]
 
 
+def nearly_separable(n: int = 2000, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    p, y = scored(n, k, seed)
+    logits = np.log(p)
+    logits[np.arange(n), y] += 3.0
+    q = np.exp(logits)
+    return q / q.sum(1, keepdims=True), y
+
+
+@pytest.mark.parametrize(("epsilon", "repeats"), [(float("inf"), 1), (4.0, 100)])
+def test_macro_interval_adds_the_bucketing_bounds_linearly(epsilon, repeats):
+    """Four buckets, nearly separable classes: every class's bucketed AUC falls short of its exact AUC by
+    about its bound M_k, all with the same sign. Combined in quadrature the bounds give half the width needed
+    (the old combination: coverage 0.00 at eps 4, and the noise-free interval missed); added linearly they
+    cover (noise-free: always, the bound is then M_k itself)."""
+    p, y = nearly_separable()
+    out = run_multiclass_auc("hist", p, y, NAMES, epsilon, buckets=4, repeats=repeats, seed=3, show_progress=False)
+    exact = roc_auc_score(y, p, multi_class="ovr", average="macro")
+    assert exact - out["estimate"] > 0.005  # the bucketing error the interval has to reach
+    if repeats == 1:
+        assert out["ci95"][0] <= exact <= out["ci95"][1]
+    else:
+        assert out["ci_coverage"] >= 0.95 and out["ci_width"] < 0.05
+
+
 def test_methods_without_a_multiclass_form_are_refused():
     assert set(multiclass_methods()) >= {"exact", "hist", "hist_gauss"} and "rr" not in multiclass_methods()
     p, y = scored(100)

@@ -160,12 +160,17 @@ def plot_curves_of(config: EvalConfig, plot: Path, result: dict) -> None:
 
 
 def print_curves(console: Console, curves: dict) -> None:
-    """The scalar curve metrics and their intervals (the arrays are in --json)."""
-    for key in ("average_precision", "ece", "brier"):
+    """The scalar curve metrics and their intervals, each named by what its interval covers (the arrays are in
+    --json; fedsim.evaluation.curves)."""
+    buckets = len(curves["bucket_sizes"])
+    names = {"average_precision_at_thresholds": f"average precision at the {buckets} released thresholds (not "
+                                                 "scikit-learn's AP of the raw scores)",
+             "ece": f"ECE over the {buckets} released buckets", "brier": "Brier score (of the raw scores)"}
+    for key, name in names.items():
         interval = curves[f"{key}_ci95"]
         text = (f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval is not None
                 else f"none ({curves[f'{key}_interval']})")
-        console.print(f"{key} {curves[key]:.4f}  95% CI {text}")
+        console.print(f"{name} {curves[key]:.4f}  95% CI {text}")
     console.print(f"curves: {len(curves['tpr'])} ROC points, projection {curves['projection']} (--json for the arrays)")
 
 

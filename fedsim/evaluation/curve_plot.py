@@ -47,13 +47,17 @@ def plot_curves(curves: dict[str, Any], title: str, path: Path) -> None:
     roc.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
     roc.set(xlabel="false positive rate", ylabel="true positive rate (band: at each threshold)", title="ROC",
             xlim=(0, 1), ylim=(0, 1.01))
-    _panel(pr, curves, exact, ("tpr", "precision", "precision"), f"AP {curves['average_precision']:.3f}",
-           f"AP {exact['average_precision']:.3f}" if exact else "", "C1")
-    pr.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.01))
+    buckets = len(curves["bucket_sizes"])
+    ap = "average_precision_at_thresholds"
+    _panel(pr, curves, exact, ("tpr", "precision", "precision"), f"AP at the thresholds {curves[ap]:.3f}",
+           f"AP at the thresholds {exact[ap]:.3f}" if exact else "", "C1")
+    pr.set(xlabel="recall", ylabel="precision", title=f"precision-recall at {buckets} released thresholds",
+           xlim=(0, 1), ylim=(0, 1.01))
     _panel(cal, curves, exact, ("bucket_mean_scores", "calibration", "calibration"), f"ECE {curves['ece']:.3f}",
            f"ECE {exact['ece']:.3f}" if exact else "", "C3")
     cal.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
-    cal.set(xlabel="mean score in bucket", ylabel="positive rate", title="calibration", ylim=(0, 1.01))
+    cal.set(xlabel="mean score in bucket", ylabel="positive rate",
+            title=f"calibration over {buckets} released buckets", ylim=(0, 1.01))
     for axis in (roc, pr, cal):
         axis.legend(loc="best", fontsize=8)
     fig.suptitle(title)

@@ -10,12 +10,29 @@ data), so it costs no epsilon beyond the release's: `fedsim auc --curves` record
 
 Thresholds are the bucket boundaries: point k (k = 0..B) predicts positive for buckets b >= k. At these
 thresholds the curves are exact (no discretisation error): TP_k = sum_{b>=k} c_b, FP_k = n_{>=k} - TP_k,
-TPR = TP/P, FPR = FP/N, precision = TP_k / n_{>=k}. Average precision is scikit-learn's step sum
-sum_b (c_b / P) precision_b (equal to `average_precision_score` with one bucket per distinct score).
-Calibration: per bucket, the observed positive rate c_b / n_b against the mean score s_b; ECE =
-sum_b |c_b - n_b s_b| / n. Brier = (sum_i s_i^2 + sum_i y_i (1 - 2 s_i)) / n; its label-dependent part is
-approximated by sum_b c_b (1 - 2 s_b), whose error is at most (2/n) sum_b D_b with D_b = sum_{i in b}
-|s_i - s_b| / 2 (public; 0 with one bucket per distinct score), and the interval is widened by it.
+TPR = TP/P, FPR = FP/N, precision = TP_k / n_{>=k}.
+
+What each interval covers (the name says it; docs/private-evaluation.md):
+- `average_precision_at_thresholds`: scikit-learn's step sum sum_b (c_b / P) precision_b at the released
+  thresholds, i.e. `average_precision_score(labels, bucket index)`; scikit-learn's AP on the raw scores only
+  with one bucket per distinct score. It is NOT widened to cover the raw-score AP, because no useful bound
+  exists: inside a mixed bucket every order of the labels is possible, and the raw AP moves with it from
+  below the bucketed value (positives last) to far above it (positives first). On `rare_positive` at B = 30
+  the bucketed AP of the true counts is 0.391 and the raw one 0.523, but distinct within-bucket orders give
+  0.281 (positives last) to 0.689 (positives first): an interval for the raw AP must span that before any
+  noise, against [0.389, 0.463] for the bucketed AP in release 0 at eps 1 (`fedsim auc --synthetic
+  rare_positive --method hist --epsilon 1 --curves`). So the release reports, and names, what it can bound.
+  (The ROC AUC differs: its bucketing error is at most the tied-pair mass, small where buckets are nearly
+  pure; `intervals.auc_interval`.)
+- `tpr`, `fpr`, `precision`, `f1`: the exact values at those thresholds (no discretisation error there).
+- `calibration`, `ece`: the reliability curve and ECE binned by the released buckets (equal-mass bins; ECE
+  is defined only for a binning, and this is the one the release has): per bucket the positive rate c_b / n_b
+  against the mean score s_b; ECE = sum_b |c_b - n_b s_b| / n.
+- `brier`: scikit-learn's `brier_score_loss` on the raw scores. Brier = (sum_i s_i^2 + sum_i y_i (1 - 2 s_i))
+  / n; its label-dependent part is approximated by sum_b c_b (1 - 2 s_b), whose error is
+  -2 sum_{i in b} y_i (s_i - s_b), at most 2 D_b in size with D_b = sum_{i in b} |s_i - s_b| / 2 (the
+  positive deviations sum to D_b: public; 0 with one bucket per distinct score), and the interval is widened
+  by (2/n) sum_b D_b, so it covers the raw Brier.
 
 Consistency projection (`project_counts`). Feasible counts satisfy 0 <= c_b <= n_b, which is exactly what
 makes both cumulative sums (TP and FP as the threshold falls) monotone; `box` is the Euclidean projection
@@ -59,8 +76,8 @@ NoiseDraw = Callable[[int, np.random.Generator], np.ndarray]  # (draws, rng) -> 
 
 # Why a quantity has no interval printed (None: the bootstrap interval holds; see the module docstring)
 INTERVAL_STATUS: dict[str, str | None] = {
-    "tpr": None, "fpr": None, "precision": None, "f1": None, "calibration": None, "average_precision": None,
-    "brier": None,
+    "tpr": None, "fpr": None, "precision": None, "f1": None, "calibration": None,
+    "average_precision_at_thresholds": None, "brier": None,
     "ece": "no valid interval: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, "
            "and the bootstrap does not correct that bias",
 }
@@ -113,8 +130,9 @@ def curve_metrics(counts: np.ndarray, release: CountRelease) -> dict[str, np.nda
         average_precision = np.sum(c * precision, axis=-1) / positives[..., 0]
         calibration = c / n_b
     label_part = np.sum(c * (1.0 - 2.0 * release.score_sums / n_b), axis=-1)
-    return {"tpr": tpr, "fpr": fpr, "precision": precision, "f1": f1, "average_precision": average_precision,
-            "calibration": calibration, "ece": np.sum(np.abs(c - release.score_sums), axis=-1) / n,
+    return {"tpr": tpr, "fpr": fpr, "precision": precision, "f1": f1,
+            "average_precision_at_thresholds": average_precision, "calibration": calibration,
+            "ece": np.sum(np.abs(c - release.score_sums), axis=-1) / n,
             "brier": (release.score_squares + label_part) / n}
 
 
@@ -199,7 +217,7 @@ def bootstrap_intervals(release: CountRelease, plug_in: np.ndarray, rng: np.rand
     simulated = curve_metrics(plug_in + noise, release)
     bands = ratio_bands(release)
     _, low, high = average_precision_interval(release)
-    bands["average_precision"] = (np.array(low), np.array(high))
+    bands["average_precision_at_thresholds"] = (np.array(low), np.array(high))
     for key in ("ece", "brier"):
         with np.errstate(invalid="ignore"):
             low_q, high_q = np.nanquantile(simulated[key], [0.025, 0.975], axis=0)
@@ -329,7 +347,7 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
     estimates = curve_metrics(fitted, release)
     corrected = average_precision_interval(release)[0]
     if not math.isnan(corrected):
-        estimates["average_precision"] = np.asarray(corrected)
+        estimates["average_precision_at_thresholds"] = np.asarray(corrected)
     bands = bootstrap_intervals(release, fitted, rng)
     # point k predicts "score > thresholds[k]"; point 0 (None) predicts every example positive
     out: dict[str, Any] = {"projection": projection, "thresholds": [None, *_listed(release.edges)],
@@ -354,10 +372,18 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
                                                           if k < len(out[key])}}
     if labels_scores is not None:
         scores, labels = labels_scores
-        truth = curve_metrics(exact_counts(scores, labels, release.edges), release)
+        truth = exact_metrics(scores, labels, release)
         out["exact"] = {key: _listed(v) if np.ndim(v) else float(v) for key, v in truth.items()}
         out["exact"]["auc"] = exact_auc(scores, labels)
     return out
+
+
+def exact_metrics(scores: np.ndarray, labels: np.ndarray, release: CountRelease) -> dict[str, np.ndarray]:
+    """The simulation's truth of every quantity, as its interval means it (module docstring): the true
+    counts' values at the release's thresholds and buckets, and the Brier score of the raw scores."""
+    truth = curve_metrics(exact_counts(scores, labels, release.edges), release)
+    truth["brier"] = np.asarray(np.mean((np.asarray(scores, dtype=np.float64) - labels) ** 2))
+    return truth
 
 
 def exact_counts(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> np.ndarray:

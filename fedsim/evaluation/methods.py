@@ -241,13 +241,18 @@ class AucMethod:
     def release(self, data: ClientData, public: Public, rng: np.random.Generator) -> Release:
         return {"buckets": data.buckets, "sizes": data.sizes, "positives": data.positives}
 
-    def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
-        """Sum the clients' per-bucket releases, turn them into count estimates, then AUC, interval, metrics."""
+    def totals(self, releases: list[Release], public: Public) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sum the clients' per-bucket releases into (positive-count estimates, sizes, noise variances)."""
         size = public.edges.size
         sizes = sum_by_bucket(releases, "sizes", size)
         reporters = np.bincount(np.concatenate([r["buckets"] for r in releases]), minlength=size)
         counts, variances = self.server_counts(sum_by_bucket(releases, "positives", size), sizes, reporters,
                                                public)
+        return counts, sizes, variances
+
+    def estimate(self, releases: list[Release], public: Public, rng: np.random.Generator) -> Estimate:
+        """The AUC of the summed count estimates (`totals`), its interval and the threshold metrics."""
+        counts, sizes, variances = self.totals(releases, public)
         metrics = None
         if public.threshold is not None:
             metrics = threshold_metrics(counts, sizes, public.edges, public.threshold)

@@ -17,6 +17,14 @@ per-class AUCs, their mean and its interval are post-processing. (Running the bi
 eps/K would also be eps-DP by composition, but K/2 times noisier for K > 2.)
 
 With M clients each client releases its own K histograms (local DP per client, as in the binary case).
+
+Interval (`macro_interval`): each class's error against its exact AUC has two parts, the noise (random,
+independent across classes) and the bucketing error exact_k - bucketed_k (a fixed, label-dependent number,
+at most M_k in size; `fedsim.evaluation.intervals`). The noise parts may combine in quadrature, the bucketing
+errors may not: they are not zero-mean draws that cancel but worst-case terms that can all have the same
+sign (nearly separable classes with few buckets: every mixed bucket orders its positives above its
+negatives, every class's bucketed AUC falls short of its exact one by about M_k), so the quadrature half-width
+sqrt(sum M_k^2) / K misses an error of sum M_k / K (sqrt(K) times more when the M_k are equal).
 """
 
 from __future__ import annotations
@@ -26,14 +34,14 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 
 from fedsim.errors import UserError, check
 from fedsim.evaluation.driver import check_counts, make_settings, owners, split_clients, summarise
-from fedsim.evaluation.mann_whitney import exact_auc, normal_ci
-from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng, server_rng
+from fedsim.evaluation.intervals import ALPHA_BOUND, Z95, Z_NOISE, ratio_interval, tied_mass_upper, unit_interval
+from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
+from fedsim.evaluation.methods import METHODS, AucMethod, Estimate, Public, Settings, client_rng
 from fedsim.progress import progress_bar
-
-Z95 = 1.959963984540054
 
 
 def multiclass_methods() -> list[str]:
@@ -69,11 +77,36 @@ def class_publics(method: AucMethod, settings: Settings, scores: np.ndarray,
             for k in range(scores.shape[1])]
 
 
-def macro_estimate(per_class: list[Estimate]) -> Estimate:
-    """The mean of the class AUCs; its interval from the per-class noise variances (independent noise)."""
-    estimate = float(np.mean([e.estimate for e in per_class]))
-    variances = [((e.ci95[1] - e.ci95[0]) / (2 * Z95)) ** 2 for e in per_class]
-    return Estimate(estimate, normal_ci(estimate, float(np.sum(variances)) / len(per_class) ** 2))
+ClassCounts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]  # (counts, sizes, variances, mixed)
+
+
+def macro_interval(per_class: list[ClassCounts]) -> tuple[float, float]:
+    """95% interval for the exact macro AUC from each class's noisy counts: the mean of the bucketed AUCs
+    +- (noise half-width + sum_k U_k / K), within [0, 1].
+
+    Proof sketch. exact - estimate = (1/K) sum_k (exact_k - bucketed_k(c_k)) + (1/K) sum_k (bucketed_k(c_k) -
+    bucketed_k(c~_k)). First sum: |exact_k - bucketed_k| <= M_k (`intervals` module docstring), so it is at
+    most (1/K) sum_k M_k by the triangle inequality (added linearly: worst-case terms, module docstring);
+    U_k = `tied_mass_upper` at level 1 - ALPHA_BOUND / m, m the number of classes with a mixed bucket (U_k = 0
+    = M_k for the others), so P(some M_k > U_k) <= ALPHA_BOUND (Bonferroni). Second sum: independent noise per
+    class (each class's counts get their own draws); class k's noise sd is read off its `ratio_interval` at
+    level 1 - ALPHA_NOISE as half-width / Z_NOISE, and the mean's half-width is Z_NOISE sqrt(sum_k sd_k^2) / K
+    (normal approximation of a sum of K independent terms), missed with probability ~ ALPHA_NOISE. Union bound:
+    P(miss) <= ALPHA_NOISE + ALPHA_BOUND = 0.05. With no mixed bucket the whole 5% goes to the noise (Z95)."""
+    k = len(per_class)
+    estimate = float(np.mean([bucketed_auc(c, n) for c, n, _, _ in per_class]))
+    mixed = [np.ones(np.size(n), dtype=bool) if m is None else np.asarray(m, dtype=bool) for _, n, _, m in per_class]
+    bounded = sum(bool(m.any()) for m in mixed)
+    z_noise = Z_NOISE if bounded else Z95
+    z_bound = float(norm.ppf(1.0 - ALPHA_BOUND / max(bounded, 1)))
+    noise_variance, bucketing = 0.0, 0.0
+    for (counts, sizes, variances, _), in_mixed in zip(per_class, mixed, strict=True):
+        low, high = ratio_interval(counts, sizes, variances, z_noise)
+        noise_variance += ((high - low) / (2 * z_noise)) ** 2
+        if in_mixed.any():
+            bucketing += tied_mass_upper(counts, sizes, variances, in_mixed, z_bound)
+    half = z_noise * math.sqrt(noise_variance) / k + bucketing / k
+    return unit_interval((estimate - half, estimate + half))
 
 
 def guarantee(method: AucMethod, settings: Settings, noise: float, k: int) -> str:
@@ -117,17 +150,18 @@ def run_multiclass_auc(method: str, scores: np.ndarray, labels: np.ndarray, clas
     with progress_bar(repeats, f"{method} macro AUC", enabled=show_progress and repeats > 1) as advance:
         for repeat in range(repeats):
             rngs = [client_rng(seed, repeat, c) for c in range(len(parts))]
-            per_class = [chosen.estimate([chosen.release(data[c], publics[c], rng) for data, rng in
-                                          zip(prepared, rngs, strict=True)], publics[c], server_rng(seed, repeat))
-                         for c in range(k)]
-            estimates.append((macro_estimate(per_class), per_class))
+            totals = [chosen.totals([chosen.release(data[c], publics[c], rng) for data, rng in
+                                     zip(prepared, rngs, strict=True)], publics[c]) for c in range(k)]
+            per_class = [(*t, p.mixed) for t, p in zip(totals, publics, strict=True)]
+            macro = Estimate(float(np.mean([bucketed_auc(c, n) for c, n, _ in totals])), macro_interval(per_class))
+            estimates.append((macro, [bucketed_auc(c, n) for c, n, _ in totals]))
             advance(1)
     first, first_classes = estimates[0]
     result: dict[str, Any] = {
         "method": method, "epsilon": None if math.isinf(settings.epsilon) or not chosen.needs_epsilon
         else settings.epsilon, "delta": settings.delta, "n": int(labels.size), "classes": k,
         "estimate": first.estimate, "ci95": list(first.ci95),
-        "per_class": {name: e.estimate for name, e in zip(classes, first_classes, strict=True)},
+        "per_class": dict(zip(classes, first_classes, strict=True)),
         "clients": clients, "split": split, "seed": seed, "repeats": repeats,
         "buckets": [int(p.edges.size) for p in publics],
         "guarantee": guarantee(chosen, settings, publics[0].noise, k),
