@@ -127,6 +127,7 @@ class GaussianLabels(ClippedLabelDefense):
 
     summary = "Labels clipped to [low, high] plus analytic-Gaussian noise: (eps, delta)-label-DP."
     privacy_family = "gdp"  # a composition of Gaussian mechanisms: its claim is read as mu-GDP (audits)
+    audit_law = "gaussian"  # one canary's release is mu b + N(0, 1) in units of sigma (fedsim.audit.ideal)
     takes_delta = True
 
     def apply(self, y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:

@@ -146,6 +146,7 @@ class RandomizedResponse(_ClassLabelDefense):
     """k-ary randomised response (binary: flip with probability 1/(1 + e^eps)): eps-DP."""
 
     summary = "k-ary randomised response on class labels (binary: flip with 1/(1 + e^eps)): eps-label-DP."
+    audit_law = "rr"  # one canary's release is RR at eps, binary or k-ary (fedsim.audit.ideal)
 
     @classmethod
     def from_config(cls, task: str, epsilon: float | None, delta: float | None, params: dict) -> RandomizedResponse:

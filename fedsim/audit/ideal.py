@@ -55,13 +55,19 @@ def family_law(family: str) -> IdealLaw:
     return IdealLaw("gaussian" if family == "gdp" else "rr")
 
 
-def law_of(mechanism: object, family: str, epochs: int) -> IdealLaw:
-    """A defence's own law: its class attribute `audit_law` ("laplace", "rr_per_epoch": RR once per epoch),
-    else its family's worst case."""
+def declared_law(mechanism: object, epochs: int = 1) -> IdealLaw | None:
+    """The law a defence declares with its class attribute `audit_law` (one of `LAWS`, or "rr_per_epoch": RR
+    once per epoch), None when it declares none."""
     law = getattr(mechanism, "audit_law", None)
     if law == "rr_per_epoch":
         return IdealLaw("rr", epochs)
-    return IdealLaw(law) if law in LAWS else family_law(family)
+    return IdealLaw(law) if law in LAWS else None
+
+
+def law_of(mechanism: object, family: str, epochs: int) -> IdealLaw:
+    """A defence's own law (`declared_law`), else its family's worst case."""
+    declared = declared_law(mechanism, epochs)
+    return family_law(family) if declared is None else declared
 
 
 def ideal_statistic(law: IdealLaw, epsilon: float, delta: float, bits: np.ndarray,

@@ -2,7 +2,9 @@
 
 The canaries are the whole input: m labels, each one of two public values by its own fair coin; the
 mechanism releases them once and the auditor ranks the canaries by their released value (the exact
-distinguisher for additive noise and randomised response). Used by the validity tests (a correct mechanism
+distinguisher for additive noise and randomised response). A mechanism that declares its law (`audit_law`:
+laplace, gaussian, rr) is guessed on the number of canaries planned from its claim
+(`fedsim.audit.ideal.planned_guesses`), any other on half of them. Used by the validity tests (a correct mechanism
 is rejected about as often as the confidence allows), the violation tests and the seeded-bug suite.
 `audit_gradient_mechanism` does the same for a Gaussian cut-gradient defence, with no training.
 """
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedsim.audit.ideal import declared_law
 from fedsim.audit.report import audit_guesses_report, audit_statistic, class_guesses, privacy_family, secret_bits
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import check_confidence
@@ -55,7 +58,7 @@ def audit_label_mechanism(transform: LabelTransform, task: str, values: tuple[fl
         formal_epsilon, formal_delta = claimed(transform)
         return audit_guesses_report(secrets, guess, score, confidence, formal_epsilon, formal_delta,
                                     "released labels", guesses, family=privacy_family(transform), seed=seed,
-                                    classes=canary_classes)
+                                    classes=canary_classes, law=declared_law(transform))
     check(values is not None, "binary canaries need two canary values (low, high)")
     assert values is not None
     low, high = values
@@ -65,7 +68,8 @@ def audit_label_mechanism(transform: LabelTransform, task: str, values: tuple[fl
     released = np.asarray(transform.apply(labels, task, rng), float)
     formal_epsilon, formal_delta = claimed(transform)
     return audit_statistic(bits, released.reshape(canaries, -1)[:, 0], confidence, formal_epsilon, formal_delta,
-                           "released labels", guesses, family=privacy_family(transform), seed=seed)
+                           "released labels", guesses, family=privacy_family(transform), seed=seed,
+                           law=declared_law(transform))
 
 
 def audit_gradient_mechanism(defense: GradientTransform, epochs: int, parties: int, canaries: int,

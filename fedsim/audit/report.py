@@ -2,8 +2,9 @@
 
 The guessing rule is fixed before any run: the auditor ranks the canaries by a statistic that grows with
 the evidence for bit 1 (an attack's label estimate, a released count, a log-likelihood ratio) and guesses
-1 on the k/2 highest and 0 on the k/2 lowest; k is `fixed_guesses(m)`, or, when the statistic is the
-mechanism's own likelihood ratio (the white-box auditor), planned from the claim by the ideal observer
+1 on the k/2 highest and 0 on the k/2 lowest; k is `fixed_guesses(m)`, or, when the statistic follows a known
+law (the white-box auditor's likelihood ratio; the released labels of a label mechanism that declares its law,
+audited alone or read back by the black-box attack), planned from the claim by the ideal observer
 (`fedsim.audit.ideal.planned_guesses`), unless the caller fixes another k or tries several with a Bonferroni
 correction (`fedsim.privacy.audit_bound`). Ranking instead of a fixed
 threshold makes the rule indifferent to a shifted or shrunk estimate, and it only looks at the output.
@@ -131,9 +132,9 @@ def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarr
     the Steinke-Nasr-Jagielski bound is given beside it (null for k-ary ones, `steinke_reason` says why). The
     bound is for pure epsilon without a formal claim, else at the claim's delta. The ideal observer
     (`fedsim.audit.ideal`, law `law`, default the family's worst case) is analysed at the same canaries, guesses
-    and confidence. With a `law` given (the white-box auditor, whose statistic is that law's likelihood ratio)
-    and no `guesses`, the number of guesses is planned from the claim (`planned_guesses`); otherwise
-    `fixed_guesses(m)`.
+    and confidence. With a `law` given (a statistic that follows it: module docstring) and no `guesses`, the
+    number of guesses is planned from the claim (`planned_guesses`); otherwise `fixed_guesses(m)`. The plan
+    uses public facts only, so the bound is valid whether or not the statistic really follows the law.
     """
     finite = np.isfinite(np.asarray(score, dtype=np.float64))
     if not finite.all():

@@ -30,7 +30,7 @@ from fedsim.assembly import load_dataset, resolve_defenses
 from fedsim.attacks import ATTACKS, AttackerKnowledge
 from fedsim.attacks.base import ParamValue
 from fedsim.attacks.evaluate import known_count, run_attack
-from fedsim.audit.ideal import IdealLaw, law_of
+from fedsim.audit.ideal import IdealLaw, declared_law, law_of
 from fedsim.audit.report import (
     audit_guesses_report,
     audit_statistic,
@@ -124,14 +124,20 @@ def choose_attack(name: str | None, task: str) -> str:
     return name
 
 
-def claim_family(label: LabelTransform, gradient: GradientTransform, epochs: int) -> tuple[str, IdealLaw]:
-    """The f-DP family of the run's claim and the law of one canary's release (`fedsim.audit.ideal`): the
-    defence's own when exactly one defence is configured, else (eps, delta)-DP and its worst case."""
+def claim_family(label: LabelTransform, gradient: GradientTransform,
+                 epochs: int) -> tuple[str, IdealLaw, IdealLaw | None]:
+    """The f-DP family of the run's claim, the law of one canary's release (`fedsim.audit.ideal`): the
+    defence's own when exactly one defence is configured, else (eps, delta)-DP and its worst case; and the law
+    the black-box attacker's score approaches, when one is known: a label mechanism configured alone that
+    declares its law (`declared_law`: laplace, gaussian, rr), whose released labels the default attacks read
+    back (residual: the released value under MSE; direction_scoring: the released class under BCE). Either law
+    only plans the number of guesses and the ideal observer; the bound is valid whatever the attack's score."""
     configured = [d for d in (label, gradient) if type(d) not in (LabelTransform, GradientTransform)]
     if len(configured) != 1:
-        return "dp", IdealLaw()
+        return "dp", IdealLaw(), None
     family = privacy_family(configured[0])
-    return family, law_of(configured[0], family, epochs)
+    black_box = declared_law(label) if configured[0] is label else None
+    return family, law_of(configured[0], family, epochs), black_box
 
 
 def check_canary_classes(canary_classes: int, task: str, classes: int | None,
@@ -167,8 +173,9 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
     check_canary_classes(canary_classes, dataset.task, dataset.n_classes, values)
     kary = canary_classes > 2
     label_transform, gradient_transform = resolve_defenses(config, dataset.task)
-    family, law = claim_family(label_transform, gradient_transform, config.epochs)
+    family, law, black_box_law = claim_family(label_transform, gradient_transform, config.epochs)
     white = auditor == "white-box"
+    planning_law = law if white else black_box_law
     if white:
         read = whitebox_law(label_transform, gradient_transform, dataset.task)
         check(not kary or read == "released labels", f"--auditor white-box with k-ary canaries reads released "
@@ -208,10 +215,10 @@ def audit_training(config: TrainConfig, *, attack: str | None = None, canaries: 
                 score = score * recorders[0].seen
             report = audit_guesses_report(bits, guess, score, confidence, privacy.epsilon, privacy.delta, name,
                                           guesses, family=family, auditor=auditor, seed=seed,
-                                          classes=canary_classes, law=law if white else None)
+                                          classes=canary_classes, law=planning_law)
         else:
             report = audit_statistic(bits, statistic, confidence, privacy.epsilon, privacy.delta, name, guesses,
-                                     family=family, auditor=auditor, seed=seed, law=law if white else None)
+                                     family=family, auditor=auditor, seed=seed, law=planning_law)
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
     values_planted = [float(c) for c in range(canary_classes)] if kary else [low, high]
