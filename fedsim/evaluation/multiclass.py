@@ -18,7 +18,7 @@ eps/K would also be eps-DP by composition, but K/2 times noisier for K > 2.)
 
 With M clients each client releases its own K histograms (local DP per client, as in the binary case).
 
-Interval (`macro_interval`): each class's error against its exact AUC has two parts, the noise (random,
+Interval (`macro_estimate`): each class's error against its exact AUC has two parts, the noise (random,
 independent across classes) and the bucketing error exact_k - bucketed_k (a fixed, label-dependent number,
 at most M_k in size; `fedsim.evaluation.intervals`). The noise parts may combine in quadrature, the bucketing
 errors may not: they are not zero-mean draws that cancel but worst-case terms that can all have the same
@@ -80,9 +80,9 @@ def class_publics(method: AucMethod, settings: Settings, scores: np.ndarray,
 ClassCounts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]  # (counts, sizes, variances, mixed)
 
 
-def macro_interval(per_class: list[ClassCounts]) -> tuple[float, float]:
-    """95% interval for the exact macro AUC from each class's noisy counts: the mean of the bucketed AUCs
-    +- (noise half-width + sum_k U_k / K), within [0, 1].
+def macro_estimate(per_class: list[ClassCounts]) -> tuple[Estimate, list[float]]:
+    """The macro AUC (the mean of the classes' bucketed AUCs of their noisy counts) with a 95% interval for the
+    exact macro AUC, estimate +- (noise half-width + sum_k U_k / K) within [0, 1]; and the class AUCs.
 
     Proof sketch. exact - estimate = (1/K) sum_k (exact_k - bucketed_k(c_k)) + (1/K) sum_k (bucketed_k(c_k) -
     bucketed_k(c~_k)). First sum: |exact_k - bucketed_k| <= M_k (`intervals` module docstring), so it is at
@@ -94,7 +94,8 @@ def macro_interval(per_class: list[ClassCounts]) -> tuple[float, float]:
     (normal approximation of a sum of K independent terms), missed with probability ~ ALPHA_NOISE. Union bound:
     P(miss) <= ALPHA_NOISE + ALPHA_BOUND = 0.05. With no mixed bucket the whole 5% goes to the noise (Z95)."""
     k = len(per_class)
-    estimate = float(np.mean([bucketed_auc(c, n) for c, n, _, _ in per_class]))
+    class_aucs = [bucketed_auc(c, n) for c, n, _, _ in per_class]
+    estimate = float(np.mean(class_aucs))
     mixed = [np.ones(np.size(n), dtype=bool) if m is None else np.asarray(m, dtype=bool) for _, n, _, m in per_class]
     bounded = sum(bool(m.any()) for m in mixed)
     z_noise = Z_NOISE if bounded else Z95
@@ -106,7 +107,7 @@ def macro_interval(per_class: list[ClassCounts]) -> tuple[float, float]:
         if in_mixed.any():
             bucketing += tied_mass_upper(counts, sizes, variances, in_mixed, z_bound)
     half = z_noise * math.sqrt(noise_variance) / k + bucketing / k
-    return unit_interval((estimate - half, estimate + half))
+    return Estimate(estimate, unit_interval((estimate - half, estimate + half))), class_aucs
 
 
 def guarantee(method: AucMethod, settings: Settings, noise: float, k: int) -> str:
@@ -153,8 +154,7 @@ def run_multiclass_auc(method: str, scores: np.ndarray, labels: np.ndarray, clas
             totals = [chosen.totals([chosen.release(data[c], publics[c], rng) for data, rng in
                                      zip(prepared, rngs, strict=True)], publics[c]) for c in range(k)]
             per_class = [(*t, p.mixed) for t, p in zip(totals, publics, strict=True)]
-            macro = Estimate(float(np.mean([bucketed_auc(c, n) for c, n, _ in totals])), macro_interval(per_class))
-            estimates.append((macro, [bucketed_auc(c, n) for c, n, _ in totals]))
+            estimates.append(macro_estimate(per_class))
             advance(1)
     first, first_classes = estimates[0]
     result: dict[str, Any] = {
