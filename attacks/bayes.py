@@ -34,11 +34,11 @@ import numpy as np
 from pydantic import Field
 
 from fedsim.attacks.base import Attack, AttackerKnowledge, AttackResult
-from fedsim.attacks.baselines import fit_class_probabilities, logistic_model
 from fedsim.attacks.public import PublicDefense, public_defense
 from fedsim.errors import NotApplicable, check
 from fedsim.params import Integer, Number, PluginParams
 from fedsim.privacy.mechanisms import rr_transition_matrix
+from fedsim.reference_fits import fit_class_probabilities, logistic_model
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 

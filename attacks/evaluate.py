@@ -18,21 +18,24 @@ and `exceeds_bound` (`fedsim.attacks.bound`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fedsim.attacks.base import AttackerKnowledge, AttackResult, ParamValue
-from fedsim.attacks.baselines import HEADLINE_METRIC, Reference, compute_references
+from fedsim.attacks.baselines import HEADLINE_METRIC, compute_references
 from fedsim.attacks.bound import accuracy_bound, exceeds_bound
 from fedsim.attacks.public import public_defense
 from fedsim.errors import UserError, check
 from fedsim.metrics import attack_metrics
+from fedsim.reference_fits import Reference
 from fedsim.registry import ATTACKS
 from fedsim.rundir import PartyView
 from fedsim.streams import AttackStream, Stream
 
 MIN_KNOWN = 10
+Metrics = Callable[[str, np.ndarray, np.ndarray], dict[str, float]]  # (task, truth, estimates) -> metrics
 RELABEL_GAP = 0.05  # raw and matched headline scores further apart than this: the estimates are relabelled
 
 
@@ -136,22 +139,24 @@ def run_attack(
 
 
 def score_attack(view: PartyView, result: AttackResult, y_true: np.ndarray, knowledge: AttackerKnowledge,
-                 references: list[Reference] | None = None) -> dict[str, Any]:
+                 references: list[Reference] | None = None,
+                 metrics_of: Metrics = attack_metrics) -> dict[str, Any]:
     """Metrics of the estimates against the true labels (aligned with `view.sample_ids`), attacked samples only.
 
     With `references` (`compute_references` on the same knowledge): their metrics on the same samples, and the
-    `advantage` of the estimates and of each read-out over the best features-only reference.
+    `advantage` of the estimates and of each read-out over the best features-only reference. `metrics_of`:
+    `attack_metrics` or a call of it elsewhere (`fedsim attack` computes them where scikit-learn is loaded).
     """
     rows = view.rows_of(np.asarray(result.ids))
     truth = np.asarray(y_true, dtype=np.float64)[rows]
-    out: dict[str, Any] = {"metrics": attack_metrics(view.task, truth, result.estimates)}
+    out: dict[str, Any] = {"metrics": metrics_of(view.task, truth, result.estimates)}
     if view.task == "regression" and len(knowledge.known_labels):
         out["baseline_mean_mse"] = float(np.mean((truth - knowledge.known_labels.mean()) ** 2))
     if result.readouts:
-        out["readouts"] = {k: attack_metrics(view.task, truth, v) for k, v in result.readouts.items()}
+        out["readouts"] = {k: metrics_of(view.task, truth, v) for k, v in result.readouts.items()}
     if references:
         scored = {r.name: {"uses": r.uses, "features_only": r.features_only,
-                           **attack_metrics(view.task, truth, r.predictions[rows])} for r in references}
+                           **metrics_of(view.task, truth, r.predictions[rows])} for r in references}
         matched = map_learnable(view, knowledge)
         best = best_features_only(view.task, scored, matched)
         out["references"] = scored

@@ -8,10 +8,8 @@ estimates are scored. A transcript from a real deployment has none: the attacker
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +17,11 @@ import typer
 
 from fedsim.cli.common import emit_json, new_console
 from fedsim.errors import UserError, check
+from fedsim.side_process import SideProcess
+
+# what the side process imports at once: the references' estimators and the metrics
+SCIKIT_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
+                  "sklearn.metrics", "scipy.stats")
 
 if TYPE_CHECKING:  # rich, numpy and pandas load when a command runs, not for --help
     import numpy as np
@@ -52,59 +55,65 @@ def attack_command(
     Metrics (on the attacked samples only, never the known ones) when the transcript has its truth/ folder;
     --estimates OUT.csv writes the estimates either way.
     """
-    import numpy as np
+    # forked before torch loads: scikit-learn imports on the other core, then fits and scores the references there
+    with SideProcess(SCIKIT_MODULES, enabled=(transcript / "truth").is_dir()) as side:
+        import numpy as np
 
-    from fedsim import attacks
-    from fedsim.attacks.baselines import compute_references, reference_count
-    from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
-    from fedsim.params import parse_params
-    from fedsim.progress import progress_bar
-    from fedsim.rundir import load_party_view, load_truth
+        from fedsim import attacks
+        from fedsim.attacks.baselines import compute_references, reference_count, reference_inputs
+        from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
+        from fedsim.metrics import attack_metrics
+        from fedsim.params import parse_params
+        from fedsim.progress import progress_bar
+        from fedsim.reference_fits import fit_scikit_references
+        from fedsim.rundir import load_party_view, load_truth
 
-    check(known_fraction is None or known is None, "give either --known-fraction or --known, not both")
-    check(known_labels is None or (known_fraction is None and known is None),
-          "give either --known-labels FILE.csv or --known-fraction/--known, not both")
-    if known_fraction is not None:
-        check(0 < known_fraction < 1, f"--known-fraction must be in (0, 1), got {known_fraction}")
-    if estimates is not None:
-        check(estimates.suffix.lower() == ".csv", f"--estimates must name a .csv file, got {str(estimates)!r}")
-        check(estimates.parent.is_dir(), f"--estimates: folder {str(estimates.parent)!r} does not exist")
-    attacks.ATTACKS.get(attack)  # unknown names fail before any loading
-    params = parse_params(param, "--param")
-    started = time.perf_counter()
-    with progress_bar(1, f"loading and checking {transcript.name}", not quiet) as advance:
-        view = load_party_view(transcript, party)
-        y_true = aligned_truth(load_truth(transcript), view, transcript) if (transcript / "truth").exists() else None
-        advance(1)
-    load_s = time.perf_counter() - started
-    if known_labels is not None:
-        knowledge = attacks.AttackerKnowledge(*read_known_labels(known_labels, view))
-    elif y_true is not None:
-        fraction = 0.01 if known_fraction is None else known_fraction
-        knowledge = draw_known(view, y_true, fraction, known, seed)
-    elif known == 0:
-        knowledge = attacks.AttackerKnowledge(view.sample_ids[:0], np.zeros(0))
-    else:
-        raise UserError(f"transcript {str(transcript)!r} has no truth/ folder (a real deployment's): give the "
-                        f"labels the attacker knows with --known-labels FILE.csv (columns id,label)")
-    if y_true is not None:  # the references' scikit-learn loads (about 1 s) while the attack computes
-        threading.Thread(target=import_module, args=("sklearn.ensemble",), daemon=True).start()
-    estimate, result = run_attack(view, attack, params, knowledge, seed, show_progress=not quiet)
-    if y_true is not None:
-        references_started = time.perf_counter()
-        with progress_bar(reference_count(), "references (features only, embeddings)", not quiet) as advance:
-            references = compute_references(view, knowledge, seed, advance=advance)
-        result["timing"]["references_s"] = time.perf_counter() - references_started
-        result.update(score_attack(view, estimate, y_true, knowledge, references))
-    result["timing"] |= {"load_s": load_s, "total_s": time.perf_counter() - started}
-    result["estimates"] = None
-    if estimates is not None:
-        write_estimates(estimates, estimate)
-        result["estimates"] = str(estimates)
-    if json_output:
-        emit_json(result)
-    else:
-        _print(result, party)
+        check(known_fraction is None or known is None, "give either --known-fraction or --known, not both")
+        check(known_labels is None or (known_fraction is None and known is None),
+              "give either --known-labels FILE.csv or --known-fraction/--known, not both")
+        if known_fraction is not None:
+            check(0 < known_fraction < 1, f"--known-fraction must be in (0, 1), got {known_fraction}")
+        if estimates is not None:
+            check(estimates.suffix.lower() == ".csv", f"--estimates must name a .csv file, got {str(estimates)!r}")
+            check(estimates.parent.is_dir(), f"--estimates: folder {str(estimates.parent)!r} does not exist")
+        attacks.ATTACKS.get(attack)  # unknown names fail before any loading
+        params = parse_params(param, "--param")
+        started = time.perf_counter()
+        with progress_bar(1, f"loading and checking {transcript.name}", not quiet) as advance:
+            view = load_party_view(transcript, party)
+            has_truth = (transcript / "truth").exists()
+            y_true = aligned_truth(load_truth(transcript), view, transcript) if has_truth else None
+            advance(1)
+        load_s = time.perf_counter() - started
+        if known_labels is not None:
+            knowledge = attacks.AttackerKnowledge(*read_known_labels(known_labels, view))
+        elif y_true is not None:
+            fraction = 0.01 if known_fraction is None else known_fraction
+            knowledge = draw_known(view, y_true, fraction, known, seed)
+        elif known == 0:
+            knowledge = attacks.AttackerKnowledge(view.sample_ids[:0], np.zeros(0))
+        else:
+            raise UserError(f"transcript {str(transcript)!r} has no truth/ folder (a real deployment's): give the "
+                            f"labels the attacker knows with --known-labels FILE.csv (columns id,label)")
+        inputs = reference_inputs(view, knowledge) if y_true is not None else None
+        fitted = None if inputs is None else side.submit(fit_scikit_references, inputs, seed)  # beside the attack
+        estimate, result = run_attack(view, attack, params, knowledge, seed, show_progress=not quiet)
+        if y_true is not None:
+            references_started = time.perf_counter()
+            with progress_bar(reference_count(), "references (features only, embeddings)", not quiet) as advance:
+                references = compute_references(view, knowledge, seed, advance=advance, fitted=fitted)
+            result["timing"]["references_s"] = time.perf_counter() - references_started
+            result.update(score_attack(view, estimate, y_true, knowledge, references,
+                                       lambda *args: side.run(attack_metrics, *args)))
+        result["timing"] |= {"load_s": load_s, "total_s": time.perf_counter() - started}
+        result["estimates"] = None
+        if estimates is not None:
+            write_estimates(estimates, estimate)
+            result["estimates"] = str(estimates)
+        if json_output:
+            emit_json(result)
+        else:
+            _print(result, party)
 
 
 def aligned_truth(truth: dict[str, np.ndarray], view: Any, transcript: Path) -> np.ndarray:
