@@ -37,6 +37,7 @@ class GradientPerturbation(Defense, GradientTransform):
     tasks = ("binary", "multiclass")
     takes_epsilon = True
     audit_law = "rr_per_epoch"  # a canary's label: one RR release at eps / epochs per epoch (fedsim.audit.ideal)
+    privacy_family = "rr_per_epoch"  # so its claim is audited in the curve of that composition (fedsim.privacy.fdp)
 
     def __init__(self, epsilon: float) -> None:
         self.epsilon = epsilon

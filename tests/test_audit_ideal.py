@@ -60,4 +60,4 @@ def test_white_box_audits_guess_on_the_planned_count():
     config = TrainConfig(dataset="synthetic_ctr", rows=800, epochs=2, gradient_defense="grad_perturb", epsilon=2.0,
                          seed=0)
     out = audit_training(config, canaries=300, seed=0, auditor="white-box")
-    assert out["guesses"] == planned_guesses(IdealLaw("rr", 2), "dp", out["formal_epsilon"], 0.0, 300, CONFIDENCE)
+    assert out["guesses"] == planned_guesses(IdealLaw("rr", 2), "rr:2", out["formal_epsilon"], 0.0, 300, CONFIDENCE)

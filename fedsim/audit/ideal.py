@@ -29,7 +29,7 @@ from scipy.stats import binom
 
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import ranked_guesses
-from fedsim.privacy.fdp import fdp_lower_bound, gdp_mu
+from fedsim.privacy.fdp import family_steps, fdp_lower_bound, gdp_mu
 from fedsim.privacy.mechanisms import randomized_response
 
 LAWS = ("gaussian", "laplace", "rr")
@@ -51,8 +51,10 @@ class IdealLaw:
 
 
 def family_law(family: str) -> IdealLaw:
-    """The worst case of a claim's f-DP family: Gaussian scores for "gdp", binary RR at eps otherwise."""
-    return IdealLaw("gaussian" if family == "gdp" else "rr")
+    """The worst case of a claim's f-DP family: Gaussian scores for "gdp", s releases of RR for "rr:s", binary RR
+    at eps otherwise."""
+    steps = family_steps(family)
+    return IdealLaw("gaussian" if family == "gdp" else "rr", steps or 1)
 
 
 def declared_law(mechanism: object, epochs: int = 1) -> IdealLaw | None:

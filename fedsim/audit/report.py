@@ -25,11 +25,10 @@ import numpy as np
 from fedsim.audit.ideal import IdealLaw, family_law, ideal_guesses, planned_guesses
 from fedsim.errors import check
 from fedsim.privacy.audit_bound import AuditBound, audit_guesses, correct_among_top, ranked_guesses, tried_guesses
-from fedsim.privacy.fdp import FAMILIES, fdp_lower_bound, rejects
+from fedsim.privacy.fdp import family_name, family_steps, fdp_lower_bound, rejects, rr_family
 from fedsim.streams import AuditStream, Stream
 
 VERDICTS = ("consistent", "violation", "no formal claim")
-ANALYSES = {"dp": "f-DP, (eps, delta)-DP curve", "gdp": "f-DP, Gaussian-DP family"}
 
 
 def secret_bits(canaries: int, seed: int, classes: int = 2) -> np.ndarray:
@@ -59,10 +58,12 @@ def class_guesses(estimates: np.ndarray, classes: int) -> tuple[np.ndarray, np.n
     return np.where(inside, estimates, 0).astype(np.int64), score
 
 
-def privacy_family(mechanism: object) -> str:
-    """The f-DP family a mechanism's claim is read in: "gdp" for Gaussian mechanisms (they say so with a class
-    attribute `privacy_family`), else the (eps, delta)-DP curve."""
-    return str(getattr(mechanism, "privacy_family", "dp"))
+def privacy_family(mechanism: object, epochs: int = 1) -> str:
+    """The f-DP family a mechanism's claim is read in (`fedsim.privacy.fdp`), from its class attribute
+    `privacy_family`: "gdp" for Gaussian mechanisms, "rr_per_epoch" for one binary randomised response per
+    epoch (`rr_family(epochs)`); else the (eps, delta)-DP curve."""
+    family = str(getattr(mechanism, "privacy_family", "dp"))
+    return rr_family(epochs) if family == "rr_per_epoch" else family
 
 
 IDEAL_DRAWS = 25  # the ideal observer's correct count is averaged over this many draws (a stable efficiency)
@@ -139,12 +140,14 @@ def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarr
     finite = np.isfinite(np.asarray(score, dtype=np.float64))
     if not finite.all():
         raise RuntimeError(f"{attack}: {int((~finite).sum())} canaries got no finite confidence")
-    check(family in FAMILIES, f"f-DP family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    steps = family_steps(family)  # a one-line error for an unknown family
     if formal_epsilon is not None and formal_delta is None:
         formal_delta = 0.0  # a pure claim
     delta = float(formal_delta or 0.0)
     if family == "gdp" and not 0 < delta < 1:
         family = "dp"  # a GDP reading needs a delta; a pure claim is audited with its own curve
+    if steps is not None and (classes > 2 or delta > 0):
+        family = "dp"  # the composed-RR curve is for binary canaries of a pure claim
     kary_gdp = classes > 2 and family == "gdp"
     if guesses is None and law is not None and formal_epsilon is not None and not kary_gdp:
         guesses = planned_guesses(law, family, float(formal_epsilon), delta, len(secrets), confidence, classes)
@@ -163,7 +166,7 @@ def audit_guesses_report(secrets: np.ndarray, guess: np.ndarray, score: np.ndarr
         "verdict": "no formal claim" if formal_epsilon is None else
                    "violation" if observed["rejected"] else "consistent",
         "auditor": auditor,
-        "analysis": ANALYSES[family],
+        "analysis": family_name(family),
         "fdp_epsilon": observed["fdp"],
         "steinke_epsilon": None if steinke is None else steinke.epsilon,
         "false_alarm_rate": 1.0 - confidence,

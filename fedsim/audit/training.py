@@ -135,7 +135,7 @@ def claim_family(label: LabelTransform, gradient: GradientTransform,
     configured = [d for d in (label, gradient) if type(d) not in (LabelTransform, GradientTransform)]
     if len(configured) != 1:
         return "dp", IdealLaw(), None
-    family = privacy_family(configured[0])
+    family = privacy_family(configured[0], epochs)
     black_box = declared_law(label) if configured[0] is label else None
     return family, law_of(configured[0], family, epochs), black_box
 

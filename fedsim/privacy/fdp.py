@@ -25,6 +25,13 @@ t* is found by bisection:
   (its true mu is at most the claim's when the accountant is exact or looser), so rejecting that mu rejects
   the claim. The reported epsilon `gdp_epsilon(mu*, delta)` is a lower bound *within the GDP family*: sound
   for Gaussian mechanisms, no formal guarantee for others (the report then uses the (eps, delta) curve).
+- `rr_composition_tradeoff(eps, s)` (family "rr:s", `rr_family(s)`): the exact curve of s binary randomised
+  responses of one bit at eps / s each, as grad_perturb releases each label once per epoch. Its claim eps is
+  read as s releases at eps / s; a run that released a label more often at the same total eps is more private
+  (the curve of more, weaker releases lies above), so rejecting the family's eps still rejects the claim. Like
+  GDP, a lower bound within the family: sound for mechanisms that are such a composition (or a
+  post-processing of one), no formal guarantee for others. Binary canaries only (k-ary ones use the (eps,
+  delta) curve: the pairwise curve of k-ary RR differs).
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 from scipy.optimize import brentq
-from scipy.special import ndtr, ndtri
+from scipy.special import expit, ndtr, ndtri
+from scipy.stats import binom
 
 from fedsim.errors import check
 from fedsim.privacy.mechanisms import epsilon_at_delta
@@ -41,7 +50,7 @@ from fedsim.privacy.mechanisms import epsilon_at_delta
 TradeOff = Callable[[float], float]
 EPSILON_CEILING = 60.0
 MU_CEILING = 40.0
-FAMILIES = ("dp", "gdp")
+FAMILIES = ("dp", "gdp", "rr:STEPS")
 
 
 def dp_tradeoff(epsilon: float, delta: float = 0.0) -> TradeOff:
@@ -53,6 +62,43 @@ def dp_tradeoff(epsilon: float, delta: float = 0.0) -> TradeOff:
 def gdp_tradeoff(mu: float) -> TradeOff:
     """The mu-GDP trade-off curve: Phi(Phi^-1(1 - a) - mu)."""
     return lambda a: float(ndtr(ndtri(min(max(1.0 - a, 0.0), 1.0)) - mu))
+
+
+def rr_composition_tradeoff(epsilon: float, steps: int) -> TradeOff:
+    """The exact curve of `steps` binary RR releases of one bit at eps / steps each. The votes for 1 are
+    Binomial(steps, p) under bit 1 and Binomial(steps, 1 - p) under bit 0 (p = e^(eps/s) / (1 + e^(eps/s))); the
+    likelihood ratio grows with the votes, so the Neyman-Pearson tests reject above a count, randomised at it:
+    the curve interpolates linearly between the points (P0(votes >= c), P1(votes < c)), c = s + 1 .. 0."""
+    p = float(expit(epsilon / steps))
+    votes = np.arange(steps + 1)
+    type_one = np.append(binom.sf(votes - 1, steps, 1.0 - p), 0.0)[::-1]  # P0(votes >= c), c = s + 1 .. 0
+    type_two = np.append(binom.cdf(votes - 1, steps, p), 1.0)[::-1]  # P1(votes < c)
+    return lambda a: float(np.interp(a, type_one, type_two))
+
+
+def rr_family(steps: int) -> str:
+    """The family of `steps` composed binary randomised responses (module docstring)."""
+    check(steps >= 1, f"a randomised-response family needs steps >= 1, got {steps}")
+    return f"rr:{steps}"
+
+
+def family_steps(family: str) -> int | None:
+    """The number of releases of an "rr:s" family, None for the other families; a one-line error for a name that
+    is none of `FAMILIES`."""
+    if family in ("dp", "gdp"):
+        return None
+    name, _, steps = family.partition(":")
+    check(name == "rr" and steps.isdigit() and int(steps) >= 1,
+          f"f-DP family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    return int(steps)
+
+
+def family_name(family: str) -> str:
+    """How a report names the analysis of `family`."""
+    steps = family_steps(family)
+    if steps is not None:
+        return f"f-DP, {steps}-fold randomised-response family"
+    return "f-DP, Gaussian-DP family" if family == "gdp" else "f-DP, (eps, delta)-DP curve"
 
 
 def consistent(f: TradeOff, canaries: int, guesses: int, correct: int, level: float, k: int = 2) -> bool:
@@ -108,6 +154,9 @@ def gdp_mu(epsilon: float, delta: float) -> float:
 
 def claim_tradeoff(family: str, epsilon: float, delta: float) -> TradeOff:
     """The curve a claim (eps, delta) implies within `family` (module docstring)."""
+    steps = family_steps(family)
+    if steps is not None:
+        return rr_composition_tradeoff(epsilon, steps)
     return gdp_tradeoff(gdp_mu(epsilon, delta)) if family == "gdp" else dp_tradeoff(epsilon, delta)
 
 
@@ -115,11 +164,14 @@ def fdp_lower_bound(family: str, canaries: int, guesses: int, correct: int, conf
                     delta: float = 0.0, k: int = 2) -> float:
     """The empirical epsilon of the f-DP analysis: the largest epsilon (at `delta`) the family rejects, for
     canaries whose secret is one of `k` public values (k = 2: a fair bit)."""
-    check(family in FAMILIES, f"f-DP family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    steps = family_steps(family)
     check(k >= 2, f"canaries need an alphabet of k >= 2 values, got {k}")
     level = 1.0 - confidence
     if guesses == 0:
         return 0.0
+    if steps is not None:
+        return _smallest_consistent(lambda e: rr_composition_tradeoff(e, steps), EPSILON_CEILING, canaries,
+                                    guesses, correct, level, k)
     if family == "dp":
         return _smallest_consistent(lambda e: dp_tradeoff(e, delta), EPSILON_CEILING, canaries, guesses, correct,
                                     level, k)
