@@ -29,9 +29,8 @@ def fork_available() -> bool:
 
 def _serve(connection: Connection, warm_modules: tuple[str, ...]) -> None:
     """The worker: import `warm_modules`, then answer each (fn, args) with ("ok", result) or ("error", exc).
-    Ctrl-C is the main process's to handle (it ends the worker), and SIGTERM ends the worker silently."""
+    Ctrl-C is the main process's to handle (it ends the worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for name in warm_modules:
         import_module(name)
     while True:
@@ -100,5 +99,7 @@ class SideProcess:
         if self._connection is None:
             return
         self._connection.close()
-        self._process.terminate()  # every result asked for has arrived; an error or ctrl-C waits for nothing
+        # every result asked for has arrived; an error or ctrl-C waits for nothing. SIGKILL, not SIGTERM: the
+        # worker holds nothing to clean up, and a fork may still run a SIGTERM handler inherited from the caller
+        self._process.kill()
         self._process.join(timeout=5)
