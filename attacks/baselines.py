@@ -39,12 +39,13 @@ MIN_KNOWN = 2  # below this no reference can be fitted
 TASKS = ("regression", "binary", "multiclass")  # the tasks the references are built for
 
 
-def reference_inputs(view: PartyView, knowledge: AttackerKnowledge,
-                     features_only: bool = False) -> ReferenceInputs | None:
-    """The arrays the scikit-learn references are fitted on (`features_only`: without the embeddings); None
-    when fewer than two labels are known or the task is other."""
-    if view.task not in TASKS or len(knowledge.known_ids) < MIN_KNOWN:
-        return None
+def references_apply(view: PartyView, knowledge: AttackerKnowledge) -> bool:
+    """Whether any reference can be fitted: a task they are built for and at least two known labels."""
+    return view.task in TASKS and len(knowledge.known_ids) >= MIN_KNOWN
+
+
+def reference_inputs(view: PartyView, knowledge: AttackerKnowledge, features_only: bool = False) -> ReferenceInputs:
+    """The arrays the scikit-learn references are fitted on (`features_only`: without the embeddings)."""
     return ReferenceInputs(view.task, int(view.n_classes), np.asarray(view.features, dtype=np.float64),
                            view.rows_of(np.asarray(knowledge.known_ids)),
                            np.asarray(knowledge.known_labels, dtype=np.float64),
@@ -55,15 +56,14 @@ def compute_references(view: PartyView, knowledge: AttackerKnowledge, seed: int 
                        advance: Callable[[int], None] | None = None,
                        fitted: Callable[[], list[Reference]] | None = None) -> list[Reference]:
     """Every reference fitted on the known labels (`features_only`: only those that need no transcript); none when
-    fewer than two labels are known or the task is other. `advance(1)` is called as each one is fitted (a
-    progress bar: the gradient-boosted trees and the model completion take seconds). `fitted`: the result of
+    `references_apply` is false. `advance(1)` is called as each one is fitted (a progress bar: the
+    gradient-boosted trees and the model completion take seconds). `fitted`: the result of
     `fit_scikit_references` on `reference_inputs(view, knowledge, features_only)` computed elsewhere (a side
     process), instead of fitting them here."""
-    inputs = reference_inputs(view, knowledge, features_only)
-    if inputs is None:
+    if not references_apply(view, knowledge):
         return []
     if fitted is None:
-        references = fit_scikit_references(inputs, seed, advance)
+        references = fit_scikit_references(reference_inputs(view, knowledge, features_only), seed, advance)
     else:
         references = fitted()
         if advance is not None:

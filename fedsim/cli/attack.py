@@ -60,7 +60,7 @@ def attack_command(
         import numpy as np
 
         from fedsim import attacks
-        from fedsim.attacks.baselines import compute_references, reference_count, reference_inputs
+        from fedsim.attacks.baselines import compute_references, reference_count, reference_inputs, references_apply
         from fedsim.attacks.evaluate import draw_known, run_attack, score_attack
         from fedsim.metrics import attack_metrics
         from fedsim.params import parse_params
@@ -95,8 +95,9 @@ def attack_command(
         else:
             raise UserError(f"transcript {str(transcript)!r} has no truth/ folder (a real deployment's): give the "
                             f"labels the attacker knows with --known-labels FILE.csv (columns id,label)")
-        inputs = reference_inputs(view, knowledge) if y_true is not None else None
-        fitted = None if inputs is None else side.submit(fit_scikit_references, inputs, seed)  # beside the attack
+        fitted = None  # the scikit-learn references, fitted beside the attack
+        if y_true is not None and references_apply(view, knowledge):
+            fitted = side.submit(fit_scikit_references, reference_inputs(view, knowledge), seed)
         estimate, result = run_attack(view, attack, params, knowledge, seed, show_progress=not quiet)
         if y_true is not None:
             references_started = time.perf_counter()
