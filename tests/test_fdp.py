@@ -73,6 +73,10 @@ def test_the_composed_family_audits_a_per_epoch_rr_higher_than_the_dp_curve():
     guess, conf = ranked_guesses(votes.sum(axis=1).astype(float))
     w = correct_among_top(bits, guess, conf, 300)
     assert fdp_lower_bound("rr:5", M, 300, w, 0.95) > fdp_lower_bound("dp", M, 300, w, 0.95) > 0.2
+    with pytest.raises(UserError, match="for binary canaries"):  # k-ary RR's pairwise curve is another one
+        fdp_lower_bound("rr:5", M, 300, w, 0.95, k=3)
+    with pytest.raises(UserError, match="f-DP family must be one of"):
+        rejects("rr:0", 1.0, 0.0, M, 300, w, 0.95)
 
 
 @pytest.mark.parametrize("family,eps,delta", [("dp", 1.0, 0.0), ("gdp", 2.0, 1e-5), ("rr:5", 2.0, 0.0)])

@@ -101,6 +101,14 @@ def family_name(family: str) -> str:
     return "f-DP, Gaussian-DP family" if family == "gdp" else "f-DP, (eps, delta)-DP curve"
 
 
+def check_alphabet(family: str, k: int) -> None:
+    """A one-line error unless `family` is known and the canaries' alphabet of `k` values suits it (the "rr:s"
+    curve is for binary canaries only)."""
+    steps = family_steps(family)
+    check(k >= 2, f"canaries need an alphabet of k >= 2 values, got {k}")
+    check(steps is None or k == 2, f"the f-DP family {family!r} is for binary canaries, got an alphabet of {k}")
+
+
 def consistent(f: TradeOff, canaries: int, guesses: int, correct: int, level: float, k: int = 2) -> bool:
     """Whether w = `correct` right of r = `guesses` can happen with probability >= `level` under f-DP."""
     check(0 <= correct <= guesses <= canaries and guesses >= 1, f"need 0 <= correct ({correct}) <= guesses "
@@ -164,17 +172,13 @@ def fdp_lower_bound(family: str, canaries: int, guesses: int, correct: int, conf
                     delta: float = 0.0, k: int = 2) -> float:
     """The empirical epsilon of the f-DP analysis: the largest epsilon (at `delta`) the family rejects, for
     canaries whose secret is one of `k` public values (k = 2: a fair bit)."""
-    steps = family_steps(family)
-    check(k >= 2, f"canaries need an alphabet of k >= 2 values, got {k}")
+    check_alphabet(family, k)
     level = 1.0 - confidence
     if guesses == 0:
         return 0.0
-    if steps is not None:
-        return _smallest_consistent(lambda e: rr_composition_tradeoff(e, steps), EPSILON_CEILING, canaries,
-                                    guesses, correct, level, k)
-    if family == "dp":
-        return _smallest_consistent(lambda e: dp_tradeoff(e, delta), EPSILON_CEILING, canaries, guesses, correct,
-                                    level, k)
+    if family != "gdp":  # eps itself parametrises the dp and rr:s curves
+        return _smallest_consistent(lambda e: claim_tradeoff(family, e, delta), EPSILON_CEILING, canaries, guesses,
+                                    correct, level, k)
     mu = _smallest_consistent(gdp_tradeoff, MU_CEILING, canaries, guesses, correct, level, k)
     return gdp_epsilon(mu, delta) if mu > 0 else 0.0
 
@@ -183,6 +187,7 @@ def rejects(family: str, epsilon: float, delta: float, canaries: int, guesses: i
             confidence: float, k: int = 2) -> bool:
     """Whether the f-DP analysis rejects the claim (eps, delta) read in `family`, at level 1 - confidence, for
     canaries with an alphabet of `k` values."""
+    check_alphabet(family, k)
     if guesses == 0:
         return False
     return not consistent(claim_tradeoff(family, epsilon, delta), canaries, guesses, correct, 1.0 - confidence, k)
