@@ -3,7 +3,7 @@ curve quantities of `--curves` (pointwise: the mean over thresholds of the share
 the exact value at that threshold; the worst threshold is shown too).
 
     python -m fedsim.experiments.bench_eval_coverage [--releases 200] [--datasets breast_cancer criteo rare_positive]
-        [--methods hist hist_gauss] [--skip-auc | --skip-curves]
+        [--methods hist hist_gauss] [--skip-auc | --skip-curves] [--bucketing variance]
 
 Target: each within 0.92-0.98 at nominal 0.95, or "no valid interval" (the method prints null and why).
 `hist` and `hist_gauss` (quantile buckets holding several scores) add a bound on the bucketing error
@@ -33,17 +33,23 @@ from fedsim.evaluation.curves import (
     project_counts,
 )
 from fedsim.evaluation.driver import make_settings, owners, split_clients
+from fedsim.evaluation.mann_whitney import BUCKETINGS
+from fedsim.evaluation.methods import METHODS
 
 AUC_METHODS = ("naive_rr", "rr", "dpauc", "hist", "hist_gauss", "scalar_laplace")
 CURVE_RUNS = (("hist", 1, False), ("hist_gauss", 1, False), ("hist", 10, True))
+# the methods that take --buckets (and so --bucketing)
+BUCKETED = {m for m in AUC_METHODS if "buckets" in METHODS.get(m).Params.model_fields}
 QUANTITIES = ("tpr", "fpr", "precision", "f1", "calibration", "average_precision_at_thresholds", "ece", "brier")
 
 
-def auc_rows(dataset: str, releases: int, epsilon: float, seed: int, methods: list[str]) -> list[str]:
+def auc_rows(dataset: str, releases: int, epsilon: float, seed: int, methods: list[str],
+             bucketing: str = "mass") -> list[str]:
     scores, labels = synthetic_scores(dataset, 0)
     rows = []
     for method in methods:
-        result = run_auc(method, scores, labels, epsilon, repeats=releases, seed=seed, show_progress=False)
+        result = run_auc(method, scores, labels, epsilon, repeats=releases, seed=seed, show_progress=False,
+                         bucketing=bucketing if method in BUCKETED else "mass")
         shown = ("no valid interval (band withheld; it covered "
                  f"{result['ci_coverage']:.3f})" if result["ci95"] is None else
                  f"{result['ci_coverage']:.3f} (mean width {result['ci_width']:.2g})")
@@ -51,11 +57,11 @@ def auc_rows(dataset: str, releases: int, epsilon: float, seed: int, methods: li
     return rows
 
 
-def curve_rows(dataset: str, releases: int, epsilon: float, seed: int) -> list[str]:
+def curve_rows(dataset: str, releases: int, epsilon: float, seed: int, bucketing: str = "mass") -> list[str]:
     scores, labels = synthetic_scores(dataset, 0)
     rows = []
     for method, clients, secure in CURVE_RUNS:
-        settings = make_settings(method, epsilon, None, None, 100)
+        settings = make_settings(method, epsilon, None, None, 100, bucketing=bucketing)
         parts = split_clients(scores, clients, "iid", seed)
         hits: dict[str, list[np.ndarray]] = {key: [] for key in QUANTITIES}
         for repeat in range(releases):
@@ -91,16 +97,19 @@ def main() -> None:
     parser.add_argument("--skip-curves", action="store_true", help="AUC rows only.")
     parser.add_argument("--methods", nargs="+", choices=AUC_METHODS, default=list(AUC_METHODS),
                         help="AUC methods of the AUC rows (default: all).")
+    parser.add_argument("--bucketing", choices=BUCKETINGS, default="mass",
+                        help="Score buckets of the bucket methods (fedsim auc --bucketing).")
     args = parser.parse_args()
-    print(f"eps = {args.epsilon:g}, {args.releases} releases per row (seed {args.seed}), nominal 0.95")
+    print(f"eps = {args.epsilon:g}, {args.releases} releases per row (seed {args.seed}), {args.bucketing} buckets, "
+          "nominal 0.95")
     print("| dataset | method | quantity | coverage (mean over thresholds) | worst threshold |")
     print("| --- | --- | --- | --- | --- |")
     for dataset in args.datasets:
         if not args.skip_auc:
-            for row in auc_rows(dataset, args.releases, args.epsilon, args.seed, args.methods):
+            for row in auc_rows(dataset, args.releases, args.epsilon, args.seed, args.methods, args.bucketing):
                 print(row, flush=True)
         if not args.skip_curves:
-            for row in curve_rows(dataset, args.releases, args.epsilon, args.seed):
+            for row in curve_rows(dataset, args.releases, args.epsilon, args.seed, args.bucketing):
                 print(row, flush=True)
 
 

@@ -12,8 +12,9 @@ The exact curves are scikit-learn's `roc_curve` / `precision_recall_curve` point
 trapezoid rule on a grid of GRID points of [0, 1].
 
 Ours (the release `fedsim auc --curves` post-processes; `fedsim.evaluation.curves.count_release`): noisy
-per-bucket positive counts over B public quantile buckets (default B, or --buckets), projected onto
-[0, n_b] (`box`, the default) or isotonically (`--projection isotonic`); both are shown.
+per-bucket positive counts over B public score buckets (default B, or --buckets), equal-mass (`--bucketing
+mass`, the default) or of equal s(1-s) weight (`--bucketing variance`), projected onto [0, n_b] (`box`, the
+default) or isotonically (`--projection isotonic`); all four are shown.
 M = 1 is the vertical setting (one label holder, method `hist`: Laplace(1/eps) per bucket); M > 1 is the
 horizontal setting over secure aggregation (`--secure-aggregation`: each client adds a discrete-Laplace
 share, the sum carries one). Between bucket boundaries the ROC is the straight line (the trapezoid, as the
@@ -66,7 +67,9 @@ SCORES = np.linspace(1.0, 0.0, 10_000)  # FedCurve's score grid (n_scores = 1e4)
 N_Q, BRANCH = 8, 2
 HEIGHT = math.ceil(math.log(N_Q, BRANCH)) + 2
 DG_STEPS = 16  # points per bucket of the Davis-Goadrich PR interpolation
-PROJECTIONS: tuple[Projection, ...] = ("box", "isotonic")
+# our columns: (bucketing, projection); the same releases' counts under each projection
+OURS: tuple[tuple[str, Projection], ...] = (("mass", "box"), ("mass", "isotonic"), ("variance", "box"),
+                                            ("variance", "isotonic"))
 
 
 @dataclass(frozen=True)
@@ -126,20 +129,22 @@ def ours_curves(counts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def ours(dataset: tuple[np.ndarray, np.ndarray], clients: int, epsilon: float, buckets: int | None, releases: int,
-         seed: int, exact: Truth, advance: Callable[[int], None]) -> dict[str, list[Errors]]:
-    """Errors of every release under each projection (the same releases: projection is post-processing)."""
+         seed: int, exact: Truth, advance: Callable[[int], None]) -> dict[tuple[str, str], list[Errors]]:
+    """Errors of every release for each (bucketing, projection) column (per bucketing the same releases:
+    projection is post-processing)."""
     scores, labels = dataset
-    settings = make_settings("hist", epsilon, None, buckets, 100)
     parts = split_clients(scores, clients, "iid", seed)
-    out: dict[str, list[Errors]] = {p: [] for p in PROJECTIONS}
-    for repeat in range(releases):
-        release = count_release("hist", settings, scores, labels, parts, owners(parts, scores.size), seed, repeat,
-                                secure=clients > 1)
-        auc_error = bucketed_auc(release.noisy, release.sizes) - exact.auc
-        for projection in PROJECTIONS:
-            roc, pr = ours_curves(project_counts(release.noisy, release.sizes, projection), release.sizes)
-            out[projection].append(Errors(area(roc, exact.roc), area(pr, exact.pr), auc_error))
-        advance(1)
+    out: dict[tuple[str, str], list[Errors]] = {column: [] for column in OURS}
+    for bucketing in dict.fromkeys(b for b, _ in OURS):
+        settings = make_settings("hist", epsilon, None, buckets, 100, bucketing=bucketing)
+        for repeat in range(releases):
+            release = count_release("hist", settings, scores, labels, parts, owners(parts, scores.size), seed,
+                                    repeat, secure=clients > 1)
+            auc_error = bucketed_auc(release.noisy, release.sizes) - exact.auc
+            for column in (c for c in OURS if c[0] == bucketing):
+                roc, pr = ours_curves(project_counts(release.noisy, release.sizes, column[1]), release.sizes)
+                out[column].append(Errors(area(roc, exact.roc), area(pr, exact.pr), auc_error))
+            advance(1)
     return out
 
 
@@ -262,7 +267,8 @@ def main() -> None:
                         help="Our B (default: fedsim's, chosen for the AUC; the PR curve of rare positives wants more)")
     args = parser.parse_args()
     sets = {name: synthetic_scores(name, 0) for name in args.datasets}
-    total = args.releases * len(sets) * len(args.epsilons) * (len(args.clients) + 2)
+    bucketings = len(dict.fromkeys(b for b, _ in OURS))
+    total = args.releases * len(sets) * len(args.epsilons) * (bucketings * len(args.clients) + 2)
     rows = []
     with progress_bar(total, "releases") as advance:
         for name, data in sets.items():
@@ -274,13 +280,15 @@ def main() -> None:
                     m = min(clients, data[0].size)
                     mine = ours(data, m, epsilon, args.buckets, args.releases, 1, exact, advance)
                     shown = f"{m}" if m == clients else f"{m} (= n; {clients} asked)"
-                    rows.append((name, shown, epsilon, *(summary(mine[p]) for p in PROJECTIONS), equal, nominal))
+                    rows.append((name, shown, epsilon, *(summary(mine[c]) for c in OURS), equal, nominal))
     print(f"{args.releases} releases per cell, our B {args.buckets or 'default'}; eps-label-DP. FedCurve at eps/2 "
           "has the same label-DP guarantee as ours; FedCurve at eps is 2 eps-label-DP (shown for reference)")
     for index, metric in enumerate(("ROC area error (mean)", "PR area error (mean)", "AUC RMSE")):
         print(f"\n{metric}\n")
-        print("| set | M | eps | ours (box) | ours (isotonic) | FedCurve | FedCurve at 2 eps |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        ours_heads = " | ".join(f"ours ({projection}{', variance buckets' * (b == 'variance')})"
+                                for b, projection in OURS)
+        print(f"| set | M | eps | {ours_heads} | FedCurve | FedCurve at 2 eps |")
+        print("| --- " * (5 + len(OURS)) + "|")
         for name, shown, epsilon, *values in rows:
             print(f"| {name} | {shown} | {epsilon:g} | " + " | ".join(f"{v[index]:.4f}" for v in values) + " |")
 

@@ -297,6 +297,10 @@ class EvalConfig(BaseModel):
     epsilon: float | None = declare(None, "Total label-DP epsilon (> 0; inf: no noise).")
     delta: float | None = declare(None, "delta of hist_gauss (default 1e-6).")
     buckets: int | None = declare(None, "Score buckets (>= 2); default: a rule in n, epsilon, clients.")
+    bucketing: Literal["mass", "variance"] = declare(
+        "mass", "How bucket edges follow the scores: mass (equal-size quantile buckets) | variance (equal "
+                "s(1-s) weight, probability scores in [0, 1]: few pure buckets where scores sit near 0 or 1, "
+                "resolution where they mix).")
     thresholds: int = declare(100, "DPAUC's number of thresholds K.")
     clients: int = declare(1, "Clients M, each adding its own noise (1: vertical / central).")
     secure_aggregation: bool = declare(False, "hist | hist_gauss with M >= 2: each client adds a share of one "

@@ -54,7 +54,9 @@ def test_flower_simulation_equals_local() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "extra"), [("dpauc", ["--clients", "4"]), ("rr", ["--setting", "vertical"]),
-                                               ("hist", ["--setting", "vertical", "--curves"])])
+                                               ("hist", ["--setting", "vertical", "--curves"]),
+                                               ("hist_gauss", ["--clients", "3", "--secure-aggregation",
+                                                               "--bucketing", "variance", "--curves"])])
 def test_cli_flower_equals_local(tmp_path, capsys, method, extra) -> None:
     scores, labels = scored(1000, 6)
     path = tmp_path / "s.csv"

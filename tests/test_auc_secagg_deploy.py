@@ -71,14 +71,18 @@ def test_node_reads_its_own_file_and_refuses_a_missing_one(tmp_path) -> None:
         node_scores({"data": str(tmp_path / "bad.csv")})
 
 
-@pytest.mark.parametrize(("method", "delta", "repeats"), [("hist", "", 1), ("hist_gauss", 1e-6, 2)])
-def test_app_equals_in_process_and_writes_private_json(tmp_path, method, delta, repeats) -> None:
+@pytest.mark.parametrize(("method", "delta", "repeats", "bucketing"), [("hist", "", 1, "mass"),
+                                                                     ("hist_gauss", 1e-6, 2, "mass"),
+                                                                     ("hist", "", 1, "variance")])
+def test_app_equals_in_process_and_writes_private_json(tmp_path, method, delta, repeats, bucketing) -> None:
     files, scores, labels, parts = score_files(tmp_path, 3)
     result_file = tmp_path / "result.json"
     run_app(files, {"method": method, "epsilon": 1.0, "delta": delta, "clients": 3, "repeats": repeats,
-                    "seed": 11, "result": str(result_file)})
+                    "seed": 11, "result": str(result_file), "bucketing": bucketing})
     result = json.loads(result_file.read_text())
-    local = run_secure_local(method, scores, labels, parts, 1.0, delta or None, None, repeats, 11)
+    local = run_secure_local(method, scores, labels, parts, 1.0, delta or None, None, repeats, 11,
+                             bucketing=bucketing)
+    assert result["bucketing"] == bucketing and result["buckets"] == local.public.edges.size
     assert result["estimate_raw"] == local.estimates[0].estimate  # the same integers, bit for bit
     assert result["ci95"] == [min(1.0, max(0.0, b)) for b in local.estimates[0].ci95]
     assert {k: result[k] for k in local.info()} == json.loads(json.dumps(local.info()))

@@ -53,7 +53,8 @@ def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: floa
               delta: float | None = None, buckets: int | None = None, thresholds: int = 100, clients: int = 1,
               split: str = "iid", secure_aggregation: bool = False, min_clients: int | None = None,
               canaries: int = MAX_CANARIES, confidence: float = 0.95, seed: int = 0,
-              guesses: int | Sequence[int] | None = None, show_progress: bool = False) -> dict[str, Any]:
+              guesses: int | Sequence[int] | None = None, show_progress: bool = False,
+              bucketing: str = "mass") -> dict[str, Any]:
     """Plant canaries among the scored examples, release once, bound epsilon: the `fedsim audit auc` object.
 
     Takes the release's settings as `fedsim.evaluation.run_auc` does (the same checks); `buckets` sets the
@@ -69,7 +70,7 @@ def audit_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: floa
           "an audit needs a finite --epsilon (epsilon = inf claims nothing)")
     check(min_clients is None or secure_aggregation, "--min-clients applies with --secure-aggregation only")
     chosen = METHODS.get(method)
-    settings = make_settings(method, epsilon, delta, buckets, thresholds)
+    settings = make_settings(method, epsilon, delta, buckets, thresholds, bucketing=bucketing)
     bits = secret_bits(canaries, seed)
     extra: dict[str, Any] = {}
     if method == "dpauc":
@@ -134,7 +135,8 @@ def _secure_statistics(method: str, settings: Settings, scores: np.ndarray, labe
                        min_clients: int | None) -> tuple[np.ndarray, SecurePublic]:
     """Every client's counts + share summed (what the server learns); each canary's bucket in that sum."""
     canary_scores, all_scores, all_labels = _with_canaries(scores, labels, bits)
-    release = secure_public(method, scores, settings.budget, settings.delta, settings.buckets, clients, min_clients)
+    release = secure_public(method, scores, settings.budget, settings.delta, settings.buckets, clients, min_clients,
+                            settings.bucketing)
     edges = np.concatenate([release.edges, canary_scores])
     check_memory("--clients", clients, 32 * edges.size, f"dense counts over {edges.size} buckets per client")
     public = replace(release, edges=edges)

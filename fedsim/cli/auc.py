@@ -182,7 +182,7 @@ def multiclass_auc(data: tuple[np.ndarray, np.ndarray, list[str]], config: EvalC
     scores, labels, classes = data
     c = config
     result = run_multiclass_auc(c.method, scores, labels, classes, c.epsilon, c.delta, c.buckets, c.clients, c.split,
-                                c.repeats, c.seed, show_progress=not quiet)
+                                c.repeats, c.seed, show_progress=not quiet, bucketing=c.bucketing)
     if json_output:
         emit_json(result)
         return

@@ -254,7 +254,10 @@ def _zero_draw(size: int) -> NoiseDraw:
 
 
 def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per bucket: the score sum and D_b (half the absolute deviation from the bucket mean); sum of squares."""
+    """Per bucket: the score sum and D_b (half the absolute deviation from the bucket mean); sum of squares.
+    Summed in score order, so the floats do not depend on how the clients' scores were concatenated (over
+    Flower the server joins them by partition)."""
+    scores = np.sort(np.asarray(scores, dtype=np.float64))
     bucket = np.searchsorted(edges, scores, "left")
     sizes = np.bincount(bucket, minlength=edges.size)
     sums = np.bincount(bucket, weights=scores, minlength=edges.size)
@@ -271,7 +274,7 @@ def count_release(method: str, settings: Settings, scores: np.ndarray, labels: n
     check_curve_method(method)
     if secure:
         public_s = secure_public(method, scores, settings.budget, settings.delta, settings.buckets, len(parts),
-                                 min_clients)
+                                 min_clients, settings.bucketing)
         counts = [client_counts(scores[idx], labels[idx], public_s.edges) for idx in parts]
         total = secure_sum(counts, public_s, seed, repeat, list(range(len(parts))))
         return release_from_sum(public_s, np.sum([c.sizes for c in counts], axis=0), total, len(parts), scores)

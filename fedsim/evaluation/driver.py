@@ -23,7 +23,7 @@ from fedsim.evaluation.curves import (
     secure_count_release,
 )
 from fedsim.evaluation.intervals import unit_estimate, unit_interval
-from fedsim.evaluation.mann_whitney import exact_auc
+from fedsim.evaluation.mann_whitney import BUCKETINGS, exact_auc
 from fedsim.evaluation.methods import (
     METHODS,
     AucMethod,
@@ -74,13 +74,17 @@ def validate_inputs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 
 
 def make_settings(method: str, epsilon: float | None, delta: float | None, buckets: int | None,
-                  thresholds: int, threshold: float | None = None) -> Settings:
+                  thresholds: int, threshold: float | None = None, bucketing: str = "mass") -> Settings:
     """Settings checked by the method's parameter schema (`AucMethod.Params`). `epsilon`, `buckets` and
     `thresholds` are shared settings (a grid sweeps them across methods, the CLI always passes thresholds):
     a method that does not take one ignores it, except a finite epsilon given to a method without one
     (`exact`), which would read as private (inf, no noise, is what it does). Any other setting a method does
-    not take is an error."""
+    not take is an error, and so is `bucketing` other than `mass` for a method without score buckets."""
     chosen = METHODS.get(method)
+    check(bucketing in BUCKETINGS, f"unknown bucketing {bucketing!r}; valid: {', '.join(BUCKETINGS)}")
+    check(bucketing == "mass" or "buckets" in chosen.Params.model_fields,
+          f"--bucketing {bucketing} needs a method with score buckets: "
+          f"{', '.join(m for m in METHODS.names() if 'buckets' in METHODS.get(m).Params.model_fields)}")
     check(epsilon is not None or not chosen.needs_epsilon,
           f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
     check(epsilon is None or math.isinf(epsilon) or chosen.needs_epsilon,
@@ -91,7 +95,7 @@ def make_settings(method: str, epsilon: float | None, delta: float | None, bucke
     values = {k: v for k, v in given.items() if v is not None and (k in fields or k not in SHARED_SETTINGS)}
     p = validate_params(chosen.Params, values, f"AUC method {method!r}").model_dump()
     return Settings(epsilon=float(p.get("epsilon", math.inf)), delta=p.get("delta"), buckets=p.get("buckets"),
-                    thresholds=p.get("thresholds", thresholds), threshold=p.get("threshold"))
+                    thresholds=p.get("thresholds", thresholds), threshold=p.get("threshold"), bucketing=bucketing)
 
 
 def check_counts(repeats: int, clients: int, per_repeat: int = 1) -> None:
@@ -171,9 +175,9 @@ def run_secure(method: str, settings: Settings, scores: np.ndarray, labels: np.n
         from fedsim.runtime.flower.auc_secagg_app import run_secure_flower  # Flower and Ray load only when asked for
 
         return run_secure_flower(method, scores, labels, parts, settings.epsilon, settings.delta, settings.buckets,
-                                 repeats, seed, min_clients)
+                                 repeats, seed, min_clients, bucketing=settings.bucketing)
     return run_secure_local(method, scores, labels, parts, settings.epsilon, settings.delta, settings.buckets,
-                            repeats, seed, min_clients)
+                            repeats, seed, min_clients, bucketing=settings.bucketing)
 
 
 def _finite(value: float | None) -> float | None:
@@ -185,7 +189,8 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
             split: str = "iid", repeats: int = 1, seed: int = 0, runtime: str = "local",
             show_progress: bool = True, threshold: float | None = None,
             setting: str = "horizontal", secure_aggregation: bool = False,
-            min_clients: int | None = None, curves: Projection | None = None, truth: bool = False) -> dict[str, Any]:
+            min_clients: int | None = None, curves: Projection | None = None, truth: bool = False,
+            bucketing: str = "mass") -> dict[str, Any]:
     """The `fedsim auc` JSON dict: method, epsilon, delta, n, estimate (clipped to [0, 1]), estimate_raw
     (before clipping: average these over releases), ci95 (within [0, 1]) (+ exact, bias, std, rmse,
     ci_coverage, ci_width, mean_raw, rmse_raw when repeats > 1; at_threshold with `threshold`). `epsilon` = inf runs
@@ -206,7 +211,7 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
     server received in release 0, in process or over Flower (no extra epsilon); `truth` adds the exact
     curves at the same thresholds (simulation only)."""
     scores, labels = validate_inputs(scores, labels)
-    settings = make_settings(method, epsilon, delta, buckets, thresholds, threshold)
+    settings = make_settings(method, epsilon, delta, buckets, thresholds, threshold, bucketing)
     check(min_clients is None or secure_aggregation, "--min-clients applies with --secure-aggregation only")
     if secure_aggregation:
         check_secure(method, clients, min_clients)
@@ -247,6 +252,8 @@ def run_auc(method: str, scores: np.ndarray, labels: np.ndarray, epsilon: float 
         "clients": clients, "split": split, "setting": setting, "runtime": runtime, "seed": seed, "repeats": repeats,
         **info,
     }
+    if "buckets" in info:
+        result["bucketing"] = settings.bucketing
     if first.metrics is not None:
         result["at_threshold"] = first.metrics
     if repeats > 1:

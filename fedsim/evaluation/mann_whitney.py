@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from fedsim.errors import check
+
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 
 
@@ -30,15 +32,36 @@ def exact_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return (below + below_or_tied) / (2.0 * positives.size * negatives.size)
 
 
-def bucket_edges(scores: np.ndarray, buckets: int | None) -> np.ndarray:
-    """Upper edges of `buckets` equal-mass score buckets (fewer when scores tie); None: one per distinct score.
+BUCKETINGS = ("mass", "variance")
+VARIANCE_FLOOR = 0.1  # share of the mean weight s(1 - s) every score keeps under `variance` bucketing
 
-    The k-th edge is the ceil(k n / B)-th smallest score, so each bucket holds about n / B examples.
+
+def bucket_edges(scores: np.ndarray, buckets: int | None, bucketing: str = "mass") -> np.ndarray:
+    """Upper edges of `buckets` score buckets (fewer when scores tie); None: one per distinct score.
+
+    `mass` (equal-mass quantile buckets): the k-th edge is the ceil(k n / B)-th smallest score, so each bucket
+    holds about n / B examples. `variance`: buckets of equal weight w_i = s_i (1 - s_i) + VARIANCE_FLOOR *
+    mean(s (1 - s)) for probability scores s in [0, 1]. Why: under calibrated scores s_i (1 - s_i) is the
+    variance of example i's label, so a bucket's expected within-bucket mixing (its positive/negative pairs,
+    the only source of bucketing error) follows that weight: scores sitting at 0 or 1 share a few large,
+    nearly pure buckets (a few noise terms where the counts are all 0 or all n_b), and the mixed middle gets
+    the resolution. The floor keeps every score range some buckets when scores are not calibrated. Edges use
+    the scores alone (no labels): any bucketing is public and leaves the guarantee and the intervals as they
+    are; only accuracy depends on how well the scores are calibrated (experiments/results/README.md).
     """
     ordered = np.sort(np.asarray(scores, dtype=np.float64))
     if buckets is None or buckets >= ordered.size:
         return np.unique(ordered)
-    positions = np.ceil(np.arange(1, buckets + 1) * (ordered.size / buckets)).astype(np.int64) - 1
+    if bucketing == "mass":
+        positions = np.ceil(np.arange(1, buckets + 1) * (ordered.size / buckets)).astype(np.int64) - 1
+    else:
+        check(bucketing == "variance", f"unknown bucketing {bucketing!r}; valid: {', '.join(BUCKETINGS)}")
+        check(ordered[0] >= 0.0 and ordered[-1] <= 1.0, "--bucketing variance needs probability scores in [0, 1] "
+              f"(found {ordered[0]:g} to {ordered[-1]:g}); use --bucketing mass")
+        weight = ordered * (1.0 - ordered)
+        floor = VARIANCE_FLOOR * weight.mean() if weight.any() else 1.0
+        cumulative = np.cumsum(weight + floor)
+        positions = np.searchsorted(cumulative, np.arange(1, buckets + 1) * (cumulative[-1] / buckets) * (1 - 1e-12))
     return np.unique(ordered[np.clip(positions, 0, ordered.size - 1)])
 
 

@@ -100,6 +100,7 @@ class Settings:
     buckets: int | None = None
     thresholds: int = 100
     threshold: float | None = None
+    bucketing: str = "mass"  # how bucket edges follow the scores (`mann_whitney.bucket_edges`)
 
     @property
     def budget(self) -> float:
@@ -155,12 +156,13 @@ def default_buckets(n: int, epsilon: float, clients_per_bucket: float) -> int | 
     return max(2, round((epsilon * n / math.sqrt(clients_per_bucket)) ** 0.4))
 
 
-def clients_per_bucket(scores: np.ndarray, owners: np.ndarray | None, buckets: int | None) -> float:
+def clients_per_bucket(scores: np.ndarray, owners: np.ndarray | None, buckets: int | None,
+                       bucketing: str = "mass") -> float:
     """Mean number of clients holding examples in one of `buckets` quantile buckets (public: scores and
     which client holds them). M for IID clients, about 1 + M/B when clients hold contiguous score ranges."""
     if owners is None or buckets is None:
         return 1.0
-    edges = bucket_edges(scores, buckets)
+    edges = bucket_edges(scores, buckets, bucketing)
     pairs = np.searchsorted(edges, scores, "left").astype(np.int64) * (int(owners.max()) + 1) + owners
     return np.unique(pairs).size / edges.size
 
@@ -211,8 +213,9 @@ class AucMethod:
         buckets = settings.buckets
         if buckets is None and not self.fine_by_default:
             first = default_buckets(scores.size, settings.budget, 1.0)
-            buckets = default_buckets(scores.size, settings.budget, clients_per_bucket(scores, owners, first))
-        edges = bucket_edges(scores, buckets)
+            layout = clients_per_bucket(scores, owners, first, settings.bucketing)
+            buckets = default_buckets(scores.size, settings.budget, layout)
+        edges = bucket_edges(scores, buckets, settings.bucketing)
         if settings.threshold is not None:
             edges = np.union1d(edges, threshold_edge(scores, settings.threshold))
         return Public(edges, settings.epsilon, self.noise_parameter(settings), {"buckets": int(edges.size)},

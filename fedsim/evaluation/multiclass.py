@@ -130,7 +130,7 @@ def exact_macro_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 def run_multiclass_auc(method: str, scores: np.ndarray, labels: np.ndarray, classes: list[str],
                        epsilon: float | None, delta: float | None = None, buckets: int | None = None,
                        clients: int = 1, split: str = "iid", repeats: int = 1, seed: int = 0,
-                       show_progress: bool = True) -> dict[str, Any]:
+                       show_progress: bool = True, bucketing: str = "mass") -> dict[str, Any]:
     """The `fedsim auc --class-scores` JSON dict: method, epsilon, delta, n, classes, estimate (the macro AUC),
     ci95, per_class (class name -> AUC), buckets (per class), guarantee; with repeats > 1 also exact, mean,
     bias, std, rmse, ci_coverage against the exact macro AUC. In-process only."""
@@ -138,7 +138,7 @@ def run_multiclass_auc(method: str, scores: np.ndarray, labels: np.ndarray, clas
     check(method in allowed, f"method {method!r} has no multiclass form; valid with --class-scores: "
                              f"{', '.join(allowed)}")
     scores, labels = validate_multiclass(scores, labels, classes)
-    settings = make_settings(method, epsilon, delta, buckets, 100)
+    settings = make_settings(method, epsilon, delta, buckets, 100, bucketing=bucketing)
     k = scores.shape[1]
     check_counts(repeats, clients, per_repeat=k)
     check(seed >= 0, f"seed must be >= 0, got {seed}")

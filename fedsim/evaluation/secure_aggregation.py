@@ -75,7 +75,7 @@ def check_secure(method: str, clients: int, min_clients: int | None) -> int:
 
 
 def secure_public(method: str, scores: np.ndarray, epsilon: float, delta: float | None, buckets: int | None,
-                  clients: int, min_clients: int | None = None) -> SecurePublic:
+                  clients: int, min_clients: int | None = None, bucketing: str = "mass") -> SecurePublic:
     """Edges (B from the one-noise-per-bucket rule unless given) and shares sized for `min_clients` (default M)."""
     threshold = check_secure(method, clients, min_clients)
     if buckets is None:
@@ -84,7 +84,7 @@ def secure_public(method: str, scores: np.ndarray, epsilon: float, delta: float 
         noise = discrete_laplace_noise(epsilon, threshold)
     else:
         noise = skellam_noise(epsilon, delta, threshold)
-    edges = bucket_edges(scores, buckets)
+    edges = bucket_edges(scores, buckets, bucketing)
     # every client holds dense int64 sizes and positives over all B buckets, and sends a B-vector per repeat
     check_memory("--clients", clients, 32 * edges.size, f"dense counts over {edges.size} buckets per client "
                                                         "(fewer --buckets fit more clients)")
@@ -137,11 +137,12 @@ class SecureRun:
 
 def run_secure_local(method: str, scores: np.ndarray, labels: np.ndarray, parts: list[np.ndarray],
                      epsilon: float, delta: float | None, buckets: int | None, repeats: int, seed: int,
-                     min_clients: int | None = None, dropped: frozenset[int] = frozenset()) -> SecureRun:
+                     min_clients: int | None = None, dropped: frozenset[int] = frozenset(),
+                     bucketing: str = "mass") -> SecureRun:
     """In process: every client's vector, an int64 sum, the estimate; `dropped` clients send nothing (their
     examples are then missing from the AUC, as in a real dropout, and the guarantee is reported for the
     clients that did contribute)."""
-    public = secure_public(method, scores, epsilon, delta, buckets, len(parts), min_clients)
+    public = secure_public(method, scores, epsilon, delta, buckets, len(parts), min_clients, bucketing)
     alive = [c for c in range(len(parts)) if c not in dropped]
     check(len(alive) >= 1, "every client dropped out: nothing to aggregate")
     counts = {c: client_counts(scores[parts[c]], labels[parts[c]], public.edges) for c in alive}

@@ -166,7 +166,7 @@ class ReleaseStrategy(Strategy):
 
 def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta: float | None,
                 buckets: int | None, clients: int, repeats: int, seed: int,
-                min_clients: int | None, timeout: float = TIMEOUT_S) -> SecureRun:
+                min_clients: int | None, timeout: float = TIMEOUT_S, bucketing: str = "mass") -> SecureRun:
     """Score round (Message API), then one SecAgg+ run per repeat; returns what `run_secure_local` returns.
     The nodes must hold partition-ids 0..clients-1, one each (a deployment's SuperNodes may be misnumbered)."""
     deadline = time.monotonic() + timeout
@@ -192,7 +192,7 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
     check(len(held) == clients, f"{len(held)} Flower clients answered, partition-ids {sorted(held)}; expected "
                                 f"{clients} (clients={clients}: partition-ids 0..{clients - 1})")
     scores = np.concatenate([held[k] for k in range(clients)])
-    public = secure_public(method, scores, epsilon, delta, buckets, clients, min_clients)
+    public = secure_public(method, scores, epsilon, delta, buckets, clients, min_clients, bucketing)
     proxies = [GridClientProxy(node, grid, context.run_id) for node in nodes]
     estimates, contributors, first = [], clients, (np.empty(0), np.empty(0))
     for repeat in range(repeats):
@@ -213,7 +213,8 @@ def server_main(grid: Grid, context: Context, method: str, epsilon: float, delta
 
 def run_secure_flower(method: str, scores: np.ndarray, labels: np.ndarray, parts: list[np.ndarray],
                       epsilon: float, delta: float | None, buckets: int | None, repeats: int, seed: int,
-                      min_clients: int | None = None, failing: frozenset[int] = frozenset()) -> SecureRun:
+                      min_clients: int | None = None, failing: frozenset[int] = frozenset(),
+                      bucketing: str = "mass") -> SecureRun:
     """The SecAgg+ apps in Flower's simulation engine (Ray); `failing` partitions drop out."""
     outcome: dict[str, Any] = {}
     server = ServerApp()
@@ -222,7 +223,7 @@ def run_secure_flower(method: str, scores: np.ndarray, labels: np.ndarray, parts
     def main(grid: Grid, context: Context) -> None:
         try:
             outcome["result"] = server_main(grid, context, method, epsilon, delta, buckets, len(parts), repeats,
-                                            seed, min_clients)
+                                            seed, min_clients, bucketing=bucketing)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, outside Flower's thread
             outcome["error"] = exc
 

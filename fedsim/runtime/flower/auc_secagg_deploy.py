@@ -38,7 +38,7 @@ from fedsim.fileio import strict_json, write_json_atomic
 from fedsim.runtime.flower.auc_app import TIMEOUT_S
 from fedsim.runtime.flower.auc_secagg_app import secagg_client, server_main
 
-SETTINGS = ("method", "epsilon", "delta", "buckets", "clients", "min-clients", "repeats", "seed", "curves",
+SETTINGS = ("method", "epsilon", "delta", "buckets", "bucketing", "clients", "min-clients", "repeats", "seed", "curves",
             "projection")
 RUNTIME_KEYS = ("result", "timeout")
 
@@ -77,7 +77,8 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
                                                "0..M-1, M >= 2)")
     config = config_from_run_config(EvalConfig, {k: v for k, v in run_config.items() if k in SETTINGS},
                                     secure_aggregation=True)
-    settings = make_settings(config.method, config.epsilon, config.delta, config.buckets, config.thresholds)
+    settings = make_settings(config.method, config.epsilon, config.delta, config.buckets, config.thresholds,
+                             bucketing=config.bucketing)
     check_secure(config.method, config.clients, config.min_clients)
     check_counts(config.repeats, config.clients)
     check(config.curves or config.projection == "box", "projection= needs curves = true")
@@ -85,13 +86,15 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
     check(timeout > 0, f"timeout must be > 0 seconds, got {timeout:g}")
     epsilon = math.inf if settings.epsilon is None else settings.epsilon  # make_settings: inf = no noise
     run = server_main(grid, context, config.method, epsilon, settings.delta, settings.buckets,
-                      config.clients, config.repeats, config.seed, config.min_clients, timeout)
+                      config.clients, config.repeats, config.seed, config.min_clients, timeout,
+                      bucketing=settings.bucketing)
     first = run.estimates[0]
     result: dict[str, Any] = {
         "method": config.method, "epsilon": epsilon, "delta": settings.delta,
         "n": int(run.first_sizes.sum()), "estimate": unit_estimate(first.estimate), "estimate_raw": first.estimate,
         "ci95": list(unit_interval(first.ci95)), "clients": config.clients, "setting": "horizontal",
         "runtime": "flwr run", "seed": config.seed, "repeats": config.repeats, **run.info(),
+        "bucketing": settings.bucketing,
     }
     if config.repeats > 1:  # what needs no exact AUC
         spread = summarise(run.estimates, math.nan)
