@@ -79,3 +79,21 @@ def test_simulation_stuck_client_app_times_out_instead_of_hanging():
 def test_simulation_eight_parties():
     config = small_config(rows=200, parties=8, epochs=1)
     assert_same_run(train(config), train_flower(config, load_dataset(config)), atol=1e-5)
+
+
+@pytest.mark.parametrize("watched", [False, True])
+def test_simulate_spends_no_cpu_while_the_engine_runs(monkeypatch, watched):
+    """The watchdog waits on events; without `finished` (the AUC apps) there is none. It used to spin a core
+    for the whole simulation there, so two AUC simulations side by side starved their ClientApp actors (both
+    failed after the 120 s reply timeout; each took 29 s alone, 13 s without the spin)."""
+    import threading
+
+    import flwr.simulation
+
+    from fedsim.runtime.flower.simulation import simulate
+
+    monkeypatch.setattr(flwr.simulation, "run_simulation", lambda **kwargs: time.sleep(1.0))
+    finished = threading.Event() if watched else None
+    before = time.process_time()
+    simulate(None, None, 2, finished)  # type: ignore[arg-type]
+    assert time.process_time() - before < 0.3  # a spinning thread would use about the full second

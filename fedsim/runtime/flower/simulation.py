@@ -65,9 +65,9 @@ def simulate(server_app: ServerApp, client_app: ClientApp, nodes: int,
 
     returned = threading.Event()
 
-    def watchdog() -> None:
+    def watchdog(finished: threading.Event) -> None:
         while not returned.is_set():
-            if finished is not None and finished.wait(0.5):
+            if finished.wait(0.5):
                 if not returned.wait(STOP_GRACE_S):
                     for pid in descendants(os.getpid()):
                         if _cmdline(pid).startswith("ray::ClientAppActor"):
@@ -75,7 +75,8 @@ def simulate(server_app: ServerApp, client_app: ClientApp, nodes: int,
                                 os.kill(pid, signal.SIGKILL)
                 return
 
-    threading.Thread(target=watchdog, daemon=True).start()
+    if finished is not None:  # nothing to watch otherwise (a loop without `finished` to wait on would spin a core)
+        threading.Thread(target=watchdog, args=(finished,), daemon=True).start()
     try:
         with quiet_flower():
             run_simulation(server_app=server_app, client_app=client_app, num_supernodes=nodes,
