@@ -196,6 +196,9 @@ def test_training_audit_end_to_end_small():
     planned = planned_guesses(IdealLaw("laplace"), "dp", 1.0, 0.0, 100, 0.95)
     assert out["attack"] == "residual" and out["canaries"] == 100 and out["guesses"] == planned != 50
     assert out["canary_values"] == [0.0, 30.0]
+    assert out["attack_params"] == {"epochs": "all", **FAST_ATTACK}  # the audit reads every epoch by default
+    assert audit_training(config, canaries=100, attack_params={**FAST_ATTACK, "epochs": "last"}
+                          )["attack_params"]["epochs"] == "last"  # the user's parameter wins
     assert out["formal_epsilon"] == 1.0 and out["verdict"] in ("consistent", "violation")
     assert out["empirical_epsilon"] <= 1.0 or out["verdict"] == "violation"
     assert "r2" in out["test"]
