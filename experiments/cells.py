@@ -122,7 +122,7 @@ def run_auc_cell(config: dict[str, Any]) -> dict[str, Any]:
                       buckets=config["buckets"], thresholds=config["thresholds"], clients=config["clients"],
                       split=config["split"], repeats=config["repeats"], seed=config["seed"], show_progress=False,
                       secure_aggregation=config.get("secure_aggregation", False),
-                      min_clients=config.get("min_clients"))
+                      min_clients=config.get("min_clients"), bucketing=config.get("bucketing", "mass"))
     return {"auc": to_jsonable(outcome), "auc_s": time.perf_counter() - start, "score_model": model}
 
 

@@ -170,6 +170,8 @@ def _auc_cells(study: AucStudy, where: str) -> list[Cell]:
                     checker.auc_layout(method, clients, f"auc.methods.{m_index}")
                     secure = ({"secure_aggregation": True, "min_clients": method.min_clients}
                               if method.secure_aggregation else {})
+                    if method.bucketing != "mass":  # only then in the cell: earlier cells keep their hashes
+                        secure["bucketing"] = method.bucketing
                     for source in (s for s in study.sources if not s.missing):
                         for seed in study.seeds:
                             config = {

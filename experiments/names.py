@@ -101,7 +101,8 @@ class NameChecker:
                      loc: str) -> None:
         """The method's settings (delta, buckets, thresholds) through its parameter schema, up front."""
         try:
-            make_settings(method.name, epsilon, method.delta, buckets, thresholds=study.thresholds)
+            make_settings(method.name, epsilon, method.delta, buckets, thresholds=study.thresholds,
+                          bucketing=method.bucketing)
         except UserError as exc:
             self.fail(loc, str(exc).replace("--", ""))
 

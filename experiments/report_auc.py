@@ -43,12 +43,19 @@ def auc_section(group: pd.DataFrame, source: str, plots_dir: Path, report: Repor
 
 
 def _auc_variant(row: pd.Series) -> str:
-    """The method, with its discretisation: histogram buckets B, DPAUC's thresholds K."""
+    """The method, with its discretisation (histogram buckets B and how they are placed, DPAUC's thresholds K)
+    and secure aggregation: rows that differ in any of them are different releases, never pooled."""
+    details = []
     if not pd.isna(row.get("buckets")):
-        return f"{row['method']} (B={int(row['buckets'])})"
-    if row["method"] == "dpauc" and not pd.isna(row.get("thresholds")):
-        return f"dpauc (K={int(row['thresholds'])})"
-    return str(row["method"])
+        details.append(f"B={int(row['buckets'])}")
+    elif row["method"] == "dpauc" and not pd.isna(row.get("thresholds")):
+        details.append(f"K={int(row['thresholds'])}")
+    if row.get("bucketing") == "variance":
+        details.append("variance buckets")
+    secure = row.get("secure_aggregation")
+    if secure is not None and pd.notna(secure) and bool(secure):
+        details.append("secure aggregation")
+    return f"{row['method']} ({', '.join(details)})" if details else str(row["method"])
 
 
 

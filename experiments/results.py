@@ -97,6 +97,8 @@ def _auc_columns(record: dict[str, Any]) -> dict[str, Any]:
         "seed": config["seed"], "method": config["method"], "epsilon": config["epsilon"],
         "delta": config["delta"], "clients": config["clients"], "buckets": config["buckets"],
         "thresholds": config["thresholds"], "split": config["split"], "repeats": config["repeats"],
+        "secure_aggregation": bool(config.get("secure_aggregation", False)),
+        "bucketing": config.get("bucketing", "mass"),
         "formal_epsilon": outcome.get("epsilon"), "formal_delta": outcome.get("delta"),
         "n": outcome.get("n"), "estimate": outcome.get("estimate"), "ci_low": ci[0], "ci_high": ci[1],
         "exact": outcome.get("exact"), "bias": outcome.get("bias"), "std": outcome.get("std"),

@@ -211,12 +211,14 @@ class LeakageStudy(Strict):
 
 class AucMethodEntry(Strict):
     """A private AUC method; `delta` for the (epsilon, delta) ones (hist_gauss); `secure_aggregation` (hist,
-    hist_gauss, clients >= 2) for one central noise shared by the clients, sized for `min_clients` of them."""
+    hist_gauss, clients >= 2) for one central noise shared by the clients, sized for `min_clients` of them;
+    `bucketing` (mass | variance) for the bucket methods (`fedsim auc --bucketing`)."""
 
     name: str
     delta: float | None = Field(None, gt=0, lt=1)
     secure_aggregation: bool = False
     min_clients: int | None = Field(None, ge=1)
+    bucketing: Literal["mass", "variance"] = "mass"
 
     @model_validator(mode="before")
     @classmethod

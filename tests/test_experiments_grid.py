@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from fedsim.cli.app import main
@@ -9,6 +10,8 @@ from fedsim.errors import UserError
 from fedsim.experiments.cells import run_auc_cell
 from fedsim.experiments.expansion import config_hash, expand
 from fedsim.experiments.grid import load_grid, shipped_grids
+from fedsim.experiments.report_auc import _auc_variant
+from fedsim.experiments.results import result_rows
 from fedsim.experiments.schema import parse_grid
 
 BASE = """
@@ -133,6 +136,26 @@ def test_auc_study_with_and_without_secure_aggregation(tmp_path):
     assert len(cells) == 4 and len(secure) == 2 and {c["min_clients"] for c in secure} == {3}
     outcome = run_auc_cell(secure[0])["auc"]
     assert outcome["secure_aggregation"] is True and outcome["min_clients"] == 3 and 0 <= outcome["estimate"] <= 1
+
+
+def test_auc_variants_are_reported_apart(tmp_path):
+    """Secure aggregation and variance buckets are releases of their own: each keeps its own report row
+    (before, a plain and a secure `hist` at the same clients were averaged into one), and a default cell keeps
+    its hash (no `bucketing` key unless it is set)."""
+    text = ("name = 't'\n[auc]\nsources = [{synthetic = 'breast_cancer'}]\nepsilons = [1.0]\nclients = [4]\n"
+            "repeats = 2\nmethods = ['hist', {name = 'hist', secure_aggregation = true}, "
+            "{name = 'hist', bucketing = 'variance'}]\n")
+    cells = expand(load_grid(write(tmp_path, text))[0])
+    assert [c.config.get("bucketing") for c in cells] == [None, None, "variance"]
+    labels = []
+    for cell in cells:
+        record = {"kind": "auc", "key": "k", "status": "done", "labels": cell.labels, "config": cell.config,
+                  **run_auc_cell(cell.config)}
+        labels.append(_auc_variant(pd.Series(result_rows(record)[0])))
+        assert record["auc"].get("bucketing", "mass") == cell.config.get("bucketing", "mass")
+    assert labels == ["hist", "hist (secure aggregation)", "hist (variance buckets)"]
+    bad = text.replace("{name = 'hist', bucketing = 'variance'}", "{name = 'dpauc', bucketing = 'variance'}")
+    assert "needs a method with score buckets" in error_of(tmp_path, bad)
 
 
 def test_bench_cli_rejects_a_bad_grid_before_any_work(tmp_path, capsys):
