@@ -34,12 +34,10 @@ from fedsim.evaluation.curves import (
 )
 from fedsim.evaluation.driver import make_settings, owners, split_clients
 from fedsim.evaluation.mann_whitney import BUCKETINGS
-from fedsim.evaluation.methods import METHODS
+from fedsim.evaluation.methods import places_buckets
 
 AUC_METHODS = ("naive_rr", "rr", "dpauc", "hist", "hist_gauss", "scalar_laplace")
 CURVE_RUNS = (("hist", 1, False), ("hist_gauss", 1, False), ("hist", 10, True))
-# the methods that take --buckets (and so --bucketing)
-BUCKETED = {m for m in AUC_METHODS if "buckets" in METHODS.get(m).Params.model_fields}
 QUANTITIES = ("tpr", "fpr", "precision", "f1", "calibration", "average_precision_at_thresholds", "ece", "brier")
 
 
@@ -49,7 +47,7 @@ def auc_rows(dataset: str, releases: int, epsilon: float, seed: int, methods: li
     rows = []
     for method in methods:
         result = run_auc(method, scores, labels, epsilon, repeats=releases, seed=seed, show_progress=False,
-                         bucketing=bucketing if method in BUCKETED else "mass")
+                         bucketing=bucketing if places_buckets(method, None) else "mass")
         shown = ("no valid interval (band withheld; it covered "
                  f"{result['ci_coverage']:.3f})" if result["ci95"] is None else
                  f"{result['ci_coverage']:.3f} (mean width {result['ci_width']:.2g})")

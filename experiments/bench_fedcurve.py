@@ -70,6 +70,7 @@ DG_STEPS = 16  # points per bucket of the Davis-Goadrich PR interpolation
 # our columns: (bucketing, projection); the same releases' counts under each projection
 OURS: tuple[tuple[str, Projection], ...] = (("mass", "box"), ("mass", "isotonic"), ("variance", "box"),
                                             ("variance", "isotonic"))
+OUR_BUCKETINGS = tuple(dict.fromkeys(b for b, _ in OURS))  # one set of releases each
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def ours(dataset: tuple[np.ndarray, np.ndarray], clients: int, epsilon: float, b
     scores, labels = dataset
     parts = split_clients(scores, clients, "iid", seed)
     out: dict[tuple[str, str], list[Errors]] = {column: [] for column in OURS}
-    for bucketing in dict.fromkeys(b for b, _ in OURS):
+    for bucketing in OUR_BUCKETINGS:
         settings = make_settings("hist", epsilon, None, buckets, 100, bucketing=bucketing)
         for repeat in range(releases):
             release = count_release("hist", settings, scores, labels, parts, owners(parts, scores.size), seed,
@@ -267,8 +268,7 @@ def main() -> None:
                         help="Our B (default: fedsim's, chosen for the AUC; the PR curve of rare positives wants more)")
     args = parser.parse_args()
     sets = {name: synthetic_scores(name, 0) for name in args.datasets}
-    bucketings = len(dict.fromkeys(b for b, _ in OURS))
-    total = args.releases * len(sets) * len(args.epsilons) * (bucketings * len(args.clients) + 2)
+    total = args.releases * len(sets) * len(args.epsilons) * (len(OUR_BUCKETINGS) * len(args.clients) + 2)
     rows = []
     with progress_bar(total, "releases") as advance:
         for name, data in sets.items():

@@ -58,9 +58,13 @@ def test_variance_buckets_beat_mass_buckets_on_nearly_separable_scores() -> None
     assert runs["variance"]["ci_width"] < runs["mass"]["ci_width"]
 
 
+NO_EDGES = "has none to place; it applies to hist, hist_gauss, or to exact, naive_rr, rr with --buckets B"
+
+
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--method", "dpauc"], "--bucketing variance needs a method with score buckets"),
-    (["--method", "scalar_laplace"], "--bucketing variance needs a method with score buckets"),
+    (["--method", "dpauc"], f"--bucketing variance places bucket edges, and dpauc {NO_EDGES}"),
+    (["--method", "scalar_laplace"], f"scalar_laplace {NO_EDGES}"),
+    (["--method", "rr"], f"rr {NO_EDGES}"),  # one bucket per distinct score: nothing to place
     (["--method", "hist", "--bucketing", "width"], "width"),
 ])
 def test_bucketing_mistakes_are_one_line_exit_2(extra, message, capsys) -> None:
@@ -68,6 +72,13 @@ def test_bucketing_mistakes_are_one_line_exit_2(extra, message, capsys) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) <= 3
+
+
+def test_rr_with_buckets_places_them() -> None:
+    scores, labels = synthetic_scores("breast_cancer", 0)
+    runs = [run_auc("rr", scores, labels, 1.0, buckets=8, bucketing=b, show_progress=False) for b in ("mass",
+                                                                                                   "variance")]
+    assert runs[1]["bucketing"] == "variance" and runs[0]["estimate"] != runs[1]["estimate"]
 
 
 def test_scores_outside_zero_one_are_refused_by_the_cli(tmp_path, capsys) -> None:

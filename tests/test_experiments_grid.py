@@ -155,7 +155,7 @@ def test_auc_variants_are_reported_apart(tmp_path):
         assert record["auc"].get("bucketing", "mass") == cell.config.get("bucketing", "mass")
     assert labels == ["hist", "hist (secure aggregation)", "hist (variance buckets)"]
     bad = text.replace("{name = 'hist', bucketing = 'variance'}", "{name = 'dpauc', bucketing = 'variance'}")
-    assert "needs a method with score buckets" in error_of(tmp_path, bad)
+    assert "dpauc has none to place" in error_of(tmp_path, bad)
 
 
 def test_bench_cli_rejects_a_bad_grid_before_any_work(tmp_path, capsys):

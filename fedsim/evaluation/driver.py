@@ -31,8 +31,10 @@ from fedsim.evaluation.methods import (
     Public,
     Release,
     Settings,
+    bucket_placing_methods,
     check_layout,
     client_rng,
+    places_buckets,
     server_rng,
 )
 from fedsim.evaluation.secure_aggregation import SecureRun, check_secure, run_secure_local
@@ -79,12 +81,14 @@ def make_settings(method: str, epsilon: float | None, delta: float | None, bucke
     `thresholds` are shared settings (a grid sweeps them across methods, the CLI always passes thresholds):
     a method that does not take one ignores it, except a finite epsilon given to a method without one
     (`exact`), which would read as private (inf, no noise, is what it does). Any other setting a method does
-    not take is an error, and so is `bucketing` other than `mass` for a method without score buckets."""
+    not take is an error, and so is `bucketing` other than `mass` where there are no edges to place
+    (`places_buckets`)."""
     chosen = METHODS.get(method)
     check(bucketing in BUCKETINGS, f"unknown bucketing {bucketing!r}; valid: {', '.join(BUCKETINGS)}")
-    check(bucketing == "mass" or "buckets" in chosen.Params.model_fields,
-          f"--bucketing {bucketing} needs a method with score buckets: "
-          f"{', '.join(m for m in METHODS.names() if 'buckets' in METHODS.get(m).Params.model_fields)}")
+    if bucketing != "mass" and not places_buckets(method, buckets):
+        by_default, with_buckets = bucket_placing_methods()
+        raise UserError(f"--bucketing {bucketing} places bucket edges, and {method} has none to place; it applies "
+                        f"to {', '.join(by_default)}, or to {', '.join(with_buckets)} with --buckets B")
     check(epsilon is not None or not chosen.needs_epsilon,
           f"method {method} needs --epsilon EPS (> 0; inf for no noise)")
     check(epsilon is None or math.isinf(epsilon) or chosen.needs_epsilon,

@@ -481,6 +481,21 @@ class ScalarLaplace(AucMethod):
         return Estimate(out.auc, scalar.scalar_interval(out, int(sent["n"][0]), public.epsilon, public.noise))
 
 
+def places_buckets(method: str, buckets: int | None) -> bool:
+    """Whether where the bucket edges go shapes `method`'s release (`--bucketing`): a method with score buckets,
+    given B or choosing it by a rule; one bucket per distinct score (rr, naive_rr and exact without B) has no
+    edges to place."""
+    chosen = METHODS.get(method)
+    return "buckets" in chosen.Params.model_fields and (buckets is not None or not chosen.fine_by_default)
+
+
+def bucket_placing_methods() -> tuple[list[str], list[str]]:
+    """(the methods that place bucket edges by default, those that do with --buckets B)."""
+    bucketed = [m for m in METHODS.names() if "buckets" in METHODS.get(m).Params.model_fields]
+    by_default = [m for m in bucketed if places_buckets(m, None)]
+    return by_default, [m for m in bucketed if m not in by_default]
+
+
 def check_layout(method: AucMethod, clients: int) -> None:
     """A method that needs every label in one place runs with one client only (one-line UserError)."""
     check(not method.one_label_holder or clients == 1,
