@@ -60,3 +60,32 @@ def test_top_model_updates_alone_tell_the_canaries_apart(monkeypatch):
     assert recorder.top_updates  # every epoch's top-model steps with canaries were kept
     top_only = recorder.statistic - recorder.released
     assert roc_auc_score(secret_bits(out["canaries"], 0), top_only) > 0.65
+
+
+def test_top_update_scores_are_the_gaussian_llr_with_the_other_canaries_marginalised():
+    """The closed form (push-through + Sherman-Morrison, in the span of the d_j) equals the LLR computed in
+    the parameter space: rest - sum_{j != i} t_j d_j ~ N(+-d_i / 2, I + sum_{j != i} v_j d_j d_j^T)."""
+    import numpy as np
+
+    from fedsim.audit.whitebox import top_update_scores
+
+    rng = np.random.default_rng(3)
+    dim, size = 12, 5
+    d = rng.normal(size=(dim, size))
+    rest = rng.normal(size=dim) * 2
+    belief = rng.uniform(-0.49, 0.49, size)
+    variance = 0.25 - belief**2
+    expected = []
+    for i in range(size):
+        others = [j for j in range(size) if j != i]
+        cov = np.eye(dim) + (d[:, others] * variance[others]) @ d[:, others].T
+        centred = rest - d[:, others] @ belief[others]
+        inv = np.linalg.inv(cov)
+        up, down = centred - d[:, i] / 2, centred + d[:, i] / 2
+        expected.append((down @ inv @ down - up @ inv @ up) / 2)
+    got = top_update_scores(d.T @ rest, d.T @ d, belief)
+    assert np.allclose(got, expected, rtol=1e-10, atol=1e-10)
+    # certain beliefs (t_j = +-1/2, no variance) leave the projection with the others' known terms removed
+    sure = np.sign(belief) / 2
+    known = [d[:, i] @ (rest - d @ sure + d[:, i] * sure[i]) for i in range(size)]
+    assert np.allclose(top_update_scores(d.T @ rest, d.T @ d, sure), known)
