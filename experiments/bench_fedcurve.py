@@ -19,8 +19,9 @@ M = 1 is the vertical setting (one label holder, method `hist`: Laplace(1/eps) p
 horizontal setting over secure aggregation (`--secure-aggregation`: each client adds a discrete-Laplace
 share, the sum carries one). Between bucket boundaries the ROC is the straight line (the trapezoid, as the
 AUC) and the PR curve the Davis-Goadrich interpolation (examples in a bucket enter in random order:
-TP and FP grow linearly, precision = TP / (TP + FP)). Our AUC is the one `fedsim auc` prints (the unclipped
-counts' bucketed Mann-Whitney). M larger than n (breast_cancer: 285 rows) runs as n clients of one row.
+TP and FP grow linearly, precision = TP / (TP + FP)). Our AUC is the `estimate` `fedsim auc` prints: the
+unclipped counts' bucketed Mann-Whitney, clipped to [0, 1]. M larger than n (breast_cancer: 285 rows) runs as
+n clients of one row.
 
 FedCurve, reimplemented from github.com/xuefeng-xu/fedcurve (commit d901b78; not on the package registry),
 with its defaults (fedcurve/main.py: n_q = 8 quantiles, branch 2, height ceil(log2 n_q) + 2 = 5, discrete
@@ -59,6 +60,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from fedsim.evaluation import synthetic_scores
 from fedsim.evaluation.curves import Projection, count_release, project_counts
 from fedsim.evaluation.driver import make_settings, owners, split_clients
+from fedsim.evaluation.intervals import unit_estimate
 from fedsim.evaluation.mann_whitney import bucketed_auc, exact_auc
 from fedsim.progress import progress_bar
 
@@ -141,7 +143,7 @@ def ours(dataset: tuple[np.ndarray, np.ndarray], clients: int, epsilon: float, b
         for repeat in range(releases):
             release = count_release("hist", settings, scores, labels, parts, owners(parts, scores.size), seed,
                                     repeat, secure=clients > 1)
-            auc_error = bucketed_auc(release.noisy, release.sizes) - exact.auc
+            auc_error = unit_estimate(bucketed_auc(release.noisy, release.sizes)) - exact.auc
             for column in (c for c in OURS if c[0] == bucketing):
                 roc, pr = ours_curves(project_counts(release.noisy, release.sizes, column[1]), release.sizes)
                 out[column].append(Errors(area(roc, exact.roc), area(pr, exact.pr), auc_error))
