@@ -92,6 +92,26 @@ def test_bands_cover_the_exact_curves(method, name) -> None:
     assert all(0.90 <= c <= 0.99 for c in coverage.values()) and brier >= 0.95, (coverage, brier)
 
 
+def test_ece_interval_holds_where_every_bucket_is_calibrated() -> None:
+    """The hard case for ECE: every bucket calibrated (ECE 0), so the noisy |c_b - n_b s_b| sits above the
+    truth in every release (a bootstrap band around it covered 0.85 here). The L1 bound is exact in this case
+    (every bucket's noise widens its own gap): 95% up to Monte-Carlo error (200 releases: s.e. 0.015)."""
+    scores = np.repeat(np.array([0.1, 0.3, 0.5, 0.7, 0.9]), 40)
+    labels = np.concatenate([np.r_[np.ones(int(40 * s)), np.zeros(40 - int(40 * s))] for s in (0.1, 0.3, 0.5, 0.7,
+                                                                                               0.9)]).astype(np.int8)
+    settings = make_settings("hist", 1.0, None, None, 100)
+    covered, above = [], []
+    for repeat in range(200):
+        release = count_release("hist", settings, scores, labels, [np.arange(scores.size)], None, 0, repeat)
+        truth = float(exact_metrics(scores, labels, release)["ece"])
+        low, high = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(0, repeat),
+                                        200)["ece"]
+        covered.append(low <= truth + 1e-12 <= high + 2e-12)
+        above.append(float(curve_metrics(release.noisy, release)["ece"]) > truth)
+    assert truth < 1e-12 and np.mean(above) == 1.0  # biased upwards in every release
+    assert 0.92 <= np.mean(covered) <= 0.98, np.mean(covered)
+
+
 def test_average_precision_is_named_for_the_released_thresholds(capsys) -> None:
     """The AP key is scikit-learn's AP of the bucket index, not of the raw scores (rare_positive, B = 30: they
     differ by far more than the noise), and the CLI says so; the exact block's Brier is the raw scores' one."""

@@ -167,10 +167,8 @@ def print_curves(console: Console, curves: dict) -> None:
                                                  "scikit-learn's AP of the raw scores)",
              "ece": f"ECE over the {buckets} released buckets", "brier": "Brier score (of the raw scores)"}
     for key, name in names.items():
-        interval = curves[f"{key}_ci95"]
-        text = (f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval is not None
-                else f"none ({curves[f'{key}_interval']})")
-        console.print(f"{name} {curves[key]:.4f}  95% CI {text}")
+        low, high = curves[f"{key}_ci95"]
+        console.print(f"{name} {curves[key]:.4f}  95% CI [{low:.4f}, {high:.4f}]")
     console.print(f"curves: {len(curves['tpr'])} ROC points, projection {curves['projection']} (--json for the arrays)")
 
 

@@ -13,9 +13,9 @@ def _array(values: list[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def _band(curves: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    band = curves.get(f"{key}_band")
-    return None if band is None else (_array(band["low"]), _array(band["high"]))
+def _band(curves: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray]:
+    band = curves[f"{key}_band"]
+    return _array(band["low"]), _array(band["high"])
 
 
 def _panel(axis: Any, curves: dict[str, Any], exact: dict[str, Any], keys: tuple[str, str, str], label: str,
@@ -25,9 +25,8 @@ def _panel(axis: Any, curves: dict[str, Any], exact: dict[str, Any], keys: tuple
     y = _array(curves[y_key])
     x = _array(curves[x_key])[: y.size]
     axis.plot(x, y, "o-", ms=3, color=color, label=f"private ({label})")
-    band = _band(curves, band_key)
-    if band is not None:
-        axis.fill_between(x, band[0], band[1], color=color, alpha=0.2, label="pointwise 95% band")
+    low, high = _band(curves, band_key)
+    axis.fill_between(x, low, high, color=color, alpha=0.2, label="pointwise 95% band")
     if exact:
         source = curves if x_key == "bucket_mean_scores" else exact
         axis.plot(_array(source[x_key])[: y.size], _array(exact[y_key]), "k--", lw=1, label=f"exact ({exact_label})")
