@@ -20,7 +20,7 @@ at its default K = 100 thresholds and at K = 4, where its tight epsilon 2 K eps_
     nice python -m fedsim.experiments.bench_audit                  # the table (minutes on 2 busy cores)
     nice python -m fedsim.experiments.bench_audit --seeds 0 1 2    # spread over training/audit seeds
     nice python -m fedsim.experiments.bench_audit auc --seeds 0 1 2
-    nice python -m fedsim.experiments.bench_audit whitebox --seeds 0 1 2 [--only dp_gradient]
+    nice python -m fedsim.experiments.bench_audit whitebox --seeds 0 1 2 [--only dp_gradient] [--canaries M]
 
 Not a timed test. Prints a markdown table; `--out FILE.csv` also keeps every row.
 """
@@ -92,18 +92,21 @@ def auc_settings() -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
-def run_one(kind: str, fields: dict[str, Any], values: tuple[float, float] | None, seed: int) -> dict[str, Any]:
+def run_one(kind: str, fields: dict[str, Any], values: tuple[float, float] | None, seed: int,
+            canaries: int | None = None) -> dict[str, Any]:
+    """One audit; `canaries` None: CANARIES, or half the training rows where fewer fit."""
     if kind == "auc":
         scores, labels = synthetic_scores("breast_cancer", 0)
-        return audit_auc(scores=scores, labels=labels, canaries=CANARIES, seed=seed, **fields)
+        return audit_auc(scores=scores, labels=labels, canaries=canaries or CANARIES, seed=seed, **fields)
     config = TrainConfig(**fields, seed=seed)
     auditor = "white-box" if kind == "whitebox" else "black-box"
-    canaries = min(CANARIES, default_canaries(load_dataset(config).n_train))
+    if canaries is None:
+        canaries = min(CANARIES, default_canaries(load_dataset(config).n_train))
     with torch_threads(1):
         return audit_training(config, canaries=canaries, seed=seed, values=values, auditor=auditor)
 
 
-def run(kind: str, seeds: list[int], only: str | None = None) -> pd.DataFrame:
+def run(kind: str, seeds: list[int], only: str | None = None, canaries: int | None = None) -> pd.DataFrame:
     rows = {"train": settings, "whitebox": whitebox_settings}[kind]() if kind != "auc" else \
         [(name, fields, None) for name, fields in auc_settings()]
     records = []
@@ -112,7 +115,7 @@ def run(kind: str, seeds: list[int], only: str | None = None) -> pd.DataFrame:
             continue
         for seed in seeds:
             start = time.perf_counter()
-            out = run_one(kind, fields, values, seed)
+            out = run_one(kind, fields, values, seed, canaries)
             records.append({"setting": name, "seed": seed, "formal_epsilon": out["formal_epsilon"],
                             "empirical_epsilon": out["empirical_epsilon"], "correct": out["correct"],
                             "guesses": out["guesses"], "attack": out["attack"], "verdict": out["verdict"],
@@ -149,8 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="run only the settings whose name starts with this")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", help="also write the rows to this CSV file")
+    parser.add_argument("--canaries", type=int, help=f"canaries per audit (default {CANARIES}, or half the "
+                        "training rows where fewer fit; more than the rows minus one is refused)")
     args = parser.parse_args(argv)
-    frame = run(args.kind, args.seeds, args.only)
+    frame = run(args.kind, args.seeds, args.only, args.canaries)
     if args.out:
         frame.to_csv(args.out, index=False)
     print(table(frame))
