@@ -25,11 +25,10 @@ import numpy as np
 
 from fedsim.evaluation import run_auc, synthetic_scores
 from fedsim.evaluation.curves import (
-    bootstrap_intervals,
     count_release,
+    curve_intervals,
     curve_rng,
     exact_metrics,
-    project_counts,
 )
 from fedsim.evaluation.driver import make_settings, owners, split_clients
 from fedsim.evaluation.mann_whitney import BUCKETINGS
@@ -65,7 +64,7 @@ def curve_rows(dataset: str, releases: int, epsilon: float, seed: int, bucketing
             release = count_release(method, settings, scores, labels, parts, owners(parts, scores.size), seed, repeat,
                                     secure)
             truth = exact_metrics(scores, labels, release)
-            bands = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(seed, repeat))
+            bands = curve_intervals(release, curve_rng(seed, repeat))
             for key in QUANTITIES:
                 low, high = bands[key]
                 hits[key].append(np.atleast_1d((low <= truth[key] + 1e-12) & (truth[key] <= high + 1e-12)))

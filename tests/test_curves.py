@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from fedsim.cli.app import main
 from fedsim.evaluation import run_auc, synthetic_scores
 from fedsim.evaluation.curves import (
-    bootstrap_intervals,
     count_release,
+    curve_intervals,
     curve_metrics,
     curve_rng,
     exact_metrics,
@@ -57,7 +57,7 @@ def test_curves_match_sklearn_on_the_exact_counts() -> None:
     assert ap == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
     brier = np.mean((scores - labels) ** 2)
     assert metrics["brier"] == pytest.approx(brier, abs=1e-12)  # one bucket per distinct score: exact
-    bands = bootstrap_intervals(release, release.noisy, curve_rng(0, 0), draws=50)
+    bands = curve_intervals(release, curve_rng(0, 0), draws=50)
     assert np.allclose(bands["tpr"][0], np.clip(metrics["tpr"], 0, 1), atol=1e-9)  # no noise: zero-width bands
 
 
@@ -82,7 +82,7 @@ def test_bands_cover_the_exact_curves(method, name) -> None:
     for repeat in range(100):
         scores, labels, release = _release(method, 1.0, name, repeat)
         truth = exact_metrics(scores, labels, release)
-        bands = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(0, repeat), 200)
+        bands = curve_intervals(release, curve_rng(0, repeat), 200)
         for key in ("tpr", "fpr", "precision", "f1", "calibration", "average_precision_at_thresholds", "brier"):
             low, high = bands[key]
             inside = (low <= truth[key] + 1e-12) & (truth[key] <= high + 1e-12)
@@ -104,8 +104,7 @@ def test_ece_interval_holds_where_every_bucket_is_calibrated() -> None:
     for repeat in range(200):
         release = count_release("hist", settings, scores, labels, [np.arange(scores.size)], None, 0, repeat)
         truth = float(exact_metrics(scores, labels, release)["ece"])
-        low, high = bootstrap_intervals(release, project_counts(release.noisy, release.sizes), curve_rng(0, repeat),
-                                        200)["ece"]
+        low, high = curve_intervals(release, curve_rng(0, repeat), 200)["ece"]
         covered.append(low <= truth + 1e-12 <= high + 2e-12)
         above.append(float(curve_metrics(release.noisy, release)["ece"]) > truth)
     assert truth < 1e-12 and np.mean(above) == 1.0  # biased upwards in every release

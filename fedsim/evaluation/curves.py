@@ -41,14 +41,14 @@ non-decreasing sequences in [0, 1] (PAVA, scikit-learn's IsotonicRegression: the
 the counts): a concave ROC and monotone calibration, the right shape for a score that ranks well, and an
 assumption otherwise. Point estimates use the projected counts (curves inside [0, 1], monotone).
 
-Intervals (`bootstrap_intervals`): a parametric "basic" bootstrap from the known noise law. The estimator's
-error theta(c~) - theta(c) is a function of the noise alone for linear quantities (precision at a threshold,
-calibration rates, the Brier label part), so for them the interval [theta(c~) - q97.5, theta(c~) - q2.5] of
-theta(c^ + e*) - theta(c^) is exact up to Monte-Carlo error (the noise law is known and label-independent). For
-the ratios (TPR, FPR, F1, AP) it is first-order correct (the plug-in c^ replaces c in a smooth function).
-ECE is not smooth: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, and a
-bootstrap does not correct that (its band covered 0.945 on rare_positive but is not valid in general), so
-ECE gets a bound instead (`ece_interval`): valid for every labelling, conservative. Coverage is measured by
+Intervals (`curve_intervals`). TPR, FPR, precision, F1 and the calibration rates are ratios of affine
+functions of the counts, and AP is one after its bias correction: their bands invert a test whose statistic
+is the noise term alone (`ratio_bands`, `average_precision_interval`; no linearisation of the ratio). The
+Brier label part is affine in the counts, so its estimate's error is a function of the noise alone and the
+noise law's quantiles give its interval exactly up to Monte-Carlo error (`brier_interval`). ECE is not
+smooth: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, and a bootstrap does
+not correct that (its band covered 0.945 on rare_positive but is not valid in general), so ECE gets a bound
+instead (`ece_interval`): valid for every labelling, conservative. Coverage is measured by
 experiments/bench_eval_coverage.py.
 Intervals are intersected with [0, 1] (the range of every quantity): that never drops the truth.
 """
@@ -73,7 +73,7 @@ from fedsim.streams import AucStream
 Projection = Literal["box", "isotonic"]
 PROJECTIONS: tuple[str, ...] = ("box", "isotonic")
 CURVE_METHODS = ("exact", "hist", "hist_gauss")
-DRAWS = 2000  # bootstrap draws: Monte-Carlo error of a 2.5% quantile ~ 0.35 percentage points
+DRAWS = 2000  # noise draws for the Brier and ECE intervals: Monte-Carlo error of a 2.5% quantile ~ 0.35 points
 NoiseDraw = Callable[[int, np.random.Generator], np.ndarray]  # (draws, rng) -> (draws, B) summed noise
 
 
@@ -200,25 +200,28 @@ def average_precision_interval(release: CountRelease, z: float = Z95) -> tuple[f
     return (float(np.clip(q / total, 0.0, 1.0)) if total > 0 else math.nan), low, high
 
 
-def bootstrap_intervals(release: CountRelease, plug_in: np.ndarray, rng: np.random.Generator,
-                        draws: int = DRAWS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """95% intervals of every `curve_metrics` quantity within [0, 1]: test inversion for the affine ratios
-    (`ratio_bands`), the basic parametric bootstrap for AP and Brier (whose interval is widened by the
-    public discretisation bound), the L1 bound for ECE (`ece_interval`); module docstring."""
+def curve_intervals(release: CountRelease, rng: np.random.Generator,
+                    draws: int = DRAWS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """95% intervals of every `curve_metrics` quantity within [0, 1] (module docstring); `draws` samples of
+    the release's noise law serve the Brier and ECE intervals."""
     noise = release.draw(draws, rng)
-    observed = curve_metrics(release.noisy, release)
-    centre = curve_metrics(plug_in, release)
-    simulated = curve_metrics(plug_in + noise, release)
     bands = ratio_bands(release)
     _, low, high = average_precision_interval(release)
     bands["average_precision_at_thresholds"] = (np.array(low), np.array(high))
-    low_q, high_q = np.quantile(simulated["brier"], [0.025, 0.975])
-    slack = 2.0 * float(release.score_spread.sum()) / float(release.sizes.sum())
-    low = observed["brier"] - (high_q - centre["brier"]) - slack
-    high = observed["brier"] - (low_q - centre["brier"]) + slack
-    bands["brier"] = (np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0))
+    bands["brier"] = brier_interval(release, noise)
     bands["ece"] = ece_interval(release, noise)
     return bands
+
+
+def brier_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brier = (sum_i s_i^2 + sum_b c_b w_b) / n with w_b = 1 - 2 s_b is affine in the counts, so the noisy
+    estimate's error is e.w / n whatever the labels: [B~ - q97.5, B~ - q2.5] of e.w / n over `noise` (draws of
+    e), widened by the public bound on the bucketing error, 2 sum_b D_b / n (module docstring)."""
+    n = float(release.sizes.sum())
+    low_q, high_q = np.quantile(noise @ (1.0 - 2.0 * release.score_sums / release.sizes) / n, [0.025, 0.975])
+    point = float(curve_metrics(release.noisy, release)["brier"])
+    slack = 2.0 * float(release.score_spread.sum()) / n
+    return np.clip(np.asarray(point - high_q - slack), 0.0, 1.0), np.clip(np.asarray(point - low_q + slack), 0.0, 1.0)
 
 
 def ece_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -342,7 +345,7 @@ def _count_release(edges: np.ndarray, sizes: np.ndarray, noisy: np.ndarray, vari
 
 
 def curve_rng(seed: int, repeat: int) -> np.random.Generator:
-    """The bootstrap's stream (server side, no label information)."""
+    """The stream of the curve intervals' noise draws (server side, no label information)."""
     return np.random.default_rng([seed, AucStream.CURVE_BOOTSTRAP, repeat])
 
 
@@ -360,7 +363,7 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
     corrected = average_precision_interval(release)[0]
     if not math.isnan(corrected):
         estimates["average_precision_at_thresholds"] = np.asarray(corrected)
-    bands = bootstrap_intervals(release, fitted, rng)
+    bands = curve_intervals(release, rng)
     # point k predicts "score > thresholds[k]"; point 0 (None) predicts every example positive
     out: dict[str, Any] = {"projection": projection, "thresholds": [None, *_listed(release.edges)],
                            "bucket_sizes": release.sizes.tolist(),
