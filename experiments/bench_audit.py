@@ -97,7 +97,8 @@ def run_one(kind: str, fields: dict[str, Any], values: tuple[float, float] | Non
     """One audit; `canaries` None: CANARIES, or half the training rows where fewer fit."""
     if kind == "auc":
         scores, labels = synthetic_scores("breast_cancer", 0)
-        return audit_auc(scores=scores, labels=labels, canaries=canaries or CANARIES, seed=seed, **fields)
+        return audit_auc(scores=scores, labels=labels, canaries=CANARIES if canaries is None else canaries, seed=seed,
+                         **fields)
     config = TrainConfig(**fields, seed=seed)
     auditor = "white-box" if kind == "whitebox" else "black-box"
     if canaries is None:
