@@ -30,9 +30,9 @@ What each interval covers (the name says it; docs/private-evaluation.md):
   against the mean score s_b; ECE = sum_b |c_b - n_b s_b| / n.
 - `brier`: scikit-learn's `brier_score_loss` on the raw scores. Brier = (sum_i s_i^2 + sum_i y_i (1 - 2 s_i))
   / n; its label-dependent part is approximated by sum_b c_b (1 - 2 s_b), whose error is
-  -2 sum_{i in b} y_i (s_i - s_b), at most 2 D_b in size with D_b = sum_{i in b} |s_i - s_b| / 2 (the
-  positive deviations sum to D_b: public; 0 with one bucket per distinct score), and the interval is widened
-  by (2/n) sum_b D_b, so it covers the raw Brier.
+  -2 sum_{i in b} y_i (s_i - s_b): between -2 and +2 times the sum of the c_b highest / lowest deviations
+  s_i - s_b of the bucket (public; 0 in a pure bucket and with one bucket per distinct score), and the
+  interval is widened by that range (`brier_interval`), so it covers the raw Brier.
 
 Consistency projection (`project_counts`). Feasible counts satisfy 0 <= c_b <= n_b, which is exactly what
 makes both cumulative sums (TP and FP as the threshold falls) monotone; `box` is the Euclidean projection
@@ -45,11 +45,13 @@ Intervals (`curve_intervals`). TPR, FPR, precision, F1 and the calibration rates
 functions of the counts, and AP is one after its bias correction: their bands invert a test whose statistic
 is the noise term alone (`ratio_bands`, `average_precision_interval`; no linearisation of the ratio). The
 Brier label part is affine in the counts, so its estimate's error is a function of the noise alone and the
-noise law's quantiles give its interval exactly up to Monte-Carlo error (`brier_interval`). ECE is not
+noise law's quantiles give that part's interval up to Monte-Carlo error (`brier_interval`). ECE is not
 smooth: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, and a bootstrap does
-not correct that (its band covered 0.945 on rare_positive but is not valid in general), so ECE gets a bound
-instead (`ece_interval`): valid for every labelling, conservative. Coverage is measured by
-experiments/bench_eval_coverage.py.
+not correct that (its band covered 0.945 on rare_positive but is not valid in general), so ECE's interval
+(`ece_interval`) bounds that bias from the counts themselves: valid for every labelling, tight where the
+gaps are large. Where a quantity is only partly identified by the counts (the Brier score's within-bucket
+order) a valid interval covers more than 95% wherever the truth is not at an end of what the counts allow.
+Coverage is measured by experiments/bench_eval_coverage.py.
 Intervals are intersected with [0, 1] (the range of every quantity): that never drops the truth.
 """
 
@@ -87,7 +89,7 @@ class CountRelease:
     variances: np.ndarray  # variance of e_b
     draw: NoiseDraw  # samples of the summed noise law
     score_sums: np.ndarray  # sum of scores per bucket (public)
-    score_spread: np.ndarray  # D_b = sum_{i in b} |s_i - mean_b| / 2 (public)
+    deviation_tops: tuple[np.ndarray, ...]  # per bucket: [k] = sum of its k largest s_i - s_b, k = 0..n_b (public)
     score_squares: float  # sum_i s_i^2 (public)
     mixed: np.ndarray  # per bucket: holds several distinct scores (public)
 
@@ -213,33 +215,96 @@ def curve_intervals(release: CountRelease, rng: np.random.Generator,
     return bands
 
 
+BRIER_NOISE_MISS, BOX_MISS = 0.045, 0.005  # Brier's 5%: its noise term, and the count box it shares with ECE
+
+
+def noise_box(release: CountRelease, noise: np.ndarray, miss: float = BOX_MISS) -> np.ndarray:
+    """Per-bucket radii t_b with P(|e_b| <= t_b for every b) = 1 - `miss` under the release's noise law
+    (`noise`: draws of it; t_b proportional to the noise's standard deviation): a confidence box for the
+    true counts, c_b in c~_b -+ t_b."""
+    spread = np.sqrt(np.maximum(release.variances, 1e-300))
+    return float(np.quantile(np.max(np.abs(noise) / spread, axis=1), 1.0 - miss)) * spread
+
+
 def brier_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Brier = (sum_i s_i^2 + sum_b c_b w_b) / n with w_b = 1 - 2 s_b is affine in the counts, so the noisy
-    estimate's error is e.w / n whatever the labels: [B~ - q97.5, B~ - q2.5] of e.w / n over `noise` (draws of
-    e), widened by the public bound on the bucketing error, 2 sum_b D_b / n (module docstring)."""
+    """A 95% interval for the raw scores' Brier score that holds for every labelling.
+
+    Brier = (sum_i s_i^2 + sum_b c_b w_b - 2 sum_b P_b) / n with w_b = 1 - 2 s_b and P_b the sum of
+    s_i - s_b over bucket b's positives. The noisy estimate of the affine part has error eta = e.w / n whatever
+    the labels (its law: `noise` @ w / n). P_b is not in the release, but with c_b positives it lies between
+    minus the sum of the c_b lowest deviations and the sum of the c_b highest (`deviation_tops`: every subset
+    is possible, nothing narrower holds; 0 in a pure bucket), so the truth lies in [A - a, A + b] with A the
+    affine part and a + b = W the width of that range. On the event that every c_b is in its `noise_box`
+    (all but BOX_MISS) the most a and b can be over the box widen each side, and the least W can be, W_low,
+    sets the noise margin q (Imbens & Manski 2004): the truth at A - a + u (u in [0, W]) is missed with
+    probability P(eta > q + u) + P(eta < -q - W + u), largest at an end of the range for a symmetric
+    unimodal eta (weighted sums of Laplace or Gaussian draws are; the integer laws of secure aggregation are on
+    their lattice), so q solves P(eta > q) + P(eta < -q - W_low) = BRIER_NOISE_MISS: one-sided where the range
+    is wide, two-sided where it is empty. The interval is exact (95%) when the positives are the highest or the
+    lowest scores of every mixed bucket and covers more elsewhere, as any interval valid for every
+    within-bucket order must."""
     n = float(release.sizes.sum())
-    low_q, high_q = np.quantile(noise @ (1.0 - 2.0 * release.score_sums / release.sizes) / n, [0.025, 0.975])
+    sizes = release.sizes
+    errors = np.sort(noise @ (1.0 - 2.0 * release.score_sums / sizes) / n)
     point = float(curve_metrics(release.noisy, release)["brier"])
-    slack = 2.0 * float(release.score_spread.sum()) / n
-    return np.clip(np.asarray(point - high_q - slack), 0.0, 1.0), np.clip(np.asarray(point - low_q + slack), 0.0, 1.0)
+    box = noise_box(release, noise)
+    lowest = np.clip(np.ceil(release.noisy - box - 1e-9), 0, sizes).astype(np.int64)
+    highest = np.clip(np.floor(release.noisy + box + 1e-9), 0, sizes).astype(np.int64)
+    lowest, highest = np.minimum(lowest, highest), np.maximum(lowest, highest)
+    most_above = most_below = least_width = 0.0
+    for b, tops in enumerate(release.deviation_tops):
+        # tops is concave in k: its most over [lo, hi] is at the clipped peak; tops(k) + tops(n_b - k), also
+        # concave, is least at an end
+        peak = int(np.argmax(tops))
+        most_above += float(tops[np.clip(peak, lowest[b], highest[b])])
+        most_below += float(tops[np.clip(peak, sizes[b] - highest[b], sizes[b] - lowest[b])])
+        least_width += min(float(tops[k] + tops[sizes[b] - k]) for k in (lowest[b], highest[b]))
+    margin = _range_margin(errors, 2.0 * least_width / n, BRIER_NOISE_MISS)
+    return (np.clip(np.asarray(point - margin - 2.0 * most_above / n), 0.0, 1.0),
+            np.clip(np.asarray(point + margin + 2.0 * most_below / n), 0.0, 1.0))
+
+
+def _range_margin(errors: np.ndarray, width: float, miss: float) -> float:
+    """The least q >= 0 with P(eta > q) + P(eta < -q - width) <= miss and the mirror image, over sorted
+    draws `errors` of eta (`brier_interval`)."""
+    def missed(q: float) -> float:
+        right = errors.size - np.searchsorted(errors, [q, q + width], "right")
+        left = np.searchsorted(errors, [-q - width, -q], "left")
+        return float(max(right[0] + left[0], left[1] + right[1])) / errors.size
+
+    low, high = 0.0, float(np.abs(errors).max()) + 1e-12
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        low, high = (low, middle) if missed(middle) <= miss else (middle, high)
+    return high
+
+
+ECE_MISS_ABOVE, ECE_MISS_BELOW = 0.025, 0.02  # with BOX_MISS, the 5% of `ece_interval`
 
 
 def ece_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A 95% interval for the ECE that holds for every labelling: ECE(c^) -+ q / n, with c^ the box-projected
-    counts and q the 95% quantile of ||e||_1 under the release's noise law (`noise`: draws of it).
+    """A 95% interval for the ECE that holds for every labelling and is near 95% where buckets are clearly
+    miscalibrated, from the raw noisy counts (`noise`: draws of the release's noise law e).
 
-    Why it holds: ECE(c) = ||c - m||_1 / n (m_b = n_b s_b, public) is 1/n-Lipschitz in the L1 norm, and
-    clipping c~ to [0, n_b] moves no coordinate away from the true count (which lies there), so
-    |ECE(c^) - ECE(c)| <= ||c~ - c||_1 / n = ||e||_1 / n, at most q / n with probability 0.95 whatever the
-    labels. Exact where every bucket is calibrated (each bucket's noise then widens its own gap: the bound is
-    reached), conservative elsewhere. Why not a bootstrap: where a bucket is calibrated (c_b ~ m_b) the noisy
-    |c_b - m_b| is biased upwards by about the noise's mean absolute value, and nothing in the counts tells
-    which buckets those are (tests/test_curves.py: with every bucket calibrated a bootstrap band covered 0.85,
-    this one 0.945 of 200 releases)."""
-    clipped = project_counts(release.noisy, release.sizes, "box")
-    point = float(curve_metrics(clipped, release)["ece"])
-    half = float(np.quantile(np.abs(noise).sum(axis=1), 0.95)) / float(release.sizes.sum())
-    return np.clip(np.asarray(point - half), 0.0, 1.0), np.clip(np.asarray(point + half), 0.0, 1.0)
+    With a_b = |c_b - m_b| (m_b = n_b s_b, public) the noisy statistic's error is
+    err = n (ECE~ - ECE) = sum_b g(a_b, e_b), g(a, e) = |a + e| - a (sign of c_b - m_b absorbed: the law of e_b
+    is symmetric). Two facts make a valid interval without knowing a:
+    - g(a, e) >= e, so err >= sum_b e_b: ECE <= ECE~ + q / n with q the (1 - ECE_MISS_ABOVE) quantile of
+      -sum_b e_b fails with probability at most ECE_MISS_ABOVE.
+    - g is non-increasing in a for every e, so err's upper quantile u(a) grows as a shrinks. On the event A
+      that every |e_b| <= t_b (`noise_box`, all but BOX_MISS),
+      L_b = max(|c~_b - m_b| - t_b, 0) <= a_b, so u(L) >= u(a), and ECE >= ECE~ - u(L) / n fails with
+      probability at most BOX_MISS + ECE_MISS_BELOW.
+    Where every bucket is calibrated (a = 0, the least favourable case: the noisy ECE is above the truth in
+    every release and a bootstrap band covered 0.85) it covers about 0.98; where every gap is far above the
+    noise it is the plain sum_b e_b interval, about 0.955. Quantiles are Monte-Carlo over `noise`."""
+    n = float(release.sizes.sum())
+    gaps = release.noisy - release.score_sums
+    point = float(np.abs(gaps).sum()) / n
+    floor = np.maximum(np.abs(gaps) - noise_box(release, noise), 0.0)
+    below = float(np.quantile(np.sum(np.abs(floor + noise) - floor, axis=1), 1.0 - ECE_MISS_BELOW)) / n
+    above = float(np.quantile(-noise.sum(axis=1), 1.0 - ECE_MISS_ABOVE)) / n
+    return np.clip(np.asarray(point - below), 0.0, 1.0), np.clip(np.asarray(point + above), 0.0, 1.0)
 
 
 def _laplace_draw(reporters: np.ndarray, scale: float) -> NoiseDraw:
@@ -265,17 +330,20 @@ def _zero_draw(size: int) -> NoiseDraw:
     return lambda draws, rng: np.zeros((draws, size))
 
 
-def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per bucket: the score sum and D_b (half the absolute deviation from the bucket mean); sum of squares.
-    Summed in score order, so the floats do not depend on how the clients' scores were concatenated (over
-    Flower the server joins them by partition)."""
+def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...], float]:
+    """Per bucket: the score sum and the sums of its k largest deviations from the bucket mean (k = 0..n_b);
+    sum of squares. Summed in score order, so the floats do not depend on how the clients' scores were
+    concatenated (over Flower the server joins them by partition)."""
     scores = np.sort(np.asarray(scores, dtype=np.float64))
     bucket = np.searchsorted(edges, scores, "left")
     sizes = np.bincount(bucket, minlength=edges.size)
     sums = np.bincount(bucket, weights=scores, minlength=edges.size)
     means = sums / np.maximum(sizes, 1)
-    spread = 0.5 * np.bincount(bucket, weights=np.abs(scores - means[bucket]), minlength=edges.size)
-    return sums, spread, float(np.sum(scores * scores))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    deviations = scores - means[bucket]  # ascending within each bucket
+    tops = tuple(np.concatenate([[0.0], np.cumsum(deviations[starts[b]:starts[b + 1]][::-1])])
+                 for b in range(edges.size))
+    return sums, tops, float(np.sum(scores * scores))
 
 
 def count_release(method: str, settings: Settings, scores: np.ndarray, labels: np.ndarray,
@@ -339,9 +407,9 @@ def release_from_sum(public: SecurePublic, sizes: np.ndarray, total: np.ndarray,
 
 def _count_release(edges: np.ndarray, sizes: np.ndarray, noisy: np.ndarray, variances: np.ndarray, draw: NoiseDraw,
                    scores: np.ndarray) -> CountRelease:
-    sums, spread, squares = _public_scores(scores, edges)
+    sums, tops, squares = _public_scores(scores, edges)
     return CountRelease(edges, np.asarray(sizes).astype(np.int64), np.asarray(noisy, dtype=np.float64), variances,
-                        draw, sums, spread, squares, mixed_buckets(scores, edges))
+                        draw, sums, tops, squares, mixed_buckets(scores, edges))
 
 
 def curve_rng(seed: int, repeat: int) -> np.random.Generator:
