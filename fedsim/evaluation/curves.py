@@ -41,9 +41,10 @@ non-decreasing sequences in [0, 1] (PAVA, scikit-learn's IsotonicRegression: the
 the counts): a concave ROC and monotone calibration, the right shape for a score that ranks well, and an
 assumption otherwise. Point estimates use the projected counts (curves inside [0, 1], monotone).
 
-Intervals (`curve_intervals`). TPR, FPR, precision, F1 and the calibration rates are ratios of affine
-functions of the counts, and AP is one after its bias correction: their bands invert a test whose statistic
-is the noise term alone (`ratio_bands`, `average_precision_interval`; no linearisation of the ratio). The
+Intervals (`curve_intervals`). TPR, FPR, precision and F1 are ratios of affine functions of the counts, and
+AP is one after its bias correction: their bands invert a test whose statistic is the noise term alone
+(`ratio_bands`, `average_precision_interval`; no linearisation of the ratio). A calibration rate is one
+count over a public size: its band is that count's noise quantiles (`calibration_band`). The
 Brier label part is affine in the counts, so its estimate's error is a function of the noise alone and the
 noise law's quantiles give that part's interval up to Monte-Carlo error (`brier_interval`). ECE is not
 smooth: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, and a bootstrap does
@@ -134,7 +135,7 @@ def curve_metrics(counts: np.ndarray, release: CountRelease) -> dict[str, np.nda
 
 def linear_ratios(release: CountRelease) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The quantities that are ratios of affine functions of the counts, theta_k = (A_k c + a_k) / (D_k c + d_k),
-    as (A, a, D, d) with A, D of shape (K, B): TPR, FPR, precision, F1 and the calibration rates."""
+    as (A, a, D, d) with A, D of shape (K, B): TPR, FPR, precision and F1."""
     n_b = release.sizes.astype(np.float64)
     size = n_b.size
     top = (np.arange(size)[None, :] >= np.arange(size + 1)[:, None]).astype(np.float64)
@@ -144,8 +145,7 @@ def linear_ratios(release: CountRelease) -> dict[str, tuple[np.ndarray, np.ndarr
     return {"tpr": (top, none, ones, none),
             "fpr": (-top, predicted, -ones, np.full(size + 1, n_b.sum())),
             "precision": (top[:-1], none[:-1], zeros[:-1], predicted[:-1]),
-            "f1": (2.0 * top, none, ones, predicted),
-            "calibration": (np.eye(size), np.zeros(size), np.zeros((size, size)), n_b)}
+            "f1": (2.0 * top, none, ones, predicted)}
 
 
 def _nearest(numerator: float, denominator: float) -> tuple[float, float]:
@@ -163,7 +163,8 @@ def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.nda
     T(theta) = (A c~ + a) - theta (D c~ + d) satisfies T^2 <= z^2 Var T(theta), Var T = sum_b (A - theta D)_b^2 v_b.
     At the true theta, T is the noise term (A - theta D) e alone: zero-mean, label-free, of known variance,
     so the band holds exactly for Gaussian noise and to the normal approximation of a sum of Laplace /
-    discrete-noise terms (worst for a single Laplace term: 0.937). No linearisation of the ratio (the
+    discrete-noise terms (worst for a single Laplace term, the top bucket's precision: 0.937; the calibration
+    rates, one term each, get exact quantiles instead: `calibration_band`). No linearisation of the ratio (the
     delta method under-covers at rare positives; `fedsim.evaluation.intervals`). An empty set gives `_nearest`;
     a set of two rays (noise swamps the denominator) gives its hull [0, 1]."""
     bands = {}
@@ -208,11 +209,24 @@ def curve_intervals(release: CountRelease, rng: np.random.Generator,
     the release's noise law serve the Brier and ECE intervals."""
     noise = release.draw(draws, rng)
     bands = ratio_bands(release)
+    bands["calibration"] = calibration_band(release, noise)
     _, low, high = average_precision_interval(release)
     bands["average_precision_at_thresholds"] = (np.array(low), np.array(high))
     bands["brier"] = brier_interval(release, noise)
     bands["ece"] = ece_interval(release, noise)
     return bands
+
+
+def calibration_band(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% band of the calibration rates c_b / n_b: each is one count over a public size, so
+    c_b in [c~_b - q97.5_b, c~_b - q2.5_b] with the quantiles of e_b's own law (`noise`: draws of it; the
+    next draw outward for the integer laws, so those cover at least 95%: 0.973 for one discrete Laplace term at
+    eps 1, the next value up). A +-1.96 sd band covers a single Laplace term 0.937 and a discrete Laplace one
+    0.927."""
+    sizes = release.sizes.astype(np.float64)
+    below = np.quantile(noise, 0.025, axis=0, method="lower")
+    above = np.quantile(noise, 0.975, axis=0, method="higher")
+    return (np.clip((release.noisy - above) / sizes, 0.0, 1.0), np.clip((release.noisy - below) / sizes, 0.0, 1.0))
 
 
 BRIER_NOISE_MISS, BOX_MISS = 0.045, 0.005  # Brier's 5%: its noise term, and the count box it shares with ECE
