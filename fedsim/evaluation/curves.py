@@ -451,7 +451,9 @@ def curves_report(release: CountRelease, projection: Projection, rng: np.random.
                            "bucket_sizes": release.sizes.tolist(),
                            "bucket_mean_scores": _listed(release.score_sums / release.sizes)}
     for key, value in estimates.items():
-        low, high = bands[key]
+        # the projection can carry an estimate past an interval built from the raw counts (a few releases in
+        # 200); reporting the hull keeps every estimate inside its own interval, and a superset still holds
+        low, high = np.fmin(bands[key][0], value), np.fmax(bands[key][1], value)
         if np.ndim(value) == 0:
             out[key] = float(value)
             out[f"{key}_ci95"] = [float(low), float(high)]
