@@ -41,7 +41,10 @@ def plot_curves(curves: dict[str, Any], title: str, path: Path) -> None:
 
     exact = curves.get("exact") or {}
     fig, (roc, pr, cal) = plt.subplots(1, 3, figsize=(15, 4.8))
-    _panel(roc, curves, exact, ("fpr", "tpr", "tpr"), f"AUC {curves['auc']:.3f}",
+    # the drawn curve comes from the projected counts, the AUC estimate from the raw ones (unbiased): both named
+    fpr, tpr = _array(curves["fpr"]), _array(curves["tpr"])
+    drawn = float(abs(np.trapezoid(tpr, fpr)))
+    _panel(roc, curves, exact, ("fpr", "tpr", "tpr"), f"area {drawn:.3f}; AUC estimate {curves['auc']:.3f}",
            f"AUC {exact['auc']:.3f}" if exact else "", "C0")
     roc.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
     roc.set(xlabel="false positive rate", ylabel="true positive rate (band: at each threshold)", title="ROC",
