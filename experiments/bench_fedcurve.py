@@ -13,8 +13,8 @@ trapezoid rule on a grid of GRID points of [0, 1].
 
 Ours (the release `fedsim auc --curves` post-processes; `fedsim.evaluation.curves.count_release`): noisy
 per-bucket positive counts over B public score buckets (default B, or --buckets), equal-mass (`--bucketing
-mass`, the default) or of equal s(1-s) weight (`--bucketing variance`), projected onto [0, n_b] (`box`, the
-default) or isotonically (`--projection isotonic`); all four are shown.
+mass`, the default) or of equal s(1-s) weight (`--bucketing variance`), projected onto [0, n_b] (`--projection
+box`) or isotonically (`isotonic`, the default); all four are shown.
 M = 1 is the vertical setting (one label holder, method `hist`: Laplace(1/eps) per bucket); M > 1 is the
 horizontal setting over secure aggregation (`--secure-aggregation`: each client adds a discrete-Laplace
 share, the sum carries one). Between bucket boundaries the ROC is the straight line (the trapezoid, as the

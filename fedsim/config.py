@@ -318,8 +318,9 @@ class EvalConfig(BaseModel):
                                   "epsilon) into ROC and PR curves, AP, F1, calibration/ECE and Brier, with "
                                   "pointwise 95% bands.")
     projection: Literal["box", "isotonic"] = declare(
-        "box", "With --curves: make the noisy counts consistent by box (clip to [0, n_b]) | isotonic (also "
-               "monotone positive rates, PAVA).")
+        "isotonic", "With --curves: make the noisy counts consistent by isotonic (monotone positive rates in "
+                    "[0, 1], PAVA) | box (clip each count to [0, n_b]: no shape assumed, biased low at rare "
+                    "positives).")
     plot: Path | None = declare(None, "With --curves: draw the ROC, PR and calibration curves with bands to FILE.png.")
     ledger: Path | None = declare(None, "Record this release in a JSON ledger of releases on these labels.")
     budget: float | None = declare(None, "With --ledger: refuse a release that takes the labels' total epsilon "

@@ -115,7 +115,7 @@ def test_app_writes_the_curves_of_release_0(tmp_path) -> None:
     ({"epsilon": -1.0}, None, "epsilon"),
     ({"clients": 4, "timeout": 0.5}, None, "only 3 of 4 Flower clients connected within 0.5 s"),
     ({"runtime": "flower"}, None, "'runtime' is not a setting of the secure AUC app"),
-    ({"projection": "isotonic"}, None, "projection= needs curves = true"),
+    ({"projection": "box"}, None, "projection= needs curves = true"),
     ({"curves": True, "plot": "c.png"}, None, "'plot' is not a setting of the secure AUC app"),
     ({}, {1: {"data": ""}}, "failed during the score round: .*no data file"),
     ({}, {2: {"label-col": "y"}}, "failed during the score round: .*label-col='y' is not a column"),
@@ -162,7 +162,7 @@ def test_flwr_run_deploy_secure_auc_equals_in_process(tmp_path) -> None:
     assert "error" not in result, result
     local = run_secure_local("hist", scores, labels, parts, 1.0, None, None, 1, 5)
     assert result["estimate_raw"] == local.estimates[0].estimate
-    assert result["curves"] == json.loads(strict_json(curves_report(secure_count_release(local), "box",
+    assert result["curves"] == json.loads(strict_json(curves_report(secure_count_release(local), "isotonic",
                                                                     curve_rng(5, 0))))
     assert result["contributors"] == 3 and result["achieved_epsilon"] == 1.0
     assert stat.S_IMODE(result_file.stat().st_mode) == 0o600

@@ -241,3 +241,15 @@ def test_the_help_pages_builtin_names_are_the_registries():
     from fedsim.cli.help import BUILTIN_NAMES, registry_names
 
     assert json.loads(BUILTIN_NAMES.read_text()) == registry_names()
+
+
+@pytest.mark.parametrize("option", ["--projection", "--plot"])
+def test_curve_options_without_curves_are_refused(capsys, tmp_path, option):
+    """`isotonic` is the default projection, so naming `box` without --curves is a choice that would be
+    silently ignored; so would a plot."""
+    plot = tmp_path / "curves.png"
+    value = "box" if option == "--projection" else str(plot)
+    code, out, err = run(capsys, "auc", "--synthetic", "breast_cancer", "--method", "hist", "--epsilon", "1",
+                         option, value)
+    assert_one_line_error(code, out, err, "--plot and --projection need --curves")
+    assert not plot.exists()

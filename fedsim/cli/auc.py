@@ -99,7 +99,7 @@ def auc_command(
                                                            "with --class-scores")
         multiclass_auc(read_class_scores(data, config.class_scores, config.label_col), config, json_output, quiet)
         return
-    check(config.curves or (config.plot is None and config.projection == "box"),
+    check(config.curves or (config.plot is None and config.projection == EvalConfig.model_fields["projection"].default),
           "--plot and --projection need --curves")
     check(config.budget is None or config.ledger is not None, "--budget needs --ledger FILE")
     check(config.plot is None or config.plot.suffix.lower() == ".png", f"--plot must name a .png file, got "

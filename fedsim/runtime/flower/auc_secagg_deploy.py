@@ -81,7 +81,8 @@ def auc_result(grid: Grid, context: Context) -> dict[str, Any]:
                              bucketing=config.bucketing)
     check_secure(config.method, config.clients, config.min_clients)
     check_counts(config.repeats, config.clients)
-    check(config.curves or config.projection == "box", "projection= needs curves = true")
+    check(config.curves or config.projection == EvalConfig.model_fields["projection"].default,
+          "projection= needs curves = true")
     timeout = float(run_config.get("timeout") or TIMEOUT_S)
     check(timeout > 0, f"timeout must be > 0 seconds, got {timeout:g}")
     epsilon = math.inf if settings.epsilon is None else settings.epsilon  # make_settings: inf = no noise
