@@ -10,7 +10,7 @@ Target: each within 0.92-0.98 at nominal 0.95, or "no valid interval" (the metho
 (`fedsim.evaluation.intervals.auc_interval`): valid for the exact AUC but conservative, so above 0.98 where
 the bound is loose (mixed buckets: Criteo-scale) is the expected, honest outcome, not a defect. The same holds
 for the raw scores' Brier score: the counts leave its within-bucket part open, and an interval valid for every
-order covers 95% only when the truth is at an end of that range.
+order must cover more than 95% wherever the truth is not at an end of that range.
 Curves: hist and hist_gauss at one client, hist with 10 clients over secure aggregation, eps 1, default B;
 each against the truth its key names (`curves.exact_metrics`: values at the released thresholds, the raw
 scores' Brier).

@@ -254,7 +254,7 @@ def brier_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray
     probability P(eta > q + u) + P(eta < -q - W + u), largest at an end of the range for a symmetric
     unimodal eta (weighted sums of Laplace or Gaussian draws are; the integer laws of secure aggregation are on
     their lattice), so q solves P(eta > q) + P(eta < -q - W_low) = BRIER_NOISE_MISS: one-sided where the range
-    is wide, two-sided where it is empty. The interval is exact (95%) when the positives are the highest or the
+    is wide, two-sided where it is empty. The interval covers about 95% when the positives are the highest or the
     lowest scores of every mixed bucket and covers more elsewhere, as any interval valid for every
     within-bucket order must."""
     n = float(release.sizes.sum())
