@@ -95,7 +95,7 @@ class CountRelease:
     mixed: np.ndarray  # per bucket: holds several distinct scores (public)
 
 
-def project_counts(counts: np.ndarray, sizes: np.ndarray, projection: Projection = "box") -> np.ndarray:
+def project_counts(counts: np.ndarray, sizes: np.ndarray, projection: Projection) -> np.ndarray:
     """The consistent counts nearest to `counts` (module docstring): in [0, n_b]; `isotonic` also makes the
     rates c_b / n_b non-decreasing in the score (weighted PAVA)."""
     check(projection in PROJECTIONS, f"unknown projection {projection!r}; valid: {', '.join(PROJECTIONS)}")
