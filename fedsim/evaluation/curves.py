@@ -41,10 +41,10 @@ non-decreasing sequences in [0, 1] (PAVA, scikit-learn's IsotonicRegression: the
 the counts): a concave ROC and monotone calibration, the right shape for a score that ranks well, and an
 assumption otherwise. Point estimates use the projected counts (curves inside [0, 1], monotone).
 
-Intervals (`curve_intervals`). TPR, FPR, precision and F1 are ratios of affine functions of the counts, and
-AP is one after its bias correction: their bands invert a test whose statistic is the noise term alone
-(`ratio_bands`, `average_precision_interval`; no linearisation of the ratio). A calibration rate is one
-count over a public size: its band is that count's noise quantiles (`calibration_band`). The
+Intervals (`curve_intervals`). TPR, FPR and F1 are ratios of affine functions of the counts, and AP is one
+after its bias correction: their bands invert a test whose statistic is the noise term alone (`ratio_bands`,
+`average_precision_interval`; no linearisation of the ratio). Precision and the calibration rates are counts
+over public sizes: their bands are the noise law's own quantiles (`public_denominator_bands`). The
 Brier label part is affine in the counts, so its estimate's error is a function of the noise alone and the
 noise law's quantiles give that part's interval up to Monte-Carlo error (`brier_interval`). ECE is not
 smooth: |c_b - n_b s_b| makes the noisy ECE biased upwards where a bucket is calibrated, and a bootstrap does
@@ -135,16 +135,15 @@ def curve_metrics(counts: np.ndarray, release: CountRelease) -> dict[str, np.nda
 
 def linear_ratios(release: CountRelease) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The quantities that are ratios of affine functions of the counts, theta_k = (A_k c + a_k) / (D_k c + d_k),
-    as (A, a, D, d) with A, D of shape (K, B): TPR, FPR, precision and F1."""
+    as (A, a, D, d) with A, D of shape (K, B): TPR, FPR and F1 (noisy denominators)."""
     n_b = release.sizes.astype(np.float64)
     size = n_b.size
     top = (np.arange(size)[None, :] >= np.arange(size + 1)[:, None]).astype(np.float64)
     predicted = top @ n_b  # row k of `top`: buckets b >= k (row B: none)
-    ones, zeros = np.ones((size + 1, size)), np.zeros((size + 1, size))
+    ones = np.ones((size + 1, size))
     none = np.zeros(size + 1)
     return {"tpr": (top, none, ones, none),
             "fpr": (-top, predicted, -ones, np.full(size + 1, n_b.sum())),
-            "precision": (top[:-1], none[:-1], zeros[:-1], predicted[:-1]),
             "f1": (2.0 * top, none, ones, predicted)}
 
 
@@ -163,8 +162,8 @@ def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.nda
     T(theta) = (A c~ + a) - theta (D c~ + d) satisfies T^2 <= z^2 Var T(theta), Var T = sum_b (A - theta D)_b^2 v_b.
     At the true theta, T is the noise term (A - theta D) e alone: zero-mean, label-free, of known variance,
     so the band holds exactly for Gaussian noise and to the normal approximation of a sum of Laplace /
-    discrete-noise terms (worst for a single Laplace term, the top bucket's precision: 0.937; the calibration
-    rates, one term each, get exact quantiles instead: `calibration_band`). No linearisation of the ratio (the
+    discrete-noise terms (0.937 for a single Laplace term; the quantities with a public denominator get the
+    noise law's own quantiles instead: `public_denominator_bands`). No linearisation of the ratio (the
     delta method under-covers at rare positives; `fedsim.evaluation.intervals`). An empty set gives `_nearest`;
     a set of two rays (noise swamps the denominator) gives its hull [0, 1]."""
     bands = {}
@@ -209,7 +208,7 @@ def curve_intervals(release: CountRelease, rng: np.random.Generator,
     the release's noise law serve the Brier and ECE intervals."""
     noise = release.draw(draws, rng)
     bands = ratio_bands(release)
-    bands["calibration"] = calibration_band(release, noise)
+    bands.update(public_denominator_bands(release, noise))
     _, low, high = average_precision_interval(release)
     bands["average_precision_at_thresholds"] = (np.array(low), np.array(high))
     bands["brier"] = brier_interval(release, noise)
@@ -217,16 +216,25 @@ def curve_intervals(release: CountRelease, rng: np.random.Generator,
     return bands
 
 
-def calibration_band(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """95% band of the calibration rates c_b / n_b: each is one count over a public size, so
-    c_b in [c~_b - q97.5_b, c~_b - q2.5_b] with the quantiles of e_b's own law (`noise`: draws of it; the
-    next draw outward for the integer laws, so those cover at least 95%: 0.973 for one discrete Laplace term at
-    eps 1, the next value up). A +-1.96 sd band covers a single Laplace term 0.937 and a discrete Laplace one
-    0.927."""
+def public_denominator_bands(release: CountRelease, noise: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """95% bands of the quantities whose denominator is public, theta_k = (W_k c) / d_k: the calibration rates
+    c_b / n_b and precision TP_k / n_{>=k}. Their error is (W_k e) / d_k whatever the labels, so the band is
+    [W_k c~ - q97.5_k, W_k c~ - q2.5_k] / d_k with the quantiles of W_k e under the release's noise law (`noise`:
+    draws of it; the next draw outward, so the integer laws cover at least 95%: 0.973 for one discrete Laplace
+    term at eps 1, the next value up). A +-1.96 sd band covers a single Laplace term 0.937 and a discrete
+    Laplace one 0.927: the calibration rates and the top thresholds' precision are one or a few terms."""
     sizes = release.sizes.astype(np.float64)
-    below = np.quantile(noise, 0.025, axis=0, method="lower")
-    above = np.quantile(noise, 0.975, axis=0, method="higher")
-    return (np.clip((release.noisy - above) / sizes, 0.0, 1.0), np.clip((release.noisy - below) / sizes, 0.0, 1.0))
+    suffix = np.cumsum(np.eye(sizes.size)[::-1], axis=0)[::-1]  # row k: buckets b >= k
+    bands = {}
+    for key, weights, denominators in (("calibration", np.eye(sizes.size), sizes),
+                                       ("precision", suffix, suffix @ sizes)):
+        errors = noise @ weights.T
+        below = np.quantile(errors, 0.025, axis=0, method="lower")
+        above = np.quantile(errors, 0.975, axis=0, method="higher")
+        value = weights @ release.noisy
+        bands[key] = (np.clip((value - above) / denominators, 0.0, 1.0),
+                      np.clip((value - below) / denominators, 0.0, 1.0))
+    return bands
 
 
 BRIER_NOISE_MISS, BOX_MISS = 0.045, 0.005  # Brier's 5%: its noise term, and the count box it shares with ECE
