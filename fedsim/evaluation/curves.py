@@ -76,7 +76,7 @@ from fedsim.streams import AucStream
 Projection = Literal["box", "isotonic"]
 PROJECTIONS: tuple[str, ...] = ("box", "isotonic")
 CURVE_METHODS = ("exact", "hist", "hist_gauss")
-DRAWS = 2000  # noise draws for the Brier and ECE intervals: Monte-Carlo error of a 2.5% quantile ~ 0.35 points
+DRAWS = 2000  # noise draws for the intervals from quantiles: Monte-Carlo error of a 2.5% quantile ~ 0.35 points
 NoiseDraw = Callable[[int, np.random.Generator], np.ndarray]  # (draws, rng) -> (draws, B) summed noise
 
 
@@ -205,7 +205,7 @@ def average_precision_interval(release: CountRelease, z: float = Z95) -> tuple[f
 def curve_intervals(release: CountRelease, rng: np.random.Generator,
                     draws: int = DRAWS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """95% intervals of every `curve_metrics` quantity within [0, 1] (module docstring); `draws` samples of
-    the release's noise law serve the Brier and ECE intervals."""
+    the release's noise law serve every interval but the test-inverted ones (TPR, FPR, F1, AP)."""
     noise = release.draw(draws, rng)
     bands = ratio_bands(release)
     bands.update(public_denominator_bands(release, noise))
