@@ -90,7 +90,8 @@ class CountRelease:
     variances: np.ndarray  # variance of e_b
     draw: NoiseDraw  # samples of the summed noise law
     score_sums: np.ndarray  # sum of scores per bucket (public)
-    deviation_tops: tuple[np.ndarray, ...]  # per bucket: [k] = sum of its k largest s_i - s_b, k = 0..n_b (public)
+    deviation_sums: np.ndarray  # prefix sums of s_i - s_b, ascending within each bucket, buckets in order (public)
+    positive_deviations: np.ndarray  # per bucket: how many s_i - s_b > 0 (public)
     score_squares: float  # sum_i s_i^2 (public)
     mixed: np.ndarray  # per bucket: holds several distinct scores (public)
 
@@ -211,8 +212,9 @@ def curve_intervals(release: CountRelease, rng: np.random.Generator,
     bands.update(public_denominator_bands(release, noise))
     _, low, high = average_precision_interval(release)
     bands["average_precision_at_thresholds"] = (np.array(low), np.array(high))
-    bands["brier"] = brier_interval(release, noise)
-    bands["ece"] = ece_interval(release, noise)
+    box = noise_box(release, noise)  # one confidence box of the counts for both
+    bands["brier"] = brier_interval(release, noise, box)
+    bands["ece"] = ece_interval(release, noise, box)
     return bands
 
 
@@ -248,13 +250,13 @@ def noise_box(release: CountRelease, noise: np.ndarray, miss: float = BOX_MISS) 
     return float(np.quantile(np.max(np.abs(noise) / spread, axis=1), 1.0 - miss)) * spread
 
 
-def brier_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def brier_interval(release: CountRelease, noise: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A 95% interval for the raw scores' Brier score that holds for every labelling.
 
     Brier = (sum_i s_i^2 + sum_b c_b w_b - 2 sum_b P_b) / n with w_b = 1 - 2 s_b and P_b the sum of
     s_i - s_b over bucket b's positives. The noisy estimate of the affine part has error eta = e.w / n whatever
     the labels (its law: `noise` @ w / n). P_b is not in the release, but with c_b positives it lies between
-    minus the sum of the c_b lowest deviations and the sum of the c_b highest (`deviation_tops`: every subset
+    minus the sum of the c_b lowest deviations and the sum of the c_b highest (`_top_sums`: every subset
     is possible, nothing narrower holds; 0 in a pure bucket), so the truth lies in [A - a, A + b] with A the
     affine part and a + b = W the width of that range. On the event that every c_b is in its `noise_box`
     (all but BOX_MISS) the most a and b can be over the box widen each side, and the least W can be, W_low,
@@ -264,26 +266,29 @@ def brier_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray
     their lattice), so q solves P(eta > q) + P(eta < -q - W_low) = BRIER_NOISE_MISS: one-sided where the range
     is wide, two-sided where it is empty. The interval covers about 95% when the positives are the highest or the
     lowest scores of every mixed bucket and covers more elsewhere, as any interval valid for every
-    within-bucket order must."""
+    within-bucket order must. `box`: the `noise_box` radii."""
     n = float(release.sizes.sum())
     sizes = release.sizes
     errors = np.sort(noise @ (1.0 - 2.0 * release.score_sums / sizes) / n)
     point = float(curve_metrics(release.noisy, release)["brier"])
-    box = noise_box(release, noise)
     lowest = np.clip(np.ceil(release.noisy - box - 1e-9), 0, sizes).astype(np.int64)
     highest = np.clip(np.floor(release.noisy + box + 1e-9), 0, sizes).astype(np.int64)
     lowest, highest = np.minimum(lowest, highest), np.maximum(lowest, highest)
-    most_above = most_below = least_width = 0.0
-    for b, tops in enumerate(release.deviation_tops):
-        # tops is concave in k: its most over [lo, hi] is at the clipped peak; tops(k) + tops(n_b - k), also
-        # concave, is least at an end
-        peak = int(np.argmax(tops))
-        most_above += float(tops[np.clip(peak, lowest[b], highest[b])])
-        most_below += float(tops[np.clip(peak, sizes[b] - highest[b], sizes[b] - lowest[b])])
-        least_width += min(float(tops[k] + tops[sizes[b] - k]) for k in (lowest[b], highest[b]))
-    margin = _range_margin(errors, 2.0 * least_width / n, BRIER_NOISE_MISS)
+    # T(k), the sum of a bucket's k highest deviations, is concave in k with its peak at the positive ones: its
+    # most over [lo, hi] is at the clipped peak; T(k) + T(n_b - k), also concave, is least at an end
+    peak = release.positive_deviations
+    most_above = _top_sums(release, np.clip(peak, lowest, highest)).sum()
+    most_below = _top_sums(release, np.clip(peak, sizes - highest, sizes - lowest)).sum()
+    least_width = np.minimum(*(_top_sums(release, k) + _top_sums(release, sizes - k) for k in (lowest, highest)))
+    margin = _range_margin(errors, 2.0 * float(least_width.sum()) / n, BRIER_NOISE_MISS)
     return (np.clip(np.asarray(point - margin - 2.0 * most_above / n), 0.0, 1.0),
             np.clip(np.asarray(point + margin + 2.0 * most_below / n), 0.0, 1.0))
+
+
+def _top_sums(release: CountRelease, k: np.ndarray) -> np.ndarray:
+    """Per bucket, the sum of its k_b highest deviations s_i - s_b (the last k_b of its ascending run)."""
+    ends = np.cumsum(release.sizes)
+    return release.deviation_sums[ends] - release.deviation_sums[ends - k]
 
 
 def _range_margin(errors: np.ndarray, width: float, miss: float) -> float:
@@ -304,7 +309,7 @@ def _range_margin(errors: np.ndarray, width: float, miss: float) -> float:
 ECE_MISS_ABOVE, ECE_MISS_BELOW = 0.025, 0.02  # with BOX_MISS, the 5% of `ece_interval`
 
 
-def ece_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ece_interval(release: CountRelease, noise: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A 95% interval for the ECE that holds for every labelling and is near 95% where buckets are clearly
     miscalibrated, from the raw noisy counts (`noise`: draws of the release's noise law e).
 
@@ -314,7 +319,7 @@ def ece_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, 
     - g(a, e) >= e, so err >= sum_b e_b: ECE <= ECE~ + q / n with q the (1 - ECE_MISS_ABOVE) quantile of
       -sum_b e_b fails with probability at most ECE_MISS_ABOVE.
     - g is non-increasing in a for every e, so err's upper quantile u(a) grows as a shrinks. On the event A
-      that every |e_b| <= t_b (`noise_box`, all but BOX_MISS),
+      that every |e_b| <= t_b (`box`: the `noise_box` radii, all but BOX_MISS),
       L_b = max(|c~_b - m_b| - t_b, 0) <= a_b, so u(L) >= u(a), and ECE >= ECE~ - u(L) / n fails with
       probability at most BOX_MISS + ECE_MISS_BELOW.
     Where every bucket is calibrated (a = 0, the least favourable case: the noisy ECE is above the truth in
@@ -323,7 +328,7 @@ def ece_interval(release: CountRelease, noise: np.ndarray) -> tuple[np.ndarray, 
     n = float(release.sizes.sum())
     gaps = release.noisy - release.score_sums
     point = float(np.abs(gaps).sum()) / n
-    floor = np.maximum(np.abs(gaps) - noise_box(release, noise), 0.0)
+    floor = np.maximum(np.abs(gaps) - box, 0.0)
     below = float(np.quantile(np.sum(np.abs(floor + noise) - floor, axis=1), 1.0 - ECE_MISS_BELOW)) / n
     above = float(np.quantile(-noise.sum(axis=1), 1.0 - ECE_MISS_ABOVE)) / n
     return np.clip(np.asarray(point - below), 0.0, 1.0), np.clip(np.asarray(point + above), 0.0, 1.0)
@@ -352,20 +357,17 @@ def _zero_draw(size: int) -> NoiseDraw:
     return lambda draws, rng: np.zeros((draws, size))
 
 
-def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...], float]:
-    """Per bucket: the score sum and the sums of its k largest deviations from the bucket mean (k = 0..n_b);
-    sum of squares. Summed in score order, so the floats do not depend on how the clients' scores were
-    concatenated (over Flower the server joins them by partition)."""
+def _public_scores(scores: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per bucket the score sum; the prefix sums of the deviations from the bucket means (ascending within each
+    bucket) and per bucket how many are positive; the sum of squares. Summed in score order, so the floats do
+    not depend on how the clients' scores were concatenated (over Flower the server joins them by partition)."""
     scores = np.sort(np.asarray(scores, dtype=np.float64))
     bucket = np.searchsorted(edges, scores, "left")
     sizes = np.bincount(bucket, minlength=edges.size)
     sums = np.bincount(bucket, weights=scores, minlength=edges.size)
-    means = sums / np.maximum(sizes, 1)
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    deviations = scores - means[bucket]  # ascending within each bucket
-    tops = tuple(np.concatenate([[0.0], np.cumsum(deviations[starts[b]:starts[b + 1]][::-1])])
-                 for b in range(edges.size))
-    return sums, tops, float(np.sum(scores * scores))
+    deviations = scores - (sums / np.maximum(sizes, 1))[bucket]
+    positive = np.bincount(bucket, weights=deviations > 0, minlength=edges.size).astype(np.int64)
+    return sums, np.concatenate([[0.0], np.cumsum(deviations)]), positive, float(np.sum(scores * scores))
 
 
 def count_release(method: str, settings: Settings, scores: np.ndarray, labels: np.ndarray,
@@ -429,9 +431,9 @@ def release_from_sum(public: SecurePublic, sizes: np.ndarray, total: np.ndarray,
 
 def _count_release(edges: np.ndarray, sizes: np.ndarray, noisy: np.ndarray, variances: np.ndarray, draw: NoiseDraw,
                    scores: np.ndarray) -> CountRelease:
-    sums, tops, squares = _public_scores(scores, edges)
+    sums, deviation_sums, positive, squares = _public_scores(scores, edges)
     return CountRelease(edges, np.asarray(sizes).astype(np.int64), np.asarray(noisy, dtype=np.float64), variances,
-                        draw, sums, tops, squares, mixed_buckets(scores, edges))
+                        draw, sums, deviation_sums, positive, squares, mixed_buckets(scores, edges))
 
 
 def curve_rng(seed: int, repeat: int) -> np.random.Generator:
