@@ -225,15 +225,16 @@ def public_denominator_bands(release: CountRelease, noise: np.ndarray) -> dict[s
     draws of it; the next draw outward, so the integer laws cover at least 95%: 0.973 for one discrete Laplace
     term at eps 1, the next value up). A +-1.96 sd band covers a single Laplace term 0.937 and a discrete
     Laplace one 0.927: the calibration rates and the top thresholds' precision are one or a few terms."""
+    def suffix(values: np.ndarray) -> np.ndarray:  # sums over buckets b >= k, along the last axis
+        return np.cumsum(values[..., ::-1], axis=-1)[..., ::-1]
+
     sizes = release.sizes.astype(np.float64)
-    suffix = np.cumsum(np.eye(sizes.size)[::-1], axis=0)[::-1]  # row k: buckets b >= k
     bands = {}
-    for key, weights, denominators in (("calibration", np.eye(sizes.size), sizes),
-                                       ("precision", suffix, suffix @ sizes)):
-        errors = noise @ weights.T
+    for key, sums in (("calibration", lambda values: values), ("precision", suffix)):
+        errors = sums(noise)
         below = np.quantile(errors, 0.025, axis=0, method="lower")
         above = np.quantile(errors, 0.975, axis=0, method="higher")
-        value = weights @ release.noisy
+        value, denominators = sums(release.noisy), sums(sizes)
         bands[key] = (np.clip((value - above) / denominators, 0.0, 1.0),
                       np.clip((value - below) / denominators, 0.0, 1.0))
     return bands
