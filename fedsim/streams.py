@@ -67,7 +67,7 @@ class AucStream(IntEnum):
     CLIENT_SPLIT = 0  # the iid split of the examples over the clients
     CLIENT_NOISE = 1  # client c's noise in repeat r, [seed, CLIENT_NOISE, r, c]
     SERVER = 2  # the server's stream in repeat r (simulated intervals)
-    CURVE_BOOTSTRAP = 3  # the curve intervals' noise draws in repeat r (fedsim.evaluation.curves)
+    CURVE_NOISE = 3  # the curve intervals' noise draws in repeat r (fedsim.evaluation.curves)
     CRITEO_SCORES = 7  # the synthetic criteo-like scores
     RARE_POSITIVE_SCORES = 8  # the synthetic rare-positive scores
 

@@ -439,7 +439,7 @@ def _count_release(edges: np.ndarray, sizes: np.ndarray, noisy: np.ndarray, vari
 
 def curve_rng(seed: int, repeat: int) -> np.random.Generator:
     """The stream of the curve intervals' noise draws (server side, no label information)."""
-    return np.random.default_rng([seed, AucStream.CURVE_BOOTSTRAP, repeat])
+    return np.random.default_rng([seed, AucStream.CURVE_NOISE, repeat])
 
 
 def _listed(values: np.ndarray) -> list[float | None]:
