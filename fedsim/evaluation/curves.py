@@ -134,18 +134,23 @@ def curve_metrics(counts: np.ndarray, release: CountRelease) -> dict[str, np.nda
             "brier": (release.score_squares + label_part) / n}
 
 
-def linear_ratios(release: CountRelease) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """The quantities that are ratios of affine functions of the counts, theta_k = (A_k c + a_k) / (D_k c + d_k),
-    as (A, a, D, d) with A, D of shape (K, B): TPR, FPR and F1 (noisy denominators)."""
-    n_b = release.sizes.astype(np.float64)
-    size = n_b.size
-    top = (np.arange(size)[None, :] >= np.arange(size + 1)[:, None]).astype(np.float64)
-    predicted = top @ n_b  # row k of `top`: buckets b >= k (row B: none)
-    ones = np.ones((size + 1, size))
-    none = np.zeros(size + 1)
-    return {"tpr": (top, none, ones, none),
-            "fpr": (-top, predicted, -ones, np.full(size + 1, n_b.sum())),
-            "f1": (2.0 * top, none, ones, predicted)}
+def _suffix(values: np.ndarray) -> np.ndarray:
+    """Sums over the buckets b >= k for k = 0..B (the last, over none, is 0): point k's predicted positives."""
+    return np.concatenate([np.cumsum(values[::-1])[::-1], [0.0]])
+
+
+def linear_ratios(release: CountRelease, counts: np.ndarray) -> dict[str, tuple[np.ndarray, ...]]:
+    """The quantities that are ratios of affine functions of the counts, theta_k = (A_k c + a_k) / (D_k c + d_k)
+    (TPR, FPR and F1: noisy denominators), as the numerator A_k c + a_k, the denominator D_k c + d_k and, with
+    v the noise variances, the sums (A_k * A_k) v, (A_k * D_k) v, (D_k * D_k) v. Every A_k is a multiple of
+    the indicator of the buckets b >= k and every D_k of all buckets, so these are suffix sums: O(B), not
+    B x B."""
+    sizes, v = release.sizes.astype(np.float64), release.variances
+    tp, predicted, above = _suffix(counts), _suffix(sizes), _suffix(v)
+    positives, total, n = tp[0], above[0], predicted[0]  # the same sums, so TPR = 1 at point 0 exactly
+    return {"tpr": (tp, np.full_like(tp, positives), above, above, np.full_like(tp, total)),
+            "fpr": (predicted - tp, np.full_like(tp, n - positives), above, above, np.full_like(tp, total)),
+            "f1": (2.0 * tp, predicted + positives, 4.0 * above, 2.0 * above, np.full_like(tp, total))}
 
 
 def _nearest(numerator: float, denominator: float) -> tuple[float, float]:
@@ -168,14 +173,11 @@ def ratio_bands(release: CountRelease, z: float = Z95) -> dict[str, tuple[np.nda
     delta method under-covers at rare positives; `fedsim.evaluation.intervals`). An empty set gives `_nearest`;
     a set of two rays (noise swamps the denominator) gives its hull [0, 1]."""
     bands = {}
-    v = release.variances
-    for key, (a_mat, a_vec, d_mat, d_vec) in linear_ratios(release).items():
-        num, den = a_mat @ release.noisy + a_vec, d_mat @ release.noisy + d_vec
-        if not v.any():  # no noise: the value itself (0/0 stays NaN)
+    for key, (num, den, var_n, cov, var_d) in linear_ratios(release, release.noisy).items():
+        if not release.variances.any():  # no noise: the value itself (0/0 stays NaN)
             with np.errstate(divide="ignore", invalid="ignore"):
                 bands[key] = (num / den, num / den)
             continue
-        var_n, cov, var_d = (a_mat * a_mat) @ v, (a_mat * d_mat) @ v, (d_mat * d_mat) @ v
         q2, q1, q0 = den * den - z * z * var_d, num * den - z * z * cov, num * num - z * z * var_n
         hulls = [accepted_hull(*q, q[1] * q[1] - q[0] * q[2]) or _nearest(n, d)
                  for q, n, d in zip(zip(q2, q1, q0, strict=True), num, den, strict=True)]
